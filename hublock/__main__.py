@@ -1,0 +1,3 @@
+from hublock._cli import main
+
+main()

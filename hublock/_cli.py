@@ -1,0 +1,252 @@
+"""The command line: parses options, calls the Python API, prints, exits. Nothing else.
+
+Exit codes: 0 success; 1 not in sync; 2 bad input or usage; 3 fetch or integrity failure;
+4 the cache cannot be written; 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hublock._errors import HublockError
+from hublock._events import Event
+
+ALL = ":all:"
+
+EPILOG = """\b
+Exit codes: 0 ok, 1 not in sync, 2 bad input or usage, 3 fetch or integrity
+failure, 4 cache not writable, 130 interrupted.
+"""
+
+
+class Context:
+    def __init__(self, manifest: Path, lockfile: Path | None, quiet: bool) -> None:
+        self.manifest = manifest
+        self.lockfile = lockfile
+        self.quiet = quiet
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(message)
+
+    def event_printer(self) -> Any:
+        """One line per event on stderr: readable in CI logs (no escapes, no carriage returns)."""
+        if self.quiet:
+            return lambda event: None
+
+        def on_event(event: Event) -> None:
+            if event.kind == "start":
+                size = f" ({_size(event.total)})" if event.total else ""
+                click.echo(f"{event.model}: {event.message}{size}", err=True)
+            elif event.kind == "done":
+                click.echo(f"{event.model}: {event.message}", err=True)
+
+        return on_event
+
+
+def _size(n: int | None) -> str:
+    value = float(n or 0)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"  # pragma: no cover
+
+
+def _mirrors(values: tuple[str, ...]) -> dict[str, str]:
+    mirrors = {}
+    for value in values:
+        prefix, sep, target = value.partition("=")
+        if not sep or not prefix or not target:
+            raise click.BadParameter(f"{value!r}: expected PREFIX=URL", param_hint="--mirror")
+        mirrors[prefix] = target
+    return mirrors
+
+
+mirror_option = click.option(
+    "--mirror",
+    "mirrors",
+    multiple=True,
+    metavar="PREFIX=URL",
+    help="Fetch handles starting with PREFIX from URL (a base URL or a directory of "
+    "<path>.tar.gz archives) instead; repeatable; overrides [mirrors] in hub.toml.",
+)
+offline_option = click.option(
+    "--offline", is_flag=True, help="No network: use only the download cache and local mirrors."
+)
+jobs_option = click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Models processed in parallel.",
+)
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-f",
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("hub.toml"),
+    show_default=True,
+    help="The manifest listing the models.",
+)
+@click.option(
+    "--lockfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The lock file [default: hub.lock beside the manifest].",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens, for debugging.")
+@click.version_option(package_name="hublock")
+@click.pass_context
+def cli(ctx: click.Context, manifest: Path, lockfile: Path | None, quiet: bool, verbose: bool) -> None:
+    """Lock TF Hub and Kaggle models and sync them into tensorflow_hub's cache.
+
+    \b
+    hublock lock    resolve hub.toml, download each model once, write hub.lock
+    hublock sync    fill the cache so hub.load(handle) works offline
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s")
+    ctx.obj = Context(manifest, lockfile, quiet)
+
+
+@cli.command("lock", epilog=EPILOG)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only check that hub.lock matches hub.toml (no network, no writes); exit 1 if not.",
+)
+@click.option(
+    "--upgrade",
+    multiple=True,
+    is_flag=False,
+    flag_value=ALL,
+    metavar="[NAME]",
+    help="Re-resolve every model, or only NAME (repeatable), even if hub.toml did not change.",
+)
+@offline_option
+@mirror_option
+@jobs_option
+@click.pass_obj
+def lock_command(
+    obj: Context, check: bool, upgrade: tuple[str, ...], offline: bool, mirrors: tuple[str, ...], jobs: int
+) -> None:
+    """Resolve hub.toml and write hub.lock.
+
+    Each changed entry is downloaded once (into the download cache, so the next
+    sync fetches nothing) and recorded with its stable URL, size, archive
+    sha256 and tree hash. Entries whose hub.toml line did not change are kept
+    as they are, with no network I/O, unless --upgrade names them.
+    """
+    from hublock import _locker
+
+    if check:
+        _locker.check(obj.manifest, obj.lockfile)
+        obj.say(f"{obj.lockfile or _locker.default_lockfile(obj.manifest)} is up to date")
+        return
+    upgrades: bool | set[str] = True if ALL in upgrade else set(upgrade)
+    started = time.monotonic()
+    result = _locker.lock(
+        obj.manifest,
+        obj.lockfile,
+        upgrade=upgrades,
+        offline=offline,
+        mirrors=_mirrors(mirrors),
+        jobs=jobs,
+        on_event=obj.event_printer(),
+    )
+    for name in result.changed:
+        obj.say(f"locked {name}")
+    for name in result.removed:
+        obj.say(f"removed {name}")
+    state = "wrote" if result.written else "unchanged:"
+    obj.say(
+        f"{state} {result.path} ({len(result.lockfile.models)} models, "
+        f"{len(result.resolved)} resolved, {time.monotonic() - started:.2f}s)"
+    )
+
+
+@cli.command("sync", epilog=EPILOG)
+@click.option(
+    "--cache",
+    metavar="DIR",
+    help="The tensorflow_hub cache to fill [default: $TFHUB_CACHE_DIR, then [cache] dir in "
+    "hub.toml, then tensorflow_hub's default <tmp>/tfhub_modules].",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would be done; exit 1 if anything would change.")
+@offline_option
+@mirror_option
+@jobs_option
+@click.pass_obj
+def sync_command(
+    obj: Context, cache: str | None, dry_run: bool, offline: bool, mirrors: tuple[str, ...], jobs: int
+) -> None:
+    """Fill the cache so that hub.load(handle) loads exactly what hub.lock says.
+
+    For each locked model not already present and verified: fetch it (or take
+    it from the download cache), check its archive sha256, extract it safely,
+    check its tree hash, and only then publish <cache>/<sha1(handle)>/ with one
+    rename. A model already present with a matching stamp costs no network I/O.
+    """
+    from hublock import _sync
+
+    started = time.monotonic()
+    report = _sync.sync(
+        obj.manifest,
+        obj.lockfile,
+        cache=cache,
+        dry_run=dry_run,
+        offline=offline,
+        mirrors=_mirrors(mirrors),
+        jobs=jobs,
+        on_event=obj.event_printer(),
+    )
+    obj.say(f"cache: {report.cache.location} (from {report.cache.reason})")
+    if dry_run:
+        for step in report.steps:
+            reason = f" ({step.reason})" if step.reason else ""
+            obj.say(f"  {step.action.value:8} {step.model.name}{reason}")
+        if report.pending:
+            obj.say(f"{len(report.pending)} of {len(report.steps)} models would change")
+            sys.exit(1)
+        obj.say(f"all {len(report.steps)} models are present and verified")
+        return
+    counts: dict[str, int] = {}
+    for result in report.results:
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    obj.say(f"{len(report.results)} models: {summary} ({time.monotonic() - started:.2f}s)")
+    if (
+        report.cache.reason not in ("TFHUB_CACHE_DIR", "tensorflow_hub's default")
+        and os.environ.get("TFHUB_CACHE_DIR") != report.cache.location
+    ):
+        obj.say(f"hub.load reads TFHUB_CACHE_DIR; use: export TFHUB_CACHE_DIR={report.cache.location}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="hublock", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except HublockError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted: nothing half-written was left in the cache", err=True)
+        sys.exit(130)
+    sys.exit(0)

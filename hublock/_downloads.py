@@ -1,0 +1,89 @@
+"""The download cache: archives stored by their sha256, so a sync after a lock fetches nothing.
+
+Default location: the platform's user cache (``~/.cache/hublock/archives`` on Linux), or
+``$HUBLOCK_DOWNLOAD_CACHE``. Writes go to a unique temp name and are renamed into place once the
+digest is known: a reader never sees a partial archive under a digest name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hublock._errors import CacheError
+
+
+def default_download_dir() -> Path:
+    env = os.environ.get("HUBLOCK_DOWNLOAD_CACHE")
+    if env:
+        return Path(os.path.expanduser(env))
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("hublock")) / "archives"
+
+
+class ArchiveWriter:
+    """Receives an archive's bytes, hashing them on the way to disk."""
+
+    def __init__(self, cache: DownloadCache, file: Path) -> None:
+        self._cache = cache
+        self._file = file
+        self._out = open(file, "wb")  # noqa: SIM115 - closed in commit/abort
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self._out.write(chunk)
+        except OSError as exc:
+            raise CacheError(f"cannot write to the download cache {self._cache.root}: {exc}") from exc
+        self._sha256.update(chunk)
+        self.size += len(chunk)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    def commit(self) -> Path:
+        try:
+            self._out.close()
+            final = self._cache.path(self.sha256)
+            os.replace(self._file, final)
+        except OSError as exc:
+            raise CacheError(f"cannot write to the download cache {self._cache.root}: {exc}") from exc
+        return final
+
+    def abort(self) -> None:
+        self._out.close()
+        self._file.unlink(missing_ok=True)
+
+
+class DownloadCache:
+    """A directory of archives named by sha256: ``<root>/sha256/<hex>``."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root) if root is not None else default_download_dir()
+
+    def path(self, sha256: str) -> Path:
+        return self.root / "sha256" / sha256
+
+    def get(self, sha256: str) -> Path | None:
+        path = self.path(sha256)
+        return path if path.is_file() else None
+
+    @contextmanager
+    def writer(self) -> Iterator[ArchiveWriter]:
+        try:
+            (self.root / "sha256").mkdir(parents=True, exist_ok=True)
+            (self.root / "tmp").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create the download cache {self.root}: {exc}") from exc
+        writer = ArchiveWriter(self, self.root / "tmp" / f"{uuid.uuid4().hex}.part")
+        try:
+            yield writer
+        finally:
+            writer.abort()  # no-op after a commit: the temp name is gone by then

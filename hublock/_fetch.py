@@ -1,0 +1,278 @@
+"""Fetching model archives: mirrors, the tfhub.dev -> Kaggle -> storage redirect chain, retries.
+
+Every byte is written into the download cache while it is hashed, so the caller gets a verified,
+content-addressed file and the URL it came from (the last stable URL of the chain: signed,
+expiring storage URLs are never recorded).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from hublock._downloads import DownloadCache
+from hublock._errors import FetchError, IntegrityError
+from hublock._manifest import handle_kind
+
+if TYPE_CHECKING:
+    import httpx
+
+log = logging.getLogger("hublock")
+
+MAX_REDIRECTS = 10
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_SIGNED_PARAMS = ("x-goog-", "x-amz-", "signature", "expires", "googleaccessid")
+_FORMAT_QUERY = ("tf-hub-format", "compressed")
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes just received."""
+
+
+@dataclass(frozen=True)
+class Download:
+    """An archive in the download cache: where it is, what it is, where it came from."""
+
+    path: Path
+    sha256: str
+    size: int
+    url: str
+
+
+def with_format_query(url: str) -> str:
+    """The URL tensorflow_hub requests for an http(s) handle: ``tf-hub-format=compressed`` added."""
+    parts = urlsplit(url)
+    query = [q for q in parse_qsl(parts.query, keep_blank_values=True) if q[0] != _FORMAT_QUERY[0]]
+    query.append(_FORMAT_QUERY)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def is_signed(url: str) -> bool:
+    """Whether a URL carries a signature or an expiry, so it must not be recorded in the lock."""
+    keys = (k.lower() for k, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    return any(k.startswith(_SIGNED_PARAMS) for k in keys)
+
+
+def apply_mirror(handle: str, mirrors: Mapping[str, str]) -> str:
+    """Where to fetch ``handle`` from: the longest matching mirror prefix replaced, or the handle.
+
+    A mirror that is a directory maps ``https://host/a/b/5`` to ``DIR/a/b/5.tar.gz``.
+    """
+    for prefix in sorted(mirrors, key=len, reverse=True):
+        if handle.startswith(prefix):
+            base = mirrors[prefix]
+            rest = handle[len(prefix) :]
+            if "://" in base:
+                return base.rstrip("/") + "/" + rest.lstrip("/")
+            rest = urlsplit(rest).path.strip("/")
+            if not rest.endswith((".tar.gz", ".tgz", ".tar")):
+                rest += ".tar.gz"
+            return os.path.join(base, rest)
+    return handle
+
+
+def source_url(handle: str, mirrors: Mapping[str, str]) -> str:
+    """The first location to try for a handle, with the format query tensorflow_hub would add."""
+    location = apply_mirror(handle, mirrors)
+    if handle_kind(location) == "http" and handle_kind(handle) == "http":
+        return with_format_query(location)
+    return location
+
+
+class Fetcher:
+    """Downloads archives into a DownloadCache. ``transport`` makes the network injectable."""
+
+    def __init__(
+        self,
+        downloads: DownloadCache,
+        *,
+        offline: bool = False,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        self.downloads = downloads
+        self.offline = offline
+        self._transport = transport
+        self._timeout = timeout
+        self._retries = retries
+        self._backoff = backoff
+        self._client: httpx.Client | None = None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            import httpx  # imported only when the network is needed: keeps `hublock` start-up fast
+
+            self._client = httpx.Client(
+                transport=self._transport,
+                timeout=httpx.Timeout(self._timeout, connect=10.0),
+                follow_redirects=False,
+                headers={"Accept-Encoding": "identity", "User-Agent": "hublock/0.1"},
+            )
+        return self._client
+
+    def fetch(
+        self,
+        sources: list[str],
+        *,
+        expect_sha256: str | None = None,
+        max_bytes: int | None = None,
+        progress: Progress | None = None,
+    ) -> Download:
+        """Fetch the first source that works into the download cache.
+
+        With ``expect_sha256``, a cached copy is used without any I/O, and bytes with another
+        digest are refused (IntegrityError). Sources are tried in order; the last error is raised.
+        """
+        if expect_sha256 is not None:
+            cached = self.downloads.get(expect_sha256)
+            if cached is not None:
+                return Download(cached, expect_sha256, cached.stat().st_size, sources[0])
+        errors: list[str] = []
+        for source in dict.fromkeys(sources):  # unique, in order
+            try:
+                download = self._fetch_one(source, max_bytes, progress)
+            except FetchError as exc:
+                errors.append(str(exc))
+                continue
+            if expect_sha256 is not None and download.sha256 != expect_sha256:
+                raise IntegrityError(
+                    f"archive from {download.url} has sha256:{download.sha256}, "
+                    f"but hub.lock expects sha256:{expect_sha256}"
+                )
+            return download
+        raise FetchError("; ".join(errors))
+
+    def _fetch_one(self, source: str, max_bytes: int | None, progress: Progress | None) -> Download:
+        if handle_kind(source) == "http":
+            if self.offline:
+                raise FetchError(f"{source}: not downloaded yet, and --offline forbids the network")
+            return self._fetch_http(source, max_bytes, progress)
+        return self._fetch_file(source, max_bytes, progress)
+
+    def _fetch_file(self, source: str, max_bytes: int | None, progress: Progress | None) -> Download:
+        try:
+            if "://" in source:
+                import fsspec
+
+                opened = fsspec.open(source, "rb").open()
+            else:
+                opened = open(source, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise FetchError(f"{source}: no such file") from None
+        except (OSError, ImportError, ValueError) as exc:
+            raise FetchError(f"{source}: cannot open: {exc}") from exc
+        url = Path(source).resolve().as_uri() if "://" not in source else source
+        with opened:
+            return self._store(_iter_file(opened), url, max_bytes, progress, None)
+
+    def _fetch_http(self, start: str, max_bytes: int | None, progress: Progress | None) -> Download:
+        import httpx
+
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with self._open_chain(start) as (response, stable):
+                    expected = response.headers.get("content-length")
+                    return self._store(
+                        response.iter_raw(1 << 20),
+                        stable,
+                        max_bytes,
+                        progress,
+                        int(expected) if expected and expected.isdigit() else None,
+                    )
+            except _Retry as exc:
+                reason = str(exc)
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if attempt > self._retries:
+                raise FetchError(f"{start}: {reason} (gave up after {attempt} attempts)")
+            delay = self._backoff * 2 ** (attempt - 1)
+            log.info("retrying %s in %.1fs: %s", start, delay, reason)
+            time.sleep(delay)
+
+    @contextmanager
+    def _open_chain(self, start: str) -> Iterator[tuple[httpx.Response, str]]:
+        """Follow redirects by hand, to refuse downgrades and remember the last stable URL."""
+        url = start
+        stable = start
+        seen = {start}
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self.client.send(self.client.build_request("GET", url), stream=True)
+            if response.is_redirect:
+                response.close()
+                target = urljoin(url, response.headers["location"])
+                if url.startswith("https://") and target.startswith("http://"):
+                    raise FetchError(f"{url}: refused a redirect from https to plain http ({target})")
+                if target in seen:
+                    raise FetchError(f"{start}: redirect loop at {target}")
+                seen.add(target)
+                url = target
+                if not is_signed(url):
+                    stable = url
+                continue
+            try:
+                if response.status_code == 200:
+                    yield response, stable
+                    return
+                status = response.status_code
+                if status in RETRY_STATUSES or (status == 403 and url != stable):
+                    # 403 on a signed URL: it expired; start again from the stable URL.
+                    raise _Retry(f"HTTP {status} from {url}")
+                if status == 404:
+                    raise FetchError(f"{start}: not found (HTTP 404); check the handle")
+                raise FetchError(f"{start}: HTTP {status} from {url}")
+            finally:
+                response.close()
+        raise FetchError(f"{start}: more than {MAX_REDIRECTS} redirects")
+
+    def _store(
+        self,
+        chunks: Iterator[bytes],
+        url: str,
+        max_bytes: int | None,
+        progress: Progress | None,
+        expected_length: int | None,
+    ) -> Download:
+        with self.downloads.writer() as writer:
+            for chunk in chunks:
+                writer.write(chunk)
+                if max_bytes is not None and writer.size > max_bytes:
+                    raise IntegrityError(
+                        f"{url}: the archive is larger than the {max_bytes} bytes hub.lock "
+                        "records; the server changed the content"
+                    )
+                if progress is not None:
+                    progress(len(chunk))
+            if expected_length is not None and writer.size != expected_length:
+                raise _Retry(f"{url}: body ended after {writer.size} of {expected_length} bytes")
+            path = writer.commit()
+            return Download(path, writer.sha256, writer.size, url)
+
+
+class _Retry(Exception):
+    """A transient failure: try the whole chain again after a pause."""
+
+
+def _iter_file(f: BinaryIO) -> Iterator[bytes]:
+    while chunk := f.read(1 << 20):
+        yield chunk

@@ -1,0 +1,149 @@
+"""``hublock lock``: resolve each changed hub.toml entry, download it once, record its digests."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hublock._archive import extract_archive
+from hublock._digest import sha256_digest
+from hublock._downloads import DownloadCache
+from hublock._errors import HublockError, ManifestError, NotInSyncError
+from hublock._events import Event, OnEvent, ignore
+from hublock._fetch import Fetcher, source_url
+from hublock._lockfile import LockedModel, Lockfile, read_lockfile, write_lockfile
+from hublock._manifest import Manifest, ModelSpec, check_mirror, handle_kind, load_manifest
+from hublock._parallel import run_parallel
+from hublock._plan import lock_problems, plan_lock
+
+if TYPE_CHECKING:
+    import httpx
+
+
+def unpacked_limit(archive_size: int) -> int:
+    """Refuse archives that expand past this: real models compress 1-5x, bombs 1000x."""
+    return max(256 << 20, archive_size * 100)
+
+
+@dataclass(frozen=True)
+class LockResult:
+    """What ``lock`` did: the new lock, and which names were re-resolved, changed or removed."""
+
+    lockfile: Lockfile
+    resolved: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    written: bool
+    path: Path
+
+
+def default_lockfile(manifest_path: str | Path) -> Path:
+    return Path(manifest_path).parent / "hub.lock"
+
+
+def _current_lock(path: Path) -> Lockfile:
+    return read_lockfile(path) if path.exists() else Lockfile()
+
+
+def resolve_model(
+    spec: ModelSpec, mirrors: Mapping[str, str], fetcher: Fetcher, on_event: OnEvent = ignore
+) -> LockedModel:
+    """Download a model's archive (into the download cache) and compute its lock entry."""
+    if handle_kind(spec.handle) == "path":
+        raise ManifestError(
+            f"{spec.name}: {spec.handle!r} is a local path; tensorflow_hub loads local paths in "
+            "place without caching, so there is nothing for hublock to lock. Use an https:// or "
+            "gs://...tar.gz handle."
+        )
+    on_event(Event(spec.name, "start", f"resolving {spec.handle}"))
+    try:
+        download = fetcher.fetch(
+            [source_url(spec.handle, mirrors)],
+            progress=lambda n: on_event(Event(spec.name, "bytes", amount=n)),
+        )
+        with open(download.path, "rb") as archive:
+            tree = extract_archive(archive, None, max_bytes=unpacked_limit(download.size))
+    except HublockError as exc:
+        raise type(exc)(f"{spec.name}: {exc}") from exc
+    on_event(Event(spec.name, "done", f"locked {download.size} bytes, {len(tree.files)} files"))
+    return LockedModel(
+        name=spec.name,
+        handle=spec.handle,
+        url=download.url,
+        size=download.size,
+        archive=sha256_digest(download.sha256),
+        tree=tree.tree,
+        files=len(tree.files),
+        manifest=spec.entry_digest,
+    )
+
+
+def lock_manifest(
+    manifest: Manifest,
+    current: Lockfile,
+    fetcher: Fetcher,
+    *,
+    upgrade: bool | Collection[str] = False,
+    jobs: int = 4,
+    on_event: OnEvent = ignore,
+) -> tuple[Lockfile, tuple[str, ...]]:
+    """The new lock for ``manifest`` (pure apart from the fetcher), and the names resolved."""
+    plan = plan_lock(manifest, current, upgrade)
+    resolved = run_parallel(
+        lambda spec: resolve_model(spec, manifest.mirrors, fetcher, on_event), plan.resolve, jobs
+    )
+    return Lockfile.of([*plan.keep, *resolved]), tuple(s.name for s in plan.resolve)
+
+
+def lock(
+    manifest: str | Path = "hub.toml",
+    lockfile: str | Path | None = None,
+    *,
+    upgrade: bool | Collection[str] = False,
+    offline: bool = False,
+    mirrors: Mapping[str, str] | None = None,
+    jobs: int = 4,
+    download_cache: str | Path | None = None,
+    on_event: OnEvent = ignore,
+    transport: httpx.BaseTransport | None = None,
+) -> LockResult:
+    """Resolve hub.toml and write hub.lock. Unchanged entries are kept without any network I/O.
+
+    ``mirrors`` adds to (and overrides) the ``[mirrors]`` of hub.toml.
+    """
+    spec = with_mirrors(load_manifest(manifest), mirrors)
+    path = Path(lockfile) if lockfile is not None else default_lockfile(manifest)
+    current = _current_lock(path)
+    with Fetcher(DownloadCache(download_cache), offline=offline, transport=transport) as fetcher:
+        new, resolved = lock_manifest(spec, current, fetcher, upgrade=upgrade, jobs=jobs, on_event=on_event)
+    changed = tuple(m.name for m in new.models if current.get(m.name) != m)
+    removed = tuple(m.name for m in current.models if new.get(m.name) is None)
+    written = write_lockfile(path, new)
+    return LockResult(new, resolved, changed, removed, written, path)
+
+
+def check(manifest: str | Path = "hub.toml", lockfile: str | Path | None = None) -> None:
+    """Raise NotInSyncError naming each stale, missing or extra entry. No network, no writes."""
+    spec = load_manifest(manifest)
+    path = Path(lockfile) if lockfile is not None else default_lockfile(manifest)
+    if not path.exists():
+        raise NotInSyncError(f"{path} does not exist; run `hublock lock`")
+    problems = lock_problems(spec, read_lockfile(path))
+    if problems:
+        raise NotInSyncError(
+            f"{path} does not match {manifest}:\n  "
+            + "\n  ".join(problems)
+            + "\nrun `hublock lock` to update it"
+        )
+
+
+def with_mirrors(manifest: Manifest, extra: Mapping[str, str] | None) -> Manifest:
+    """The manifest with ``--mirror PREFIX=URL`` options added (they win over hub.toml)."""
+    if not extra:
+        return manifest
+    merged = dict(manifest.mirrors)
+    for prefix, target in extra.items():
+        merged[prefix] = check_mirror(prefix, target, f"--mirror {prefix}", Path.cwd())
+    return replace(manifest, mirrors=merged)

@@ -1,0 +1,88 @@
+"""Plans: what `lock` must resolve and what `sync` must do. Pure functions over data, so they
+are tested directly and printed as they are by ``--dry-run``."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from hublock._errors import ManifestError
+from hublock._lockfile import LockedModel, Lockfile
+from hublock._manifest import Manifest, ModelSpec, did_you_mean
+from hublock._targets import Inspection, State
+
+
+@dataclass(frozen=True)
+class LockPlan:
+    keep: tuple[LockedModel, ...]
+    resolve: tuple[ModelSpec, ...]
+    drop: tuple[LockedModel, ...]
+
+
+def plan_lock(manifest: Manifest, lock: Lockfile, upgrade: bool | Collection[str] = False) -> LockPlan:
+    """Keep every entry whose manifest line is unchanged, unless it is upgraded."""
+    if not isinstance(upgrade, bool):
+        for name in upgrade:
+            if name not in manifest.names:
+                raise ManifestError(
+                    f"--upgrade {name}: no model named {name!r} in hub.toml"
+                    f"{did_you_mean(name, manifest.names)}"
+                )
+    keep, resolve = [], []
+    for spec in manifest.models:
+        locked = lock.get(spec.name)
+        upgraded = upgrade is True or (not isinstance(upgrade, bool) and spec.name in upgrade)
+        if locked is not None and locked.manifest == spec.entry_digest and not upgraded:
+            keep.append(locked)
+        else:
+            resolve.append(spec)
+    drop = tuple(m for m in lock.models if m.name not in manifest.names)
+    return LockPlan(tuple(keep), tuple(resolve), drop)
+
+
+def lock_problems(manifest: Manifest, lock: Lockfile) -> list[str]:
+    """Why the lock does not match the manifest (empty when it does). No network, no I/O."""
+    problems = []
+    for spec in manifest.models:
+        locked = lock.get(spec.name)
+        if locked is None:
+            problems.append(f"{spec.name}: missing from hub.lock")
+        elif locked.manifest != spec.entry_digest or locked.handle != spec.handle:
+            problems.append(f"{spec.name}: stale (hub.toml changed since it was locked)")
+    for locked in lock.models:
+        if locked.name not in manifest.names:
+            problems.append(f"{locked.name}: in hub.lock but no longer in hub.toml")
+    return problems
+
+
+class Action(enum.Enum):
+    SKIP = "present"  # verified by its stamp: nothing to do
+    CHECK = "check"  # present without a stamp: re-hash, then stamp it or replace it
+    FETCH = "fetch"  # missing
+    REPLACE = "replace"  # present but stale or modified
+
+
+@dataclass(frozen=True)
+class SyncStep:
+    model: LockedModel
+    action: Action
+    reason: str = ""
+
+
+_ACTIONS = {
+    State.OK: Action.SKIP,
+    State.UNSTAMPED: Action.CHECK,
+    State.MISSING: Action.FETCH,
+    State.STALE: Action.REPLACE,
+    State.MODIFIED: Action.REPLACE,
+}
+
+
+def plan_sync(lock: Lockfile, inspections: Mapping[str, Inspection]) -> list[SyncStep]:
+    """One step per locked model, from what a fast inspection of the cache found."""
+    steps = []
+    for model in lock.models:
+        found = inspections[model.name]
+        steps.append(SyncStep(model, _ACTIONS[found.state], found.detail))
+    return steps

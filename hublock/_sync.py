@@ -1,0 +1,227 @@
+"""``hublock sync``: make a tensorflow_hub cache hold exactly what hub.lock says.
+
+Per model, under tensorflow_hub's own ``<sha1>.lock``: fetch (or reuse the download cache),
+extract into ``<sha1>.<uuid>.tmp/`` while hashing the archive, check archive and tree digests,
+then publish with one rename. Nothing unverified is ever visible at ``<sha1>/``.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hublock._archive import extract_archive
+from hublock._digest import HashingReader
+from hublock._downloads import DownloadCache
+from hublock._errors import CacheError, HublockError, IntegrityError, NotInSyncError
+from hublock._events import Event, OnEvent, ignore
+from hublock._fetch import Fetcher, source_url
+from hublock._locker import default_lockfile, unpacked_limit, with_mirrors
+from hublock._lockfile import LockedModel, Lockfile, read_lockfile
+from hublock._manifest import Manifest, load_manifest
+from hublock._parallel import Cancelled, run_parallel
+from hublock._plan import Action, SyncStep, lock_problems, plan_sync
+from hublock._targets import CacheChoice, LocalCache, State, choose_cache, remove_tree
+
+if TYPE_CHECKING:
+    import httpx
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What happened to one model: ``fetched``, ``replaced``, ``present``, ``verified`` (an
+    unstamped copy re-hashed and kept), or on a dry run the action that would be taken."""
+
+    name: str
+    outcome: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    cache: CacheChoice
+    steps: list[SyncStep]
+    results: list[SyncResult] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[SyncStep]:
+        return [s for s in self.steps if s.action is not Action.SKIP]
+
+
+def open_cache(choice: CacheChoice) -> LocalCache:
+    if "://" in choice.location:
+        raise CacheError(
+            f"cache {choice.location} (from {choice.reason}): only local cache directories are "
+            "supported by this version of hublock"
+        )
+    return LocalCache(choice.location)
+
+
+def unpack(download_path: Path, staging: Path, model: LockedModel, cancel: threading.Event) -> None:
+    """Extract a downloaded archive into ``staging``, refusing anything that differs from the lock."""
+    with open(download_path, "rb") as raw:
+        reader = HashingReader(raw, on_read=lambda: _check(cancel))
+        try:
+            tree = extract_archive(reader, str(staging), max_bytes=unpacked_limit(model.size))
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise CacheError(
+                    f"{model.name}: no space left in {staging.parent} while unpacking; "
+                    f"free at least {model.size * 2} bytes there (the archive is {model.size} "
+                    "bytes) and run `hublock sync` again"
+                ) from exc
+            raise CacheError(f"{model.name}: cannot write into {staging.parent}: {exc}") from exc
+        reader.drain()
+    actual = f"sha256:{reader.hexdigest()}"
+    if actual != model.archive or reader.bytes_read != model.size:
+        download_path.unlink(missing_ok=True)  # a corrupted copy must not be reused
+        raise IntegrityError(
+            f"archive digest mismatch: expected {model.archive} ({model.size} bytes), got "
+            f"{actual} ({reader.bytes_read} bytes); the corrupted download was removed, run "
+            "`hublock sync` again"
+        )
+    if tree.tree != model.tree or len(tree.files) != model.files:
+        raise IntegrityError(
+            f"extracted files differ from hub.lock: expected {model.tree} ({model.files} files), "
+            f"got {tree.tree} ({len(tree.files)} files)"
+        )
+
+
+def _check(cancel: threading.Event) -> None:
+    if cancel.is_set():
+        raise Cancelled
+
+
+def sync_model(
+    step: SyncStep,
+    cache: LocalCache,
+    fetcher: Fetcher,
+    mirrors: Mapping[str, str],
+    *,
+    on_event: OnEvent = ignore,
+    cancel: threading.Event | None = None,
+) -> SyncResult:
+    """Bring one model in the cache in line with its lock entry."""
+    model = step.model
+    stop = cancel or threading.Event()
+    path = cache.model_dir(model.handle)
+    try:
+        with cache.model_lock(model.handle) as uid:
+            found = cache.inspect(model)  # again, under the lock: another process may have won
+            if found.state is State.OK:
+                return SyncResult(model.name, "present", path)
+            if found.state is State.UNSTAMPED and cache.rehash(model).tree == model.tree:
+                cache.write_stamp(model)
+                on_event(Event(model.name, "done", "verified the copy already in the cache"))
+                return SyncResult(model.name, "verified", path)
+            staging = cache.staging_dir(model.handle, uid)
+            try:
+                _fetch_and_publish(model, cache, fetcher, mirrors, staging, on_event, stop)
+            finally:
+                remove_tree(staging)
+    except HublockError as exc:
+        raise type(exc)(f"{model.name}: {exc}") from exc
+    except OSError as exc:
+        raise CacheError(f"{model.name}: cannot write to the cache {cache}: {exc}") from exc
+    outcome = "fetched" if found.state is State.MISSING else "replaced"
+    on_event(Event(model.name, "done", f"{outcome} -> {path}"))
+    return SyncResult(model.name, outcome, path)
+
+
+def _fetch_and_publish(
+    model: LockedModel,
+    cache: LocalCache,
+    fetcher: Fetcher,
+    mirrors: Mapping[str, str],
+    staging: Path,
+    on_event: OnEvent,
+    cancel: threading.Event,
+) -> None:
+    sha256 = model.archive.removeprefix("sha256:")
+    on_event(Event(model.name, "start", f"fetching {model.handle}", total=model.size))
+
+    def progress(n: int) -> None:
+        _check(cancel)
+        on_event(Event(model.name, "bytes", amount=n))
+
+    for attempt in (1, 2):
+        download = fetcher.fetch(
+            [source_url(model.handle, mirrors), model.url],
+            expect_sha256=sha256,
+            max_bytes=model.size,
+            progress=progress,
+        )
+        staging.mkdir()
+        try:
+            unpack(download.path, staging, model, cancel)
+            break
+        except IntegrityError:
+            remove_tree(staging)
+            # A bad copy in the download cache is removed by unpack; fetch it once more.
+            if attempt == 2 or download.path.exists():
+                raise
+    cache.publish(model, staging)
+
+
+def load_project(manifest: str | Path, lockfile: str | Path | None) -> tuple[Manifest | None, Lockfile, Path]:
+    """The manifest (None when only hub.lock was shipped, e.g. into a Docker build) and the lock."""
+    lock_path = Path(lockfile) if lockfile is not None else default_lockfile(manifest)
+    spec = load_manifest(manifest) if Path(manifest).exists() else None
+    return spec, read_lockfile(lock_path), lock_path
+
+
+def sync(
+    manifest: str | Path = "hub.toml",
+    lockfile: str | Path | None = None,
+    *,
+    cache: str | None = None,
+    dry_run: bool = False,
+    offline: bool = False,
+    mirrors: Mapping[str, str] | None = None,
+    jobs: int = 4,
+    download_cache: str | Path | None = None,
+    on_event: OnEvent = ignore,
+    transport: httpx.BaseTransport | None = None,
+) -> SyncReport:
+    """Fill the cache from hub.lock. Refuses a lock that no longer matches hub.toml."""
+    spec, lock, lock_path = load_project(manifest, lockfile)
+    if spec is not None:
+        problems = lock_problems(spec, lock)
+        if problems:
+            raise NotInSyncError(
+                f"{lock_path} is out of date with {manifest}:\n  "
+                + "\n  ".join(problems)
+                + "\nrun `hublock lock`, then sync again"
+            )
+        spec = with_mirrors(spec, mirrors)
+    choice = choose_cache(cache, spec.cache_dir if spec else None)
+    target = open_cache(choice)
+    steps = plan_sync(lock, {m.name: target.inspect(m) for m in lock.models})
+    report = SyncReport(choice, steps)
+    if dry_run:
+        report.results.extend(
+            SyncResult(s.model.name, s.action.value, target.model_dir(s.model.handle)) for s in steps
+        )
+        return report
+    target.ensure_root()
+    all_mirrors = spec.mirrors if spec else with_mirrors(Manifest(()), mirrors).mirrors
+    report.results.extend(
+        SyncResult(s.model.name, "present", target.model_dir(s.model.handle))
+        for s in steps
+        if s.action is Action.SKIP
+    )
+    cancel = threading.Event()
+    with Fetcher(DownloadCache(download_cache), offline=offline, transport=transport) as fetcher:
+        report.results.extend(
+            run_parallel(
+                lambda step: sync_model(step, target, fetcher, all_mirrors, on_event=on_event, cancel=cancel),
+                report.pending,
+                jobs,
+                cancel,
+            )
+        )
+    return report
