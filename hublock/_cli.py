@@ -166,8 +166,6 @@ def lock_command(
         jobs=jobs,
         on_event=obj.event_printer(),
     )
-    for name in result.changed:
-        obj.say(f"locked {name}")
     for name in result.removed:
         obj.say(f"removed {name}")
     state = "wrote" if result.written else "unchanged:"

@@ -1,0 +1,110 @@
+"""The world the tests build: real tiny SavedModels, a loopback fake hub, a project directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.world.fakehub import FakeHub
+
+ROOT = Path(__file__).resolve().parent.parent
+TF_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+# name -> (a, b): the model computes a*x + b
+MODELS = {"linear-v1": (2.0, 1.0), "linear-v2": (3.0, 1.0), "other-v1": (5.0, -1.0)}
+
+
+@pytest.fixture(scope="session")
+def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """Real SavedModel archives, built once per session in a TensorFlow process of their own."""
+    out = tmp_path_factory.mktemp("archives")
+    specs = [f"{name}={a},{b}" for name, (a, b) in MODELS.items()]
+    subprocess.run(
+        [sys.executable, "-m", "tests.world.savedmodels", str(out), *specs],
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, **TF_QUIET},
+        capture_output=True,
+    )
+    return {name: (out / f"{name}.tar.gz").read_bytes() for name in MODELS}
+
+
+@pytest.fixture
+def hub(archives: dict[str, bytes]) -> Iterator[FakeHub]:
+    with FakeHub() as fake:
+        fake.add("google/linear/1", archives["linear-v1"])
+        fake.add("google/linear/2", archives["linear-v2"])
+        fake.add("google/other/1", archives["other-v1"], kaggle_path="google/other/TensorFlow2/small/1")
+        yield fake
+
+
+TFHUB_LINEAR = "https://tfhub.dev/google/linear/1"
+KAGGLE_OTHER = "https://www.kaggle.com/models/google/other/TensorFlow2/small/1"
+
+
+@dataclass
+class Project:
+    """A user's project directory: hub.toml, hub.lock, a cache and a download cache."""
+
+    dir: Path
+    hub: FakeHub
+    env: dict[str, str]
+
+    @property
+    def manifest(self) -> Path:
+        return self.dir / "hub.toml"
+
+    @property
+    def lockfile(self) -> Path:
+        return self.dir / "hub.lock"
+
+    @property
+    def cache(self) -> Path:
+        return self.dir / "cache"
+
+    @property
+    def downloads(self) -> Path:
+        return Path(self.env["HUBLOCK_DOWNLOAD_CACHE"])
+
+    def write_manifest(self, models: dict[str, str], extra: str = "") -> None:
+        lines = [
+            "# models this project loads",
+            "[models]",
+            *(f'{name} = "{handle}"' for name, handle in models.items()),
+            "",
+            "[mirrors]",
+            f'"https://tfhub.dev/" = "{self.hub.url}/tfhub/"',
+            f'"https://www.kaggle.com/" = "{self.hub.url}/kaggle/"',
+            extra,
+        ]
+        self.manifest.write_text("\n".join(lines) + "\n")
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the hublock CLI as a user would, in the project directory."""
+        return subprocess.run(
+            [sys.executable, "-m", "hublock", *args],
+            cwd=self.dir,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+@pytest.fixture
+def project(tmp_path: Path, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> Project:
+    env = {k: v for k, v in os.environ.items() if k != "TFHUB_CACHE_DIR"}
+    env["HUBLOCK_DOWNLOAD_CACHE"] = str(tmp_path / "downloads")
+    env["PYTHONPATH"] = str(ROOT)
+    monkeypatch.delenv("TFHUB_CACHE_DIR", raising=False)
+    monkeypatch.setenv("HUBLOCK_DOWNLOAD_CACHE", env["HUBLOCK_DOWNLOAD_CACHE"])
+    proj = Project(tmp_path / "proj", hub, env)
+    proj.dir.mkdir()
+    proj.write_manifest({"linear": TFHUB_LINEAR, "other": KAGGLE_OTHER}, f'[cache]\ndir = "cache"')
+    return proj
