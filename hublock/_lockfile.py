@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import tomlkit
-import tomlkit.exceptions
 
 from hublock._digest import Digest
 from hublock._errors import LockfileError
-from hublock._manifest import Handle
+from hublock._manifest import Handle, parse_toml
 
 LOCK_VERSION = 1
 HEADER = (
@@ -120,12 +119,7 @@ def dump_lockfile(lock: Lockfile) -> str:
 
 
 def parse_lockfile(text: str, *, source: str = "hub.lock") -> Lockfile:
-    try:
-        data = tomlkit.parse(text).unwrap()
-    except tomlkit.exceptions.ParseError as exc:
-        raise LockfileError(
-            f"{source}:{exc.line}:{exc.col}: not valid TOML ({exc}); regenerate it with `hublock lock`"
-        ) from exc
+    data = parse_toml(text, source, LockfileError)
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise LockfileError(f"{source}: missing or invalid 'version'; regenerate it with `hublock lock`")

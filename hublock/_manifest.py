@@ -12,17 +12,15 @@ import hashlib
 import json
 import os
 import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NewType
 from urllib.parse import urlsplit
 
-import tomlkit
-import tomlkit.exceptions
-
 from hublock._digest import Digest
-from hublock._errors import ManifestError
+from hublock._errors import HublockError, ManifestError
 
 Handle = NewType("Handle", str)
 """A model handle exactly as user code passes it to ``hub.load``."""
@@ -64,6 +62,14 @@ class Manifest:
     @property
     def names(self) -> list[str]:
         return [m.name for m in self.models]
+
+
+def parse_toml(text: str, source: str, error: type[HublockError]) -> dict[str, Any]:
+    """TOML text to plain data; the error names line and column (stdlib tomllib words it best)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{source}: not valid TOML: {exc}") from exc
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
@@ -149,10 +155,7 @@ def resolve_location(value: str, base_dir: Path) -> str:
 def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None = None) -> Manifest:
     """Parse and validate hub.toml text. Relative paths are taken relative to ``base_dir``."""
     base = base_dir if base_dir is not None else Path.cwd()
-    try:
-        doc = tomlkit.parse(text).unwrap()
-    except tomlkit.exceptions.ParseError as exc:
-        raise ManifestError(f"{source}:{exc.line}:{exc.col}: not valid TOML: {exc}") from exc
+    doc = parse_toml(text, source, ManifestError)
     _fail_unknown(doc, _TOP_KEYS, source)
 
     cache_dir = None

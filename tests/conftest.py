@@ -106,5 +106,5 @@ def project(tmp_path: Path, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> Pr
     monkeypatch.setenv("HUBLOCK_DOWNLOAD_CACHE", env["HUBLOCK_DOWNLOAD_CACHE"])
     proj = Project(tmp_path / "proj", hub, env)
     proj.dir.mkdir()
-    proj.write_manifest({"linear": TFHUB_LINEAR, "other": KAGGLE_OTHER}, f'[cache]\ndir = "cache"')
+    proj.write_manifest({"linear": TFHUB_LINEAR, "other": KAGGLE_OTHER}, '[cache]\ndir = "cache"')
     return proj

@@ -38,7 +38,9 @@ def _network_is_gone(port):
 
 def run_offline(code: str, hub_port: int, env: dict[str, str]) -> Any:
     """Run ``code`` (which must set ``result``) with no network; return ``result`` decoded from JSON."""
-    script = PROBE + code + f"\nresult['network_gone'] = _network_is_gone({hub_port})\nprint(json.dumps(result))\n"
+    script = (
+        PROBE + code + f"\nresult['network_gone'] = _network_is_gone({hub_port})\nprint(json.dumps(result))\n"
+    )
     proc = subprocess.run(
         ["unshare", "-n", sys.executable, "-c", script],
         cwd=ROOT,

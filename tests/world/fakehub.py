@@ -3,7 +3,7 @@
     GET /tfhub/<path>?tf-hub-format=compressed
         302 -> /kaggle/models/<owner>/<model>/TensorFlow2/<variation>/<version>?tf-hub-format=compressed
     GET /kaggle/models/<...>?tf-hub-format=compressed
-        302 -> /storage/<blob>.tar.gz?X-Goog-Algorithm=...&X-Goog-Date=...&X-Goog-Expires=...&X-Goog-Signature=...
+        302 -> /storage/<blob>.tar.gz?X-Goog-Date=...&X-Goog-Expires=...&X-Goog-Signature=...
     GET /storage/<blob>.tar.gz?<signature>
         200 with the archive while the signature is valid and fresh, else 403
 
@@ -40,7 +40,7 @@ class FakeHub:
         self.truncate = False
         self._faults: list[list[object]] = []  # [path_part, status, times_left]
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -60,6 +60,10 @@ class FakeHub:
         model = FakeModel(tfhub_path, kaggle, archive)
         self.models[tfhub_path] = model
         return model
+
+    def storage_path(self, tfhub_path: str) -> str:
+        """The path of a model's signed storage object (to aim faults at one model)."""
+        return f"/storage/{hashlib.sha1(self.models[tfhub_path].kaggle_path.encode()).hexdigest()}"
 
     def swap(self, tfhub_path: str, archive: bytes) -> None:
         """Serve other bytes under the same version (what a compromised mirror would do)."""
@@ -144,6 +148,11 @@ class FakeHub:
                 return 403, {}, b"<Error><Code>ExpiredToken</Code></Error>"
             return 200, {"Content-Type": "application/x-gzip"}, model.archive
         return 404, {}, b"not found\n"
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # clients hanging up mid-response are part of the tests, not server errors
 
 
 def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:

@@ -1,0 +1,151 @@
+"""The archive reader: safe members extract exactly, anything hostile is refused, and nothing is
+ever written outside the staging directory."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hublock import IntegrityError, UnsafeArchiveError
+from hublock._archive import extract_archive
+
+Member = tuple[str, str, bytes]  # (kind, name, data or link target)
+
+
+def build(members: list[Member], gz: bool = True) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w", format=tarfile.PAX_FORMAT) as tar:
+        for kind, name, data in members:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+                continue
+            info.type = {
+                "dir": tarfile.DIRTYPE,
+                "symlink": tarfile.SYMTYPE,
+                "hardlink": tarfile.LNKTYPE,
+                "fifo": tarfile.FIFOTYPE,
+                "chardev": tarfile.CHRTYPE,
+                "blockdev": tarfile.BLKTYPE,
+            }[kind]
+            info.linkname = data.decode()
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def extract(data: bytes, staging: Path, max_bytes: int = 1 << 20):  # type: ignore[no-untyped-def]
+    return extract_archive(io.BytesIO(data), str(staging), max_bytes=max_bytes)
+
+
+def test_regular_archive_extracts_exactly(tmp_path: Path) -> None:
+    data = build(
+        [("dir", "variables", b""), ("file", "saved_model.pb", b"pb"), ("file", "./variables/v.index", b"ix")]
+    )
+    tree = extract(data, tmp_path)
+    assert sorted(f.path for f in tree.files) == ["saved_model.pb", "variables/v.index"]
+    assert (tmp_path / "variables" / "v.index").read_bytes() == b"ix"
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ([("file", "../x", b"x")], "climbs out"),
+        ([("file", "a/../../x", b"x")], "climbs out"),
+        ([("file", "/etc/x", b"x")], "absolute path"),
+        ([("symlink", "link", b"/etc/passwd")], "not a regular file"),
+        ([("symlink", "link", b"inside")], "not a regular file"),
+        ([("file", "a", b"x"), ("hardlink", "b", b"a")], "not a regular file"),
+        ([("fifo", "pipe", b"")], "not a regular file"),
+        ([("chardev", "dev", b"")], "not a regular file"),
+        ([("blockdev", "dev", b"")], "not a regular file"),
+        ([("file", "a", b"x"), ("file", "a", b"y")], "twice"),
+        ([("file", "a", b"x"), ("file", "a/b", b"y")], "below a file"),
+        ([("file", "a\\b", b"x")], "forbidden character"),
+        ([("dir", "only-a-dir", b"")], "holds no files"),
+    ],
+)
+def test_hostile_members_are_refused(tmp_path: Path, members: list[Member], message: str) -> None:
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with pytest.raises(IntegrityError, match=message):
+        extract(build(members), staging)
+    assert os.listdir(tmp_path) == ["staging"]
+
+
+def test_non_utf8_names_are_refused(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tar:
+        info = tarfile.TarInfo("caf\xe9")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(UnsafeArchiveError, match="not UTF-8"):
+        extract_archive(io.BytesIO(buf.getvalue()), str(tmp_path), max_bytes=100)
+
+
+def test_gzip_bomb_stops_at_the_budget(tmp_path: Path) -> None:
+    data = build([("file", "zeros", bytes(5 << 20))])
+    assert len(data) < 20_000
+    with pytest.raises(UnsafeArchiveError, match="expands past"):
+        extract(data, tmp_path, max_bytes=1 << 20)
+    assert not (tmp_path / "zeros").exists()
+
+
+def test_too_many_members_are_refused(tmp_path: Path) -> None:
+    data = build([("file", f"f{i}", b"") for i in range(50)])
+    with pytest.raises(UnsafeArchiveError, match="more than 10 members"):
+        extract_archive(io.BytesIO(data), None, max_bytes=100, max_members=10)
+
+
+def test_truncated_and_garbage_streams_are_integrity_errors(tmp_path: Path) -> None:
+    data = build([("file", "weights", os.urandom(100_000))])
+    with pytest.raises(IntegrityError):
+        extract_archive(io.BytesIO(data[: len(data) // 2]), None, max_bytes=1 << 20)
+    with pytest.raises(IntegrityError):
+        extract_archive(io.BytesIO(gzip.compress(b"this is not a tar file" * 100)), None, max_bytes=1 << 20)
+
+
+segment = st.sampled_from(["a", "b", "variables", "..", ".", "", "assets"])
+names = st.one_of(
+    st.lists(segment, min_size=1, max_size=4).map("/".join),
+    st.lists(segment, min_size=1, max_size=3).map(lambda p: "/" + "/".join(p)),
+)
+members = st.lists(
+    st.tuples(
+        st.sampled_from(["file", "file", "file", "dir", "symlink", "hardlink", "fifo"]),
+        names,
+        st.sampled_from([b"", b"data", b"../../escape", b"/etc/passwd", b"a"]),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(members, st.booleans())
+def test_nothing_is_ever_written_outside_staging(tmp_path: Path, archive: list[Member], gz: bool) -> None:
+    outer = tmp_path / f"run-{os.urandom(4).hex()}"
+    staging = outer / "deep" / "staging"
+    staging.mkdir(parents=True)
+    # Absolute names aimed at the test's own directory, so an escape would be visible.
+    aimed = [(k, n.replace("/", str(outer) + "/", 1) if n.startswith("/") else n, d) for k, n, d in archive]
+    try:
+        tree = extract(build(aimed, gz), staging)
+    except IntegrityError:
+        tree = None
+    assert sorted(os.listdir(outer)) == ["deep"] and os.listdir(outer / "deep") == ["staging"]
+    for root, dirs, files in os.walk(staging):
+        for name in dirs + files:
+            path = Path(root) / name
+            assert not path.is_symlink()
+            assert path.is_dir() or path.is_file()
+    if tree is not None:
+        assert all(kind in ("file", "dir") for kind, _, _ in aimed)
+        assert all(".." not in f.path.split("/") for f in tree.files)
