@@ -142,7 +142,10 @@ def _fetch_and_publish(
     cancel: threading.Event,
 ) -> None:
     sha256 = model.archive.removeprefix("sha256:")
-    on_event(Event(model.name, "start", f"fetching {model.handle}", total=model.size))
+    if fetcher.downloads.get(sha256) is not None:
+        on_event(Event(model.name, "start", "unpacking from the download cache", total=model.size))
+    else:
+        on_event(Event(model.name, "start", f"fetching {model.handle}", total=model.size))
 
     def progress(n: int) -> None:
         _check(cancel)

@@ -1,0 +1,30 @@
+"""README's first command, run as it is (with this interpreter instead of a fresh venv)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def test_offline_demo_runs_end_to_end(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHON": sys.executable, "DEMO_WORK": str(tmp_path / "work")}
+    env.pop("TFHUB_CACHE_DIR", None)
+    proc = subprocess.run(
+        ["bash", "examples/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "3 models: 3 fetched" in out and "3 models: 3 present" in out
+    # each stand-in model i computes (i+2)*x + 1, loaded under its real handle
+    assert (
+        "hub.load('https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5')([1, 2]) = [3.0, 5.0]"
+        in out
+    )
+    assert (
+        "bert: hub.load('https://www.kaggle.com/models/tensorflow/bert/TensorFlow2/en-uncased-l-12-h-768-a-12/3')([1, 2]) = [5.0, 9.0]"
+        in out
+    )
