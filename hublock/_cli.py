@@ -1,13 +1,14 @@
 """The command line: parses options, calls the Python API, prints, exits. Nothing else.
 
 Exit codes: 0 success; 1 not in sync; 2 bad input or usage; 3 fetch or integrity failure;
-4 the cache cannot be written; 130 interrupted (Ctrl-C).
+4 the cache cannot be written; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ ALL = ":all:"
 
 EPILOG = """\b
 Exit codes: 0 ok, 1 not in sync, 2 bad input or usage, 3 fetch or integrity
-failure, 4 cache not writable, 130 interrupted.
+failure, 4 cache not writable, 130 interrupted, 143 terminated.
 """
 
 
@@ -166,6 +167,8 @@ def lock_command(
         jobs=jobs,
         on_event=obj.event_printer(),
     )
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for name in result.removed:
         obj.say(f"removed {name}")
     state = "wrote" if result.written else "unchanged:"
@@ -232,19 +235,27 @@ def sync_command(
         obj.say(f"hub.load reads TFHUB_CACHE_DIR; use: export TFHUB_CACHE_DIR={report.cache.location}")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (docker stop, CI cancel): cleaned up like Ctrl-C, reported with exit 143."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(args=argv, prog_name="hublock", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except HublockError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, click.exceptions.Abort) as exc:
         click.echo("interrupted: nothing half-written was left in the cache", err=True)
-        sys.exit(130)
+        # click turns the interrupt into Abort; the signal that caused it is its __cause__
+        terminated = isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated)
+        sys.exit(143 if terminated else 130)
     sys.exit(0)

@@ -178,7 +178,9 @@ class Fetcher:
                 opened = open(source, "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
             raise FetchError(f"{source}: no such file") from None
-        except (OSError, ImportError, ValueError) as exc:
+        except ImportError as exc:
+            raise FetchError(f"{source}: {exc}; for gs:// install hublock[gcs]") from exc
+        except (OSError, ValueError) as exc:
             raise FetchError(f"{source}: cannot open: {exc}") from exc
         url = Path(source).resolve().as_uri() if "://" not in source else source
         with opened:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,8 +15,15 @@ from hublock._errors import HublockError, ManifestError, NotInSyncError
 from hublock._events import Event, OnEvent, ignore
 from hublock._fetch import Fetcher, source_url
 from hublock._lockfile import LockedModel, Lockfile, read_lockfile, write_lockfile
-from hublock._manifest import Manifest, ModelSpec, check_mirror, handle_kind, load_manifest
-from hublock._parallel import run_parallel
+from hublock._manifest import (
+    Manifest,
+    ModelSpec,
+    check_mirror,
+    handle_kind,
+    load_manifest,
+    near_duplicates,
+)
+from hublock._parallel import raise_if_cancelled, run_parallel
 from hublock._plan import lock_problems, plan_lock
 
 if TYPE_CHECKING:
@@ -37,6 +45,7 @@ class LockResult:
     removed: tuple[str, ...]
     written: bool
     path: Path
+    warnings: tuple[str, ...] = ()
 
 
 def default_lockfile(manifest_path: str | Path) -> Path:
@@ -48,7 +57,11 @@ def _current_lock(path: Path) -> Lockfile:
 
 
 def resolve_model(
-    spec: ModelSpec, mirrors: Mapping[str, str], fetcher: Fetcher, on_event: OnEvent = ignore
+    spec: ModelSpec,
+    mirrors: Mapping[str, str],
+    fetcher: Fetcher,
+    on_event: OnEvent = ignore,
+    cancel: threading.Event | None = None,
 ) -> LockedModel:
     """Download a model's archive (into the download cache) and compute its lock entry."""
     if handle_kind(spec.handle) == "path":
@@ -58,10 +71,16 @@ def resolve_model(
             "gs://...tar.gz handle."
         )
     on_event(Event(spec.name, "start", f"resolving {spec.handle}"))
+    stop = cancel or threading.Event()
+
+    def progress(n: int) -> None:
+        raise_if_cancelled(stop)
+        on_event(Event(spec.name, "bytes", amount=n))
+
     try:
         download = fetcher.fetch(
             [source_url(spec.handle, mirrors)],
-            progress=lambda n: on_event(Event(spec.name, "bytes", amount=n)),
+            progress=progress,
         )
         with open(download.path, "rb") as archive:
             tree = extract_archive(archive, None, max_bytes=unpacked_limit(download.size))
@@ -92,7 +111,9 @@ def lock_manifest(
     """The new lock for ``manifest`` (pure apart from the fetcher), and the names resolved."""
     plan = plan_lock(manifest, current, upgrade)
     resolved = run_parallel(
-        lambda spec: resolve_model(spec, manifest.mirrors, fetcher, on_event), plan.resolve, jobs
+        lambda spec, cancel: resolve_model(spec, manifest.mirrors, fetcher, on_event, cancel),
+        plan.resolve,
+        jobs,
     )
     return Lockfile.of([*plan.keep, *resolved]), tuple(s.name for s in plan.resolve)
 
@@ -121,7 +142,12 @@ def lock(
     changed = tuple(m.name for m in new.models if current.get(m.name) != m)
     removed = tuple(m.name for m in current.models if new.get(m.name) is None)
     written = write_lockfile(path, new)
-    return LockResult(new, resolved, changed, removed, written, path)
+    warnings = tuple(
+        f"{a.name} and {b.name}: handles differ only by case, a trailing '/' or tf-hub-format; "
+        "tensorflow_hub caches each spelling separately, so this is probably a typo"
+        for a, b in near_duplicates(spec)
+    )
+    return LockResult(new, resolved, changed, removed, written, path, warnings)
 
 
 def check(manifest: str | Path = "hub.toml", lockfile: str | Path | None = None) -> None:

@@ -1,8 +1,8 @@
 """Run one function over many models on a few threads; report every failure, not just one.
 
-Threads suffice: hashing, zlib and socket reads release the GIL. On Ctrl-C the workers are told
-to stop through the caller's ``cancel`` event, and each cleans up its own staging and lock
-before the interrupt propagates.
+Threads suffice: hashing, zlib and socket reads release the GIL. On Ctrl-C (or SIGTERM) the
+workers are told to stop through the ``cancel`` event each receives, and each cleans up its own
+staging and lock before the interrupt propagates.
 """
 
 from __future__ import annotations
@@ -22,16 +22,21 @@ class Cancelled(Exception):
     """Raised inside a worker when the user interrupted the run."""
 
 
-def run_parallel(
-    func: Callable[[T], R], items: Sequence[T], jobs: int, cancel: threading.Event | None = None
-) -> list[R]:
-    """``[func(x) for x in items]`` on up to ``jobs`` threads. If any fail, raise one error of
-    the first failure's type whose message lists every failure."""
+def raise_if_cancelled(cancel: threading.Event) -> None:
+    """Called by workers between chunks of work."""
+    if cancel.is_set():
+        raise Cancelled
+
+
+def run_parallel(func: Callable[[T, threading.Event], R], items: Sequence[T], jobs: int) -> list[R]:
+    """``[func(x, cancel) for x in items]`` on up to ``jobs`` threads. If any fail, raise one
+    error of the first failure's type whose message lists every failure."""
     if not items:
         return []
+    cancel = threading.Event()
     pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))))
     try:
-        futures = [pool.submit(func, item) for item in items]
+        futures = [pool.submit(func, item, cancel) for item in items]
         errors: list[HublockError] = []
         results: list[R] = []
         for future in futures:
@@ -40,8 +45,7 @@ def run_parallel(
             except HublockError as exc:
                 errors.append(exc)
     except KeyboardInterrupt:
-        if cancel is not None:
-            cancel.set()
+        cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:

@@ -23,7 +23,7 @@ from hublock._fetch import Fetcher, source_url
 from hublock._locker import default_lockfile, unpacked_limit, with_mirrors
 from hublock._lockfile import LockedModel, Lockfile, read_lockfile
 from hublock._manifest import Manifest, load_manifest
-from hublock._parallel import Cancelled, run_parallel
+from hublock._parallel import raise_if_cancelled, run_parallel
 from hublock._plan import Action, SyncStep, lock_problems, plan_sync
 from hublock._targets import CacheChoice, LocalCache, State, choose_cache, remove_tree
 
@@ -54,9 +54,9 @@ class SyncReport:
 
 def open_cache(choice: CacheChoice) -> LocalCache:
     if "://" in choice.location:
-        raise CacheError(
-            f"cache {choice.location} (from {choice.reason}): only local cache directories are "
-            "supported by this version of hublock"
+        raise HublockError(
+            f"cache {choice.location} (from {choice.reason}): this version of hublock syncs "
+            "only into local cache directories"
         )
     return LocalCache(choice.location)
 
@@ -64,7 +64,7 @@ def open_cache(choice: CacheChoice) -> LocalCache:
 def unpack(download_path: Path, staging: Path, model: LockedModel, cancel: threading.Event) -> None:
     """Extract a downloaded archive into ``staging``, refusing anything that differs from the lock."""
     with open(download_path, "rb") as raw:
-        reader = HashingReader(raw, on_read=lambda: _check(cancel))
+        reader = HashingReader(raw, on_read=lambda: raise_if_cancelled(cancel))
         try:
             tree = extract_archive(reader, str(staging), max_bytes=unpacked_limit(model.size))
         except OSError as exc:
@@ -89,11 +89,6 @@ def unpack(download_path: Path, staging: Path, model: LockedModel, cancel: threa
             f"extracted files differ from hub.lock: expected {model.tree} ({model.files} files), "
             f"got {tree.tree} ({len(tree.files)} files)"
         )
-
-
-def _check(cancel: threading.Event) -> None:
-    if cancel.is_set():
-        raise Cancelled
 
 
 def sync_model(
@@ -148,7 +143,7 @@ def _fetch_and_publish(
         on_event(Event(model.name, "start", f"fetching {model.handle}", total=model.size))
 
     def progress(n: int) -> None:
-        _check(cancel)
+        raise_if_cancelled(cancel)
         on_event(Event(model.name, "bytes", amount=n))
 
     for attempt in (1, 2):
@@ -217,14 +212,14 @@ def sync(
         for s in steps
         if s.action is Action.SKIP
     )
-    cancel = threading.Event()
     with Fetcher(DownloadCache(download_cache), offline=offline, transport=transport) as fetcher:
         report.results.extend(
             run_parallel(
-                lambda step: sync_model(step, target, fetcher, all_mirrors, on_event=on_event, cancel=cancel),
+                lambda step, cancel: sync_model(
+                    step, target, fetcher, all_mirrors, on_event=on_event, cancel=cancel
+                ),
                 report.pending,
                 jobs,
-                cancel,
             )
         )
     return report

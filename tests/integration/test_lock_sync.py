@@ -293,3 +293,21 @@ def test_stale_tensorflow_hub_lock_of_a_dead_process_does_not_block(project: Pro
     result = project.run("sync")
     assert result.returncode == 0, result.stderr
     assert not stale.exists()
+
+
+def test_sync_with_only_the_lock_shipped_uses_the_locked_urls(project: Project, tmp_path: Path) -> None:
+    """A Docker build stage that copies only hub.lock: when the handle cannot be fetched (here a
+    dead mirror, so no traffic leaves 127.0.0.1), the locked URL is tried, and the digests decide."""
+    lock_ok(project)
+    shutil.rmtree(project.downloads)
+    project.manifest.unlink()
+    dead = ["--mirror", "https://tfhub.dev/=http://127.0.0.1:9/", "--mirror", "https://www.kaggle.com/=http://127.0.0.1:9/"]
+    result = project.run("--lockfile", "hub.lock", "sync", "--cache", str(tmp_path / "c"), *dead)
+    assert result.returncode == 0, result.stderr
+    assert "2 fetched" in result.stdout
+
+
+def test_near_duplicate_handles_are_warned_about(project: Project) -> None:
+    project.write_manifest({"linear": TFHUB_LINEAR, "linear2": TFHUB_LINEAR + "/"})
+    result = project.run("lock")
+    assert "warning: linear and linear2: handles differ only by case" in result.stderr

@@ -9,7 +9,7 @@
 
 Unknown models answer 404. Every request is recorded (``hub.requests``) so tests can assert that
 a command made none. Faults on demand: ``fail(path_part, status, times)``, ``swap(...)`` to serve
-other bytes for a locked version, ``truncate`` to cut bodies short.
+other bytes for a locked version, ``truncate`` to cut bodies short, ``throttle`` to slow them.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class FakeHub:
         self.requests: list[str] = []
         self.signed_ttl = signed_ttl
         self.truncate = False
+        self.throttle: float = 0.0  # seconds to pause after each 1 KiB of a 200 response body
         self._faults: list[list[object]] = []  # [path_part, status, times_left]
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), _handler(self))
@@ -171,6 +172,12 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if hub.truncate and status == 200 and len(body) > 100:
                 self.wfile.write(body[: len(body) // 2])
                 self.close_connection = True
+                return
+            if hub.throttle and status == 200:
+                for i in range(0, len(body), 1024):
+                    self.wfile.write(body[i : i + 1024])
+                    self.wfile.flush()
+                    time.sleep(hub.throttle)
                 return
             self.wfile.write(body)
 
