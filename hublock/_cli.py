@@ -10,14 +10,14 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
 from hublock._errors import HublockError
-from hublock._events import Event
+from hublock._events import Event, OnEvent, ignore
 
 ALL = ":all:"
 
@@ -37,19 +37,36 @@ class Context:
         if not self.quiet:
             click.echo(message)
 
-    def event_printer(self) -> Any:
-        """One line per event on stderr: readable in CI logs (no escapes, no carriage returns)."""
+    def event_printer(self) -> OnEvent:
+        """One line per event on stderr, readable in CI logs (no escapes, no carriage returns):
+        start, every quarter of a download of known size (else every 64 MB), done."""
         if self.quiet:
-            return lambda event: None
+            return ignore
+        received: dict[str, tuple[int, int | None]] = {}
+        guard = threading.Lock()
 
         def on_event(event: Event) -> None:
             if event.kind == "start":
+                received[event.model] = (0, event.total)
                 size = f" ({_size(event.total)})" if event.total else ""
                 click.echo(f"{event.model}: {event.message}{size}", err=True)
-            elif event.kind == "done":
+            elif event.kind == "bytes":
+                with guard:
+                    before, total = received.get(event.model, (0, None))
+                    now = before + event.amount
+                    received[event.model] = (now, total)
+                step = total // 4 if total and total >= 4 << 20 else 64 << 20
+                if now // step > before // step:
+                    of = f" of {_size(total)}" if total else ""
+                    click.echo(f"{event.model}: {_size(now)}{of}", err=True)
+            else:
                 click.echo(f"{event.model}: {event.message}", err=True)
 
         return on_event
+
+
+def _models(n: int) -> str:
+    return f"{n} model" if n == 1 else f"{n} models"
 
 
 def _size(n: int | None) -> str:
@@ -173,7 +190,7 @@ def lock_command(
         obj.say(f"removed {name}")
     state = "wrote" if result.written else "unchanged:"
     obj.say(
-        f"{state} {result.path} ({len(result.lockfile.models)} models, "
+        f"{state} {result.path} ({_models(len(result.lockfile.models))}, "
         f"{len(result.resolved)} resolved, {time.monotonic() - started:.2f}s)"
     )
 
@@ -227,7 +244,7 @@ def sync_command(
     for result in report.results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
-    obj.say(f"{len(report.results)} models: {summary} ({time.monotonic() - started:.2f}s)")
+    obj.say(f"{_models(len(report.results))}: {summary} ({time.monotonic() - started:.2f}s)")
     if (
         report.cache.reason not in ("TFHUB_CACHE_DIR", "tensorflow_hub's default")
         and os.environ.get("TFHUB_CACHE_DIR") != report.cache.location

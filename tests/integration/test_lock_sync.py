@@ -301,7 +301,12 @@ def test_sync_with_only_the_lock_shipped_uses_the_locked_urls(project: Project, 
     lock_ok(project)
     shutil.rmtree(project.downloads)
     project.manifest.unlink()
-    dead = ["--mirror", "https://tfhub.dev/=http://127.0.0.1:9/", "--mirror", "https://www.kaggle.com/=http://127.0.0.1:9/"]
+    dead = [
+        "--mirror",
+        "https://tfhub.dev/=http://127.0.0.1:9/",
+        "--mirror",
+        "https://www.kaggle.com/=http://127.0.0.1:9/",
+    ]
     result = project.run("--lockfile", "hub.lock", "sync", "--cache", str(tmp_path / "c"), *dead)
     assert result.returncode == 0, result.stderr
     assert "2 fetched" in result.stdout
@@ -311,3 +316,17 @@ def test_near_duplicate_handles_are_warned_about(project: Project) -> None:
     project.write_manifest({"linear": TFHUB_LINEAR, "linear2": TFHUB_LINEAR + "/"})
     result = project.run("lock")
     assert "warning: linear and linear2: handles differ only by case" in result.stderr
+
+
+def test_unwritable_cache_is_exit_4(project: Project) -> None:
+    lock_ok(project)
+    (project.dir / "a-file").write_text("")
+    result = project.run("sync", "--cache", "a-file/cache")
+    assert result.returncode == 4 and "cannot create the cache directory" in result.stderr
+
+
+def test_help_explains_commands_and_exit_codes(project: Project) -> None:
+    result = project.run("--help")
+    assert result.returncode == 0 and "lock" in result.stdout and "Exit codes" in result.stdout
+    sync_help = project.run("sync", "--help").stdout
+    assert "--dry-run" in sync_help and "TFHUB_CACHE_DIR" in sync_help
