@@ -5,6 +5,8 @@ sync them into the tensorflow_hub cache so that unchanged ``hub.load(handle)`` c
 and load exactly what was locked.
 """
 
+from typing import TYPE_CHECKING
+
 from hublock._digest import Digest, hash_directory, tree_hash
 from hublock._errors import (
     CacheError,
@@ -20,8 +22,22 @@ from hublock._events import Event
 from hublock._locker import LockResult, check, lock
 from hublock._lockfile import LockedModel, Lockfile, dump_lockfile, parse_lockfile, read_lockfile
 from hublock._manifest import Handle, Manifest, ModelSpec, load_manifest, parse_manifest
-from hublock._sync import SyncReport, SyncResult, sync
+from hublock._sync import ModelCheck, SyncReport, SyncResult, VerifyReport, sync, verify
 from hublock._targets import cache_key
+from hublock._verify import Inspection, State
+
+if TYPE_CHECKING:
+    from hublock._tfhub import LockedResolver, activate, deactivate
+else:
+
+    def __getattr__(name: str) -> object:
+        # The hook imports tensorflow_hub (and so TensorFlow): only when it is asked for.
+        if name in ("activate", "deactivate", "LockedResolver"):
+            from hublock import _tfhub
+
+            return getattr(_tfhub, name)
+        raise AttributeError(f"module 'hublock' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
@@ -32,21 +48,28 @@ __all__ = [
     "FetchError",
     "Handle",
     "HublockError",
+    "Inspection",
     "IntegrityError",
     "LockResult",
     "LockedModel",
+    "LockedResolver",
     "Lockfile",
     "LockfileError",
     "Manifest",
     "ManifestError",
+    "ModelCheck",
     "ModelSpec",
     "NotInSyncError",
+    "State",
     "SyncReport",
     "SyncResult",
     "UnsafeArchiveError",
+    "VerifyReport",
     "__version__",
+    "activate",
     "cache_key",
     "check",
+    "deactivate",
     "dump_lockfile",
     "hash_directory",
     "load_manifest",
@@ -56,4 +79,5 @@ __all__ = [
     "read_lockfile",
     "sync",
     "tree_hash",
+    "verify",
 ]

@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 not in sync; 2 bad input or usage; 3 fetch or integrity
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -250,6 +251,131 @@ def sync_command(
         and os.environ.get("TFHUB_CACHE_DIR") != report.cache.location
     ):
         obj.say(f"hub.load reads TFHUB_CACHE_DIR; use: export TFHUB_CACHE_DIR={report.cache.location}")
+
+
+cache_option = click.option(
+    "--cache",
+    metavar="DIR",
+    help="The tensorflow_hub cache [default: $TFHUB_CACHE_DIR, then [cache] dir in hub.toml, "
+    "then tensorflow_hub's default <tmp>/tfhub_modules].",
+)
+
+
+@cli.command("verify", epilog=EPILOG)
+@click.option("--full", is_flag=True, help="Re-hash every file (both cores) instead of comparing stats.")
+@cache_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+def verify_command(obj: Context, full: bool, cache: str | None, fmt: str) -> None:
+    """Check every locked model in the cache against hub.lock; exit 1 unless all are ok.
+
+    By default each model's files are compared with the stamp sync wrote after
+    verifying them (size, mtime, ctime, inode: no file is read). --full
+    re-hashes every file and compares the tree hash with the lock. States: ok,
+    missing, modified, extra files, stale stamp (synced from another lock),
+    unstamped (not put there by hublock sync). `hublock sync` repairs them all.
+    """
+    from hublock import _sync
+
+    report = _sync.verify(obj.manifest, obj.lockfile, cache=cache, full=full)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "cache": {"path": report.cache.location, "source": report.cache.reason},
+                    "ok": report.ok,
+                    "models": {
+                        c.model.name: {
+                            "state": c.inspection.state.value,
+                            "handle": c.model.handle,
+                            "path": str(c.path),
+                            "files": list(c.inspection.files),
+                            "detail": c.inspection.detail,
+                        }
+                        for c in report.checks
+                    },
+                },
+                indent=2,
+            )
+        )
+    else:
+        obj.say(f"cache: {report.cache.location} (from {report.cache.reason})")
+        width = max([len(c.model.name) for c in report.checks] + [4])
+        for c in report.checks:
+            state = c.inspection.state.value.replace("_", " ")
+            line = f"{c.model.name:{width}}  {state:11}  {c.inspection.detail}".rstrip()
+            if c.inspection.ok:
+                obj.say(line)
+            else:
+                click.echo(line)
+        if not report.ok:
+            click.echo("run `hublock sync` to repair", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.command(
+    "run",
+    epilog=EPILOG,
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.option(
+    "--verify", "verify_mode", type=click.Choice(["fast", "full", "off"]), default="fast", show_default=True
+)
+@click.option(
+    "--unlocked",
+    type=click.Choice(["allow", "warn", "error"]),
+    default="allow",
+    show_default=True,
+    help="What a load of a handle that is not in hub.lock does.",
+)
+@cache_option
+@click.option(
+    "--online", is_flag=True, help="Let a locked model missing from the cache be fetched (verified)."
+)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+def run_command(
+    obj: Context, verify_mode: str, unlocked: str, cache: str | None, online: bool, command: tuple[str, ...]
+) -> None:
+    """Run COMMAND with the verify-on-load hook active in every Python process it starts.
+
+    \b
+    hublock run -- python train.py --epochs 3
+    hublock run --unlocked error -- pytest
+
+    Sets TFHUB_CACHE_DIR to the cache sync uses, and puts a sitecustomize
+    (shipped in hublock) first on PYTHONPATH that calls hublock.activate() as
+    soon as a process imports tensorflow_hub, configured through HUBLOCK_LOCKFILE,
+    HUBLOCK_VERIFY, HUBLOCK_UNLOCKED and HUBLOCK_OFFLINE (offline unless
+    --online). The exit code is the command's.
+    """
+    from hublock._locker import default_lockfile
+    from hublock._lockfile import read_lockfile
+    from hublock._manifest import load_manifest
+    from hublock._targets import choose_cache
+
+    lockfile = (obj.lockfile or default_lockfile(obj.manifest)).resolve()
+    read_lockfile(lockfile)  # fail here, clearly, rather than inside the command
+    manifest_cache = load_manifest(obj.manifest).cache_dir if obj.manifest.exists() else None
+    choice = choose_cache(cache, manifest_cache)
+    autoload = str(Path(__file__).resolve().parent / "_autoload")
+    pythonpath = os.pathsep.join(p for p in (autoload, os.environ.get("PYTHONPATH", "")) if p)
+    env = {
+        **os.environ,
+        "TFHUB_CACHE_DIR": choice.location,
+        "HUBLOCK_LOCKFILE": str(lockfile),
+        "HUBLOCK_VERIFY": verify_mode,
+        "HUBLOCK_UNLOCKED": unlocked,
+        "HUBLOCK_OFFLINE": "0" if online else "1",
+        "PYTHONPATH": pythonpath,
+    }
+    sys.stdout.flush()
+    try:
+        os.execvpe(command[0], list(command), env)
+    except OSError as exc:
+        click.echo(f"error: cannot run {command[0]!r}: {exc.strerror}", err=True)
+        sys.exit(127)
 
 
 class Terminated(KeyboardInterrupt):

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NewType
@@ -97,14 +98,24 @@ def walk_files(root: str | os.PathLike[str]) -> list[str]:
     return out
 
 
-def hash_directory(root: str | os.PathLike[str]) -> TreeDigest:
-    """Tree digest of the files under ``root`` as they are on disk now (a full re-hash)."""
+def hash_directory(root: str | os.PathLike[str], jobs: int = 1) -> TreeDigest:
+    """Tree digest of the files under ``root`` as they are on disk now (a full re-hash).
+
+    With ``jobs > 1`` files are hashed on that many threads (hashlib releases the GIL), largest
+    first, so a model with several weight shards uses several cores.
+    """
     base = Path(root)
-    files = []
-    for path in walk_files(base):
+    paths = walk_files(base)
+
+    def entry(path: str) -> FileEntry:
         hexdigest, size = sha256_file(base / path)
-        files.append(FileEntry(path, size, hexdigest))
-    return tree_digest(files)
+        return FileEntry(path, size, hexdigest)
+
+    if jobs <= 1 or len(paths) <= 1:
+        return tree_digest(map(entry, paths))
+    paths.sort(key=lambda p: os.lstat(base / p).st_size, reverse=True)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return tree_digest(pool.map(entry, paths))
 
 
 class HashingReader:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from hublock._errors import ManifestError
 from hublock._lockfile import LockedModel, Lockfile
 from hublock._manifest import Manifest, ModelSpec, did_you_mean
-from hublock._targets import Inspection, State
+from hublock._verify import Inspection, State
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ _ACTIONS = {
     State.MISSING: Action.FETCH,
     State.STALE: Action.REPLACE,
     State.MODIFIED: Action.REPLACE,
+    State.EXTRA_FILES: Action.REPLACE,
 }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hublock._archive import extract_archive
-from hublock._digest import HashingReader
+from hublock._digest import HashingReader, TreeDigest, hash_directory
 from hublock._downloads import DownloadCache
 from hublock._errors import CacheError, HublockError, IntegrityError, NotInSyncError
 from hublock._events import Event, OnEvent, ignore
@@ -25,7 +25,8 @@ from hublock._lockfile import LockedModel, Lockfile, read_lockfile
 from hublock._manifest import Manifest, load_manifest
 from hublock._parallel import raise_if_cancelled, run_parallel
 from hublock._plan import Action, SyncStep, lock_problems, plan_sync
-from hublock._targets import CacheChoice, LocalCache, State, choose_cache, remove_tree
+from hublock._targets import CacheChoice, LocalCache, choose_cache, remove_tree
+from hublock._verify import Inspection, State
 
 if TYPE_CHECKING:
     import httpx
@@ -61,7 +62,7 @@ def open_cache(choice: CacheChoice) -> LocalCache:
     return LocalCache(choice.location)
 
 
-def unpack(download_path: Path, staging: Path, model: LockedModel, cancel: threading.Event) -> None:
+def unpack(download_path: Path, staging: Path, model: LockedModel, cancel: threading.Event) -> TreeDigest:
     """Extract a downloaded archive into ``staging``, refusing anything that differs from the lock."""
     with open(download_path, "rb") as raw:
         reader = HashingReader(raw, on_read=lambda: raise_if_cancelled(cancel))
@@ -89,6 +90,7 @@ def unpack(download_path: Path, staging: Path, model: LockedModel, cancel: threa
             f"extracted files differ from hub.lock: expected {model.tree} ({model.files} files), "
             f"got {tree.tree} ({len(tree.files)} files)"
         )
+    return tree
 
 
 def sync_model(
@@ -109,10 +111,12 @@ def sync_model(
             found = cache.inspect(model)  # again, under the lock: another process may have won
             if found.state is State.OK:
                 return SyncResult(model.name, "present", path)
-            if found.state is State.UNSTAMPED and cache.rehash(model).tree == model.tree:
-                cache.write_stamp(model)
-                on_event(Event(model.name, "done", "verified the copy already in the cache"))
-                return SyncResult(model.name, "verified", path)
+            if found.state is State.UNSTAMPED:
+                tree = hash_directory(path, jobs=2)
+                if tree.tree == model.tree:
+                    cache.write_stamp(model, tree)
+                    on_event(Event(model.name, "done", "verified the copy already in the cache"))
+                    return SyncResult(model.name, "verified", path)
             staging = cache.staging_dir(model.handle, uid)
             try:
                 _fetch_and_publish(model, cache, fetcher, mirrors, staging, on_event, stop)
@@ -155,14 +159,14 @@ def _fetch_and_publish(
         )
         staging.mkdir()
         try:
-            unpack(download.path, staging, model, cancel)
+            tree = unpack(download.path, staging, model, cancel)
             break
         except IntegrityError:
             remove_tree(staging)
             # A bad copy in the download cache is removed by unpack; fetch it once more.
             if attempt == 2 or download.path.exists():
                 raise
-    cache.publish(model, staging)
+    cache.publish(model, staging, tree)
 
 
 def load_project(manifest: str | Path, lockfile: str | Path | None) -> tuple[Manifest | None, Lockfile, Path]:
@@ -223,3 +227,42 @@ def sync(
             )
         )
     return report
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """One locked model, where it is, and what the check found."""
+
+    model: LockedModel
+    path: Path
+    inspection: Inspection
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    cache: CacheChoice
+    checks: list[ModelCheck]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.inspection.ok for c in self.checks)
+
+
+def verify(
+    manifest: str | Path = "hub.toml",
+    lockfile: str | Path | None = None,
+    *,
+    cache: str | None = None,
+    full: bool = False,
+    jobs: int = 2,
+) -> VerifyReport:
+    """Check every locked model in the cache against hub.lock, by stamp (fast) or re-hash (full).
+    Reads only; repair with ``sync``."""
+    spec, lock, _ = load_project(manifest, lockfile)
+    choice = choose_cache(cache, spec.cache_dir if spec else None)
+    target = open_cache(choice)
+    checks = [
+        ModelCheck(m, target.model_dir(m.handle), target.inspect(m, full=full, jobs=jobs))
+        for m in lock.models
+    ]
+    return VerifyReport(choice, checks)

@@ -14,9 +14,7 @@ file only keeps a concurrent ``hub.load`` or sync from doing the same work twice
 from __future__ import annotations
 
 import datetime
-import enum
 import hashlib
-import json
 import os
 import shutil
 import socket
@@ -28,11 +26,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from hublock._digest import TreeDigest, hash_directory, walk_files
+from hublock._digest import TreeDigest
 from hublock._errors import CacheError
 from hublock._lockfile import LockedModel
+from hublock._verify import Inspection, Stamp, check_fast, check_full
 
-STAMP_FORMAT = 1
 LOCK_TIMEOUT_SEC = 10 * 60  # tensorflow_hub's own LOCK_FILE_TIMEOUT_SEC
 
 
@@ -71,68 +69,6 @@ def _expand(location: str) -> str:
     return os.path.abspath(os.path.expanduser(location))
 
 
-class State(enum.Enum):
-    """What a cache holds for one locked model."""
-
-    OK = "ok"  # present, stamp matches the lock and the files on disk
-    UNSTAMPED = "unstamped"  # present, no (valid) stamp: sync re-hashes it
-    MODIFIED = "modified"  # present, files differ from the stamp
-    STALE = "stale"  # present, verified against another lock entry
-    MISSING = "missing"
-
-
-@dataclass(frozen=True)
-class Inspection:
-    state: State
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Stamp:
-    """What sync verified: the lock digests and each file's (size, mtime_ns, ctime_ns, inode)."""
-
-    handle: str
-    archive: str
-    tree: str
-    files: dict[str, tuple[int, int, int, int]]
-
-    def to_json(self) -> str:
-        files = [[path, *stat] for path, stat in sorted(self.files.items())]
-        data = {
-            "hublock_stamp": STAMP_FORMAT,
-            "handle": self.handle,
-            "archive": self.archive,
-            "tree": self.tree,
-            "files": files,
-        }
-        return json.dumps(data, indent=1) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str) -> Stamp:
-        data = json.loads(text)
-        if data.get("hublock_stamp") != STAMP_FORMAT:
-            raise ValueError("unknown stamp format")
-        files = {str(f[0]): (int(f[1]), int(f[2]), int(f[3]), int(f[4])) for f in data["files"]}
-        return cls(str(data["handle"]), str(data["archive"]), str(data["tree"]), files)
-
-
-def file_stats(root: Path) -> dict[str, tuple[int, int, int, int]]:
-    stats = {}
-    for path in walk_files(root):
-        st = os.lstat(root / path)
-        stats[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-    return stats
-
-
-def stamp_differences(stamp: Stamp, root: Path) -> list[str]:
-    """Files that are new, gone or changed since the stamp was written (as git's index sees it)."""
-    now = file_stats(root)
-    changed = [f"{p} (changed)" for p in sorted(now.keys() & stamp.files.keys()) if now[p] != stamp.files[p]]
-    added = [f"{p} (added)" for p in sorted(now.keys() - stamp.files.keys())]
-    gone = [f"{p} (deleted)" for p in sorted(stamp.files.keys() - now.keys())]
-    return gone + changed + added
-
-
 class LocalCache:
     """A tensorflow_hub cache directory on the local file system."""
 
@@ -154,28 +90,14 @@ class LocalCache:
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None
 
-    def inspect(self, model: LockedModel) -> Inspection:
-        """Fast check of one model against its lock entry: stats only, no hashing."""
+    def inspect(self, model: LockedModel, *, full: bool = False, jobs: int = 2) -> Inspection:
+        """Check one model against its lock entry: by its stamp's file stats (fast), or by
+        re-hashing every file (full)."""
         directory = self.model_dir(model.handle)
-        try:
-            if not any(directory.iterdir()):
-                return Inspection(State.MISSING, "empty directory")
-        except FileNotFoundError:
-            return Inspection(State.MISSING)
-        except NotADirectoryError:
-            return Inspection(State.MODIFIED, f"{directory} is a file")
         stamp = self.read_stamp(model.handle)
-        if stamp is None or stamp.handle != model.handle:
-            return Inspection(State.UNSTAMPED, "no hublock stamp")
-        if stamp.tree != model.tree or stamp.archive != model.archive:
-            return Inspection(State.STALE, f"holds {stamp.tree}, hub.lock wants {model.tree}")
-        diffs = stamp_differences(stamp, directory)
-        if diffs:
-            return Inspection(State.MODIFIED, ", ".join(diffs[:5]) + (" ..." if len(diffs) > 5 else ""))
-        return Inspection(State.OK)
-
-    def rehash(self, model: LockedModel) -> TreeDigest:
-        return hash_directory(self.model_dir(model.handle))
+        if stamp is not None and stamp.handle != model.handle:
+            stamp = None
+        return check_full(directory, stamp, model, jobs) if full else check_fast(directory, stamp, model)
 
     def ensure_root(self) -> None:
         try:
@@ -187,12 +109,12 @@ class LocalCache:
         """tensorflow_hub's temp-dir name, so its stale-lock check sees our progress."""
         return self.root / f"{cache_key(handle)}.{uid}.tmp"
 
-    def write_stamp(self, model: LockedModel) -> None:
-        directory = self.model_dir(model.handle)
-        stamp = Stamp(model.handle, model.archive, model.tree, file_stats(directory))
+    def write_stamp(self, model: LockedModel, tree: TreeDigest) -> None:
+        """Record what was verified (``tree`` must match the lock) and the files' stats now."""
+        stamp = Stamp.of(model, tree, self.model_dir(model.handle))
         _atomic_write(self._stamp_path(cache_key(model.handle)), stamp.to_json())
 
-    def publish(self, model: LockedModel, staging: Path) -> None:
+    def publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
         """Make ``staging`` the model's directory with one rename; replace what was there."""
         key = cache_key(model.handle)
         final = self.root / key
@@ -208,7 +130,7 @@ class LocalCache:
             aside = self.root / f"{key}.{uuid.uuid4().hex}.tmp"
             os.rename(final, aside)
         os.rename(staging, final)
-        self.write_stamp(model)
+        self.write_stamp(model, tree)
         if aside is not None:
             remove_tree(aside)
 

@@ -15,6 +15,7 @@ from tests.world.fakehub import FakeHub
 
 ROOT = Path(__file__).resolve().parent.parent
 TF_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+os.environ.update(TF_QUIET)  # before any test imports TensorFlow in this process
 
 # name -> (a, b): the model computes a*x + b
 MODELS = {"linear-v1": (2.0, 1.0), "linear-v2": (3.0, 1.0), "other-v1": (5.0, -1.0)}

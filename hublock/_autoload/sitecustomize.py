@@ -1,0 +1,63 @@
+"""Put first on PYTHONPATH by ``hublock run``: turns on hublock's verify-on-load hook in every
+Python process the command starts, the moment that process imports tensorflow_hub.
+
+Not earlier: importing TensorFlow at start-up would slow every Python process (pip, scripts that
+never load a model). So this installs a one-shot import hook that runs ``hublock.activate()``
+(configured by the HUBLOCK_* variables ``hublock run`` sets) right after tensorflow_hub has been
+imported. A sitecustomize that this file shadows (a venv's, a distribution's) is still run.
+Why not a ``.pth`` file: those are read only from site-packages, which ``hublock run`` must not
+modify; a PYTHONPATH entry lives and dies with the command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import os
+import sys
+from types import ModuleType
+from typing import Any
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _run_shadowed_sitecustomize() -> None:
+    me = sys.modules.pop("sitecustomize", None)
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+    try:
+        importlib.import_module("sitecustomize")
+    except ModuleNotFoundError as exc:
+        if exc.name != "sitecustomize":
+            raise
+    finally:
+        sys.path[:] = saved
+        if me is not None:
+            sys.modules["sitecustomize"] = me
+
+
+class _ActivateAfterImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "tensorflow_hub":
+            return None
+        sys.meta_path.remove(self)  # one shot, and lets the real finders find it below
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        exec_module = loader.exec_module
+
+        def exec_then_activate(module: ModuleType) -> None:
+            exec_module(module)
+            import hublock
+
+            hublock.activate()
+
+        loader.exec_module = exec_then_activate  # type: ignore[method-assign]
+        return spec
+
+
+if os.environ.get("HUBLOCK_LOCKFILE"):
+    sys.meta_path.insert(0, _ActivateAfterImport())
+_run_shadowed_sitecustomize()

@@ -1,0 +1,153 @@
+"""Is a cached model still what hub.lock says? Two ways to ask.
+
+fast: compare each file's (size, mtime_ns, ctime_ns, inode) with the stamp that sync wrote after
+      verifying the tree hash, as git's index does. No file is read. ctime cannot be set from user
+      space, so a file rewritten and re-dated with ``os.utime`` is caught too.
+full: re-hash every file (on several threads) and compare the tree hash with the lock; the
+      stamp's per-file digests then name the files that differ.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hublock._digest import TreeDigest, hash_directory, walk_files
+from hublock._lockfile import LockedModel
+
+STAMP_FORMAT = 1
+SHOWN = 5  # how many differing files a message names
+
+FileStat = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+
+
+class State(enum.Enum):
+    """What a cache holds for one locked model (the ``value`` is what JSON output shows)."""
+
+    OK = "ok"  # present and matching the lock
+    MISSING = "missing"  # no directory, or an empty one (tensorflow_hub would download it)
+    MODIFIED = "modified"  # files changed or deleted since they were verified
+    EXTRA_FILES = "extra_files"  # files added since they were verified
+    STALE = "stale_stamp"  # verified against another lock entry (hub.lock changed since sync)
+    UNSTAMPED = "unstamped"  # present, but not put there (or not stamped) by hublock sync
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """A verdict, with the first files that differ (``path (deleted|changed|added)``)."""
+
+    state: State
+    files: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state is State.OK
+
+    @property
+    def detail(self) -> str:
+        shown = ", ".join(self.files[:SHOWN]) + (
+            f" and {len(self.files) - SHOWN} more" if len(self.files) > SHOWN else ""
+        )
+        return "; ".join(part for part in (shown, self.note) if part)
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What sync verified: the lock's digests, and each file's stat and sha256 at that moment."""
+
+    handle: str
+    archive: str
+    tree: str
+    files: dict[str, FileStat]
+    sha256: dict[str, str]
+
+    @classmethod
+    def of(cls, model: LockedModel, tree: TreeDigest, directory: Path) -> Stamp:
+        return cls(
+            model.handle,
+            model.archive,
+            tree.tree,
+            file_stats(directory),
+            {f.path: f.sha256 for f in tree.files},
+        )
+
+    def to_json(self) -> str:
+        files = [[path, *stat, self.sha256.get(path, "")] for path, stat in sorted(self.files.items())]
+        data = {
+            "hublock_stamp": STAMP_FORMAT,
+            "handle": self.handle,
+            "archive": self.archive,
+            "tree": self.tree,
+            "files": files,
+        }
+        return json.dumps(data, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Stamp:
+        data = json.loads(text)
+        if data.get("hublock_stamp") != STAMP_FORMAT:
+            raise ValueError("unknown stamp format")
+        files = {str(f[0]): (int(f[1]), int(f[2]), int(f[3]), int(f[4])) for f in data["files"]}
+        sha256 = {str(f[0]): str(f[5]) for f in data["files"]}
+        return cls(str(data["handle"]), str(data["archive"]), str(data["tree"]), files, sha256)
+
+
+def file_stats(root: Path) -> dict[str, FileStat]:
+    stats = {}
+    for path in walk_files(root):
+        st = os.lstat(root / path)
+        stats[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return stats
+
+
+def absent(directory: Path) -> Inspection | None:
+    """None when the directory is there and non-empty (what tensorflow_hub calls present),
+    else why not."""
+    try:
+        if not any(directory.iterdir()):
+            return Inspection(State.MISSING, note="empty directory")
+    except FileNotFoundError:
+        return Inspection(State.MISSING)
+    except NotADirectoryError:
+        return Inspection(State.MODIFIED, note=f"{directory} is a file, not a directory")
+    return None
+
+
+def _differences(before: dict[str, object], now: dict[str, object]) -> tuple[State, tuple[str, ...]]:
+    gone = [f"{p} (deleted)" for p in sorted(before.keys() - now.keys())]
+    changed = [f"{p} (changed)" for p in sorted(before.keys() & now.keys()) if before[p] != now[p]]
+    added = [f"{p} (added)" for p in sorted(now.keys() - before.keys())]
+    state = State.MODIFIED if gone or changed else State.EXTRA_FILES if added else State.OK
+    return state, tuple(gone + changed + added)
+
+
+def check_fast(directory: Path, stamp: Stamp | None, model: LockedModel) -> Inspection:
+    """Compare file stats with the stamp: no hashing, microseconds per file."""
+    missing = absent(directory)
+    if missing is not None:
+        return missing
+    if stamp is None:
+        return Inspection(State.UNSTAMPED, note="no hublock stamp: not synced by hublock")
+    if stamp.tree != model.tree or stamp.archive != model.archive:
+        return Inspection(State.STALE, note=f"verified as {stamp.tree}, hub.lock wants {model.tree}")
+    state, files = _differences(dict(stamp.files), dict(file_stats(directory)))
+    return Inspection(state, files)
+
+
+def check_full(directory: Path, stamp: Stamp | None, model: LockedModel, jobs: int = 2) -> Inspection:
+    """Re-hash every file and compare the tree hash with the lock."""
+    missing = absent(directory)
+    if missing is not None:
+        return missing
+    tree = hash_directory(directory, jobs=jobs)
+    if tree.tree == model.tree:
+        return Inspection(State.OK)
+    note = f"tree hash is {tree.tree}, hub.lock wants {model.tree}"
+    if stamp is None or stamp.tree != model.tree:
+        return Inspection(State.MODIFIED, note=note)
+    state, files = _differences(dict(stamp.sha256), {f.path: f.sha256 for f in tree.files})
+    return Inspection(state if state is not State.OK else State.MODIFIED, files, note)
