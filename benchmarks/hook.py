@@ -111,9 +111,8 @@ def main() -> None:
     }
     print(f"model: {len(files)} files, {total / 1e6:.0f} MB")
     print(f"hub.load plain            {plain * 1000:8.1f} ms")
-    print(
-        f"hub.load hook fast        {fast * 1000:8.1f} ms   overhead {results['hook_fast_overhead_ms']:+.2f} ms"
-    )
+    overhead = results["hook_fast_overhead_ms"]
+    print(f"hub.load hook fast        {fast * 1000:8.1f} ms   overhead {overhead:+.2f} ms")
     print(f"  fast check alone        {fast_check * 1000:8.3f} ms")
     print(f"hub.load hook full        {full * 1000:8.1f} ms")
     print(f"  full check alone        {full_check * 1000:8.1f} ms   {results['full_check_mb_s']:.0f} MB/s")
