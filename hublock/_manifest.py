@@ -27,7 +27,7 @@ Handle = NewType("Handle", str)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _TOP_KEYS = ("cache", "models", "mirrors")
-_CACHE_KEYS = ("dir",)
+_CACHE_KEYS = ("dir", "options")
 _MODEL_KEYS = ("handle",)
 
 
@@ -52,6 +52,8 @@ class Manifest:
     models: tuple[ModelSpec, ...]
     cache_dir: str | None = None
     mirrors: Mapping[str, str] = field(default_factory=dict)
+    cache_options: Mapping[str, Any] = field(default_factory=dict)
+    """fsspec storage options for a bucket cache, e.g. ``{token = "anon", project = "p"}``."""
 
     def model(self, name: str) -> ModelSpec:
         for spec in self.models:
@@ -167,6 +169,9 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
         if not isinstance(cache["dir"], str) or not cache["dir"]:
             raise ManifestError(f"{source}: 'cache.dir' must be a non-empty string")
         cache_dir = resolve_location(cache["dir"], base)
+    cache_options = cache.get("options", {})
+    if not isinstance(cache_options, dict):
+        raise ManifestError(f"{source}: 'cache.options' must be a table, e.g. {{ token = \"anon\" }}")
 
     mirrors: dict[str, str] = {}
     raw_mirrors = doc.get("mirrors", {})
@@ -210,7 +215,7 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
             )
         by_handle[handle] = name
         models.append(ModelSpec(name, handle))
-    return Manifest(tuple(models), cache_dir, mirrors)
+    return Manifest(tuple(models), cache_dir, mirrors, cache_options)
 
 
 def check_mirror(prefix: str, target: Any, where: str, base_dir: Path) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hublock._archive import extract_archive
-from hublock._digest import HashingReader, TreeDigest, hash_directory
+from hublock._digest import HashingReader, TreeDigest
 from hublock._downloads import DownloadCache
 from hublock._errors import CacheError, HublockError, IntegrityError, NotInSyncError
 from hublock._events import Event, OnEvent, ignore
@@ -25,7 +25,7 @@ from hublock._lockfile import LockedModel, Lockfile, read_lockfile
 from hublock._manifest import Manifest, load_manifest
 from hublock._parallel import raise_if_cancelled, run_parallel
 from hublock._plan import Action, SyncStep, lock_problems, plan_sync
-from hublock._targets import CacheChoice, LocalCache, choose_cache, remove_tree
+from hublock._targets import Cache, CacheChoice, choose_cache, open_cache, remove_tree
 from hublock._verify import Inspection, State
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class SyncResult:
 
     name: str
     outcome: str
-    path: Path
+    path: str
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,8 @@ class SyncReport:
         return [s for s in self.steps if s.action is not Action.SKIP]
 
 
-def open_cache(choice: CacheChoice) -> LocalCache:
-    if "://" in choice.location:
-        raise HublockError(
-            f"cache {choice.location} (from {choice.reason}): this version of hublock syncs "
-            "only into local cache directories"
-        )
-    return LocalCache(choice.location)
+def cache_for(choice: CacheChoice, manifest: Manifest | None) -> Cache:
+    return open_cache(choice.location, manifest.cache_options if manifest else None)
 
 
 def unpack(download_path: Path, staging: Path, model: LockedModel, cancel: threading.Event) -> TreeDigest:
@@ -95,7 +90,7 @@ def unpack(download_path: Path, staging: Path, model: LockedModel, cancel: threa
 
 def sync_model(
     step: SyncStep,
-    cache: LocalCache,
+    cache: Cache,
     fetcher: Fetcher,
     mirrors: Mapping[str, str],
     *,
@@ -105,18 +100,15 @@ def sync_model(
     """Bring one model in the cache in line with its lock entry."""
     model = step.model
     stop = cancel or threading.Event()
-    path = cache.model_dir(model.handle)
+    path = cache.model_path(model.handle)
     try:
         with cache.model_lock(model.handle) as uid:
             found = cache.inspect(model)  # again, under the lock: another process may have won
             if found.state is State.OK:
                 return SyncResult(model.name, "present", path)
-            if found.state is State.UNSTAMPED:
-                tree = hash_directory(path, jobs=2)
-                if tree.tree == model.tree:
-                    cache.write_stamp(model, tree)
-                    on_event(Event(model.name, "done", "verified the copy already in the cache"))
-                    return SyncResult(model.name, "verified", path)
+            if found.state is State.UNSTAMPED and cache.adopt(model):
+                on_event(Event(model.name, "done", "verified the copy already in the cache"))
+                return SyncResult(model.name, "verified", path)
             staging = cache.staging_dir(model.handle, uid)
             try:
                 _fetch_and_publish(model, cache, fetcher, mirrors, staging, on_event, stop)
@@ -133,7 +125,7 @@ def sync_model(
 
 def _fetch_and_publish(
     model: LockedModel,
-    cache: LocalCache,
+    cache: Cache,
     fetcher: Fetcher,
     mirrors: Mapping[str, str],
     staging: Path,
@@ -201,18 +193,18 @@ def sync(
             )
         spec = with_mirrors(spec, mirrors)
     choice = choose_cache(cache, spec.cache_dir if spec else None)
-    target = open_cache(choice)
+    target = cache_for(choice, spec)
     steps = plan_sync(lock, {m.name: target.inspect(m) for m in lock.models})
     report = SyncReport(choice, steps)
     if dry_run:
         report.results.extend(
-            SyncResult(s.model.name, s.action.value, target.model_dir(s.model.handle)) for s in steps
+            SyncResult(s.model.name, s.action.value, target.model_path(s.model.handle)) for s in steps
         )
         return report
     target.ensure_root()
     all_mirrors = spec.mirrors if spec else with_mirrors(Manifest(()), mirrors).mirrors
     report.results.extend(
-        SyncResult(s.model.name, "present", target.model_dir(s.model.handle))
+        SyncResult(s.model.name, "present", target.model_path(s.model.handle))
         for s in steps
         if s.action is Action.SKIP
     )
@@ -234,7 +226,7 @@ class ModelCheck:
     """One locked model, where it is, and what the check found."""
 
     model: LockedModel
-    path: Path
+    path: str
     inspection: Inspection
 
 
@@ -260,9 +252,9 @@ def verify(
     Reads only; repair with ``sync``."""
     spec, lock, _ = load_project(manifest, lockfile)
     choice = choose_cache(cache, spec.cache_dir if spec else None)
-    target = open_cache(choice)
+    target = cache_for(choice, spec)
     checks = [
-        ModelCheck(m, target.model_dir(m.handle), target.inspect(m, full=full, jobs=jobs))
+        ModelCheck(m, target.model_path(m.handle), target.inspect(m, full=full, jobs=jobs))
         for m in lock.models
     ]
     return VerifyReport(choice, checks)

@@ -21,15 +21,16 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
-from hublock._digest import TreeDigest
+from hublock._digest import TreeDigest, hash_directory
 from hublock._errors import CacheError
 from hublock._lockfile import LockedModel
-from hublock._verify import Inspection, Stamp, check_fast, check_full
+from hublock._verify import Inspection, Stamp, check_fast, check_full, file_stats
 
 LOCK_TIMEOUT_SEC = 10 * 60  # tensorflow_hub's own LOCK_FILE_TIMEOUT_SEC
 
@@ -69,35 +70,82 @@ def _expand(location: str) -> str:
     return os.path.abspath(os.path.expanduser(location))
 
 
+class Cache(Protocol):
+    """A tensorflow_hub cache: a local directory (LocalCache) or any fsspec URL (BucketCache)."""
+
+    location: str
+
+    def model_path(self, handle: str) -> str:
+        """Where tensorflow_hub looks for the handle: ``<cache>/<sha1(handle)>``."""
+        ...
+
+    def inspect(self, model: LockedModel, *, full: bool = False, jobs: int = 2) -> Inspection: ...
+
+    def adopt(self, model: LockedModel) -> bool:
+        """Re-hash an unstamped copy; stamp it and return True if it matches the lock."""
+        ...
+
+    def ensure_root(self) -> None: ...
+
+    def model_lock(self, handle: str) -> AbstractContextManager[str]: ...
+
+    def staging_dir(self, handle: str, uid: str) -> Path:
+        """A new local directory to extract into."""
+        ...
+
+    def publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
+        """Make the verified ``staging`` the model's directory, so no reader sees it half-done."""
+        ...
+
+
+def open_cache(location: str, options: Mapping[str, Any] | None = None) -> Cache:
+    """The cache at a local path or an fsspec URL (``gs://bucket/prefix``, ``memory://...``)."""
+    if "://" in location:
+        from hublock._bucket import BucketCache
+
+        return BucketCache(location, options or {})
+    return LocalCache(location)
+
+
 class LocalCache:
     """A tensorflow_hub cache directory on the local file system."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self.location = str(self.root)
 
     def __str__(self) -> str:
-        return str(self.root)
+        return self.location
 
     def model_dir(self, handle: str) -> Path:
         return self.root / cache_key(handle)
+
+    def model_path(self, handle: str) -> str:
+        return str(self.model_dir(handle))
 
     def _stamp_path(self, key: str) -> Path:
         return self.root / f"{key}.hublock.json"
 
     def read_stamp(self, handle: str) -> Stamp | None:
         try:
-            return Stamp.from_json(self._stamp_path(cache_key(handle)).read_text("utf-8"))
+            stamp = Stamp.from_json(self._stamp_path(cache_key(handle)).read_text("utf-8"))
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None
+        return stamp if stamp.handle == handle else None
 
     def inspect(self, model: LockedModel, *, full: bool = False, jobs: int = 2) -> Inspection:
         """Check one model against its lock entry: by its stamp's file stats (fast), or by
         re-hashing every file (full)."""
         directory = self.model_dir(model.handle)
         stamp = self.read_stamp(model.handle)
-        if stamp is not None and stamp.handle != model.handle:
-            stamp = None
         return check_full(directory, stamp, model, jobs) if full else check_fast(directory, stamp, model)
+
+    def adopt(self, model: LockedModel) -> bool:
+        tree = hash_directory(self.model_dir(model.handle), jobs=2)
+        if tree.tree != model.tree:
+            return False
+        self.write_stamp(model, tree)
+        return True
 
     def ensure_root(self) -> None:
         try:
@@ -111,18 +159,14 @@ class LocalCache:
 
     def write_stamp(self, model: LockedModel, tree: TreeDigest) -> None:
         """Record what was verified (``tree`` must match the lock) and the files' stats now."""
-        stamp = Stamp.of(model, tree, self.model_dir(model.handle))
+        stamp = Stamp.of(model, tree, file_stats(self.model_dir(model.handle)))
         _atomic_write(self._stamp_path(cache_key(model.handle)), stamp.to_json())
 
     def publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
         """Make ``staging`` the model's directory with one rename; replace what was there."""
         key = cache_key(model.handle)
         final = self.root / key
-        descriptor = (
-            f"Module: {model.handle}\nDownload Time: {datetime.datetime.today()}\n"
-            f"Downloader Hostname: {socket.gethostname()} (PID:{os.getpid()})"
-        )
-        _atomic_write(self.root / f"{key}.descriptor.txt", descriptor)
+        _atomic_write(self.root / f"{key}.descriptor.txt", descriptor(model.handle))
         self._stamp_path(key).unlink(missing_ok=True)
         aside = None
         if final.exists() or final.is_symlink():
@@ -140,7 +184,7 @@ class LocalCache:
         key = cache_key(handle)
         lock_file = self.root / f"{key}.lock"
         uid = uuid.uuid4().hex
-        contents = f"{socket.gethostname()}.{os.getpid()}.{uid}"
+        contents = lock_contents(uid)
         _acquire(lock_file, contents, self.root / key, timeout)
         try:
             yield uid
@@ -148,6 +192,19 @@ class LocalCache:
             with suppress(OSError):
                 if lock_file.read_text() == contents:
                     lock_file.unlink()
+
+
+def descriptor(handle: str) -> str:
+    """tensorflow_hub's ``<sha1>.descriptor.txt`` (informational: nothing reads it)."""
+    return (
+        f"Module: {handle}\nDownload Time: {datetime.datetime.today()}\n"
+        f"Downloader Hostname: {socket.gethostname()} (PID:{os.getpid()})"
+    )
+
+
+def lock_contents(uid: str) -> str:
+    """tensorflow_hub's lock file content: ``host.pid.uuid``."""
+    return f"{socket.gethostname()}.{os.getpid()}.{uid}"
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -163,7 +220,7 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _owner_is_dead(contents: str) -> bool:
+def owner_is_dead(contents: str) -> bool:
     """True when the lock was written on this host by a process that no longer exists."""
     host, _, rest = contents.rpartition(".")[0].rpartition(".")
     if host != socket.gethostname() or not rest.isdigit():
@@ -212,7 +269,7 @@ def _acquire(lock_file: Path, contents: str, module_dir: Path, timeout: float) -
             continue
         except OSError:
             holder = ""
-        if _owner_is_dead(holder):
+        if owner_is_dead(holder):
             _remove_if_unchanged(lock_file, holder)
             continue
         uid = holder.rpartition(".")[2]

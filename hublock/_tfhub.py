@@ -25,8 +25,8 @@ from hublock._lockfile import LockedModel, read_lockfile
 from hublock._manifest import load_manifest
 from hublock._plan import Action, SyncStep
 from hublock._sync import sync_model
-from hublock._targets import LocalCache, choose_cache
-from hublock._verify import Inspection, State, absent
+from hublock._targets import Cache, choose_cache, open_cache
+from hublock._verify import Inspection, State
 
 Verify = Literal["fast", "full", "off"]
 Unlocked = Literal["allow", "warn", "error"]
@@ -52,6 +52,7 @@ class LockedResolver:
         manifest_path = lockfile.parent / "hub.toml"
         manifest = load_manifest(manifest_path) if manifest_path.exists() else None
         self.manifest_cache = manifest.cache_dir if manifest else None
+        self.cache_options = dict(manifest.cache_options) if manifest else {}
         self.mirrors = dict(manifest.mirrors) if manifest else {}
         self.cache = cache
         self.verify = verify
@@ -77,10 +78,12 @@ class LockedResolver:
                 "hub.toml and run `hublock lock && hublock sync`"
             )
         choice = choose_cache(self.cache, self.manifest_cache)
-        cache = LocalCache(choice.location)
-        path = cache.model_dir(handle)
+        cache = open_cache(choice.location, self.cache_options)
+        path = cache.model_path(handle)
         if self.verify == "off":
-            found = Inspection(State.MISSING if absent(path) else State.OK)
+            found = cache.inspect(model)
+            if found.state is not State.MISSING:
+                found = Inspection(State.OK)
         else:
             found = cache.inspect(model, full=self.verify == "full")
             if found.state is State.UNSTAMPED:
@@ -95,7 +98,7 @@ class LockedResolver:
             )
         return str(path)
 
-    def _fetch(self, model: LockedModel, cache: LocalCache, where: str) -> None:
+    def _fetch(self, model: LockedModel, cache: Cache, where: str) -> None:
         if self.offline:
             raise NotInSyncError(
                 f"{model.handle!r} (model {model.name!r} in {self.lockfile}) is not in the cache "

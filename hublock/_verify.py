@@ -21,7 +21,9 @@ from hublock._lockfile import LockedModel
 STAMP_FORMAT = 1
 SHOWN = 5  # how many differing files a message names
 
-FileStat = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+FileStat = tuple[int | str, ...]
+"""What identifies a file version without reading it: (size, mtime_ns, ctime_ns, inode) on a
+local disk; (size, md5/crc32c/etag) in a bucket."""
 
 
 class State(enum.Enum):
@@ -66,14 +68,8 @@ class Stamp:
     sha256: dict[str, str]
 
     @classmethod
-    def of(cls, model: LockedModel, tree: TreeDigest, directory: Path) -> Stamp:
-        return cls(
-            model.handle,
-            model.archive,
-            tree.tree,
-            file_stats(directory),
-            {f.path: f.sha256 for f in tree.files},
-        )
+    def of(cls, model: LockedModel, tree: TreeDigest, files: dict[str, FileStat]) -> Stamp:
+        return cls(model.handle, model.archive, tree.tree, files, {f.path: f.sha256 for f in tree.files})
 
     def to_json(self) -> str:
         files = [[path, *stat, self.sha256.get(path, "")] for path, stat in sorted(self.files.items())]
@@ -91,13 +87,13 @@ class Stamp:
         data = json.loads(text)
         if data.get("hublock_stamp") != STAMP_FORMAT:
             raise ValueError("unknown stamp format")
-        files = {str(f[0]): (int(f[1]), int(f[2]), int(f[3]), int(f[4])) for f in data["files"]}
-        sha256 = {str(f[0]): str(f[5]) for f in data["files"]}
+        files = {str(f[0]): tuple(f[1:-1]) for f in data["files"]}
+        sha256 = {str(f[0]): str(f[-1]) for f in data["files"]}
         return cls(str(data["handle"]), str(data["archive"]), str(data["tree"]), files, sha256)
 
 
 def file_stats(root: Path) -> dict[str, FileStat]:
-    stats = {}
+    stats: dict[str, FileStat] = {}
     for path in walk_files(root):
         st = os.lstat(root / path)
         stats[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
@@ -117,7 +113,8 @@ def absent(directory: Path) -> Inspection | None:
     return None
 
 
-def _differences(before: dict[str, object], now: dict[str, object]) -> tuple[State, tuple[str, ...]]:
+def differences(before: dict[str, object], now: dict[str, object]) -> tuple[State, tuple[str, ...]]:
+    """Compare two ``{path: version}`` maps: MODIFIED, EXTRA_FILES or OK, and the files."""
     gone = [f"{p} (deleted)" for p in sorted(before.keys() - now.keys())]
     changed = [f"{p} (changed)" for p in sorted(before.keys() & now.keys()) if before[p] != now[p]]
     added = [f"{p} (added)" for p in sorted(now.keys() - before.keys())]
@@ -125,17 +122,33 @@ def _differences(before: dict[str, object], now: dict[str, object]) -> tuple[Sta
     return state, tuple(gone + changed + added)
 
 
-def check_fast(directory: Path, stamp: Stamp | None, model: LockedModel) -> Inspection:
-    """Compare file stats with the stamp: no hashing, microseconds per file."""
-    missing = absent(directory)
-    if missing is not None:
-        return missing
+def check_stamp(stamp: Stamp | None, model: LockedModel, now: dict[str, FileStat]) -> Inspection:
+    """Compare what is there now with what sync verified: no hashing."""
     if stamp is None:
         return Inspection(State.UNSTAMPED, note="no hublock stamp: not synced by hublock")
     if stamp.tree != model.tree or stamp.archive != model.archive:
         return Inspection(State.STALE, note=f"verified as {stamp.tree}, hub.lock wants {model.tree}")
-    state, files = _differences(dict(stamp.files), dict(file_stats(directory)))
+    state, files = differences(dict(stamp.files), dict(now))
     return Inspection(state, files)
+
+
+def check_hashes(stamp: Stamp | None, model: LockedModel, tree: TreeDigest) -> Inspection:
+    """Compare freshly computed file digests with the lock (and the stamp, to name files)."""
+    if tree.tree == model.tree:
+        return Inspection(State.OK)
+    note = f"tree hash is {tree.tree}, hub.lock wants {model.tree}"
+    if stamp is None or stamp.tree != model.tree:
+        return Inspection(State.MODIFIED, note=note)
+    state, files = differences(dict(stamp.sha256), {f.path: f.sha256 for f in tree.files})
+    return Inspection(state if state is not State.OK else State.MODIFIED, files, note)
+
+
+def check_fast(directory: Path, stamp: Stamp | None, model: LockedModel) -> Inspection:
+    """Compare local file stats with the stamp: microseconds per file."""
+    missing = absent(directory)
+    if missing is not None:
+        return missing
+    return check_stamp(stamp, model, file_stats(directory))
 
 
 def check_full(directory: Path, stamp: Stamp | None, model: LockedModel, jobs: int = 2) -> Inspection:
@@ -143,11 +156,4 @@ def check_full(directory: Path, stamp: Stamp | None, model: LockedModel, jobs: i
     missing = absent(directory)
     if missing is not None:
         return missing
-    tree = hash_directory(directory, jobs=jobs)
-    if tree.tree == model.tree:
-        return Inspection(State.OK)
-    note = f"tree hash is {tree.tree}, hub.lock wants {model.tree}"
-    if stamp is None or stamp.tree != model.tree:
-        return Inspection(State.MODIFIED, note=note)
-    state, files = _differences(dict(stamp.sha256), {f.path: f.sha256 for f in tree.files})
-    return Inspection(state if state is not State.OK else State.MODIFIED, files, note)
+    return check_hashes(stamp, model, hash_directory(directory, jobs=jobs))

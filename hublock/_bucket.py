@@ -1,0 +1,239 @@
+"""A tensorflow_hub cache in a bucket: ``gs://bucket/prefix`` (gcsfs), ``s3://`` (s3fs),
+``memory://`` or any other fsspec URL, laid out exactly as on disk so that
+``TFHUB_CACHE_DIR=gs://bucket/prefix`` works on TPU workers.
+
+Object stores have no atomic directory rename, and tensorflow_hub calls any non-empty
+``<sha1>/`` present. So a model is uploaded (from the verified local staging directory) under
+``<sha1>.<uuid>.tmp/``, checked against the checksums the store reports, then copied server-side
+into ``<sha1>/`` with ``saved_model.pb`` (the file ``hub.load`` opens first) copied last: a reader
+that comes early finds no SavedModel and fails, never loads a half-copied one. hublock's stamp is
+written after that, and checked first by ``hublock verify`` and the load hook.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from hublock._digest import CHUNK, FileEntry, TreeDigest, tree_digest
+from hublock._errors import CacheError, HublockError, IntegrityError
+from hublock._lockfile import LockedModel
+from hublock._targets import LOCK_TIMEOUT_SEC, cache_key, descriptor, lock_contents, owner_is_dead
+from hublock._verify import FileStat, Inspection, Stamp, State, check_hashes, check_stamp
+
+LAST = ("saved_model.pb", "tfhub_module.pb")  # what tensorflow_hub reads first: copied last
+UPLOAD_THREADS = 8
+READ_CHUNK = 8 << 20
+
+
+def filesystem(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
+    """An fsspec file system for ``url`` with sane defaults, and the path inside it."""
+    opts = dict(options)
+    if url.startswith("gs://"):
+        # gcsfs >= 2025.x defaults to a gRPC-based file system that stalls for a minute per call
+        # against anything but the real service; the plain JSON API client is what works
+        # everywhere. Must be set before gcsfs is imported.
+        os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+        if "token" not in opts and os.environ.get("STORAGE_EMULATOR_HOST"):
+            opts["token"] = "anon"  # an emulator needs no credentials; don't probe for them
+    try:
+        import fsspec.core
+
+        fs, root = fsspec.core.url_to_fs(url, **opts)
+    except ImportError as exc:
+        extra = {"gs": "gcs", "s3": "s3"}.get(url.split(":", 1)[0], "")
+        hint = f"pip install 'hublock[{extra}]'" if extra else "install its fsspec implementation"
+        raise HublockError(f"cache {url}: {exc}; {hint}") from exc
+    except (ValueError, TypeError) as exc:
+        raise HublockError(f"cache {url}: {exc}") from exc
+    return fs, root.rstrip("/")
+
+
+def fingerprint(info: Mapping[str, Any]) -> FileStat:
+    """What the store says identifies an object's content: size and md5/crc32c/etag."""
+    for key in ("md5Hash", "crc32c", "ETag", "etag", "created", "mtime"):
+        if info.get(key) is not None:
+            return (int(info["size"]), str(info[key]))
+    return (int(info["size"]),)
+
+
+def _md5_b64(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return base64.b64encode(h.digest()).decode()
+
+
+class BucketCache:
+    """A tensorflow_hub cache at an fsspec URL."""
+
+    def __init__(self, url: str, options: Mapping[str, Any]) -> None:
+        self.location = url.rstrip("/")
+        self.fs, self.root = filesystem(self.location, options)
+
+    def __str__(self) -> str:
+        return self.location
+
+    def _path(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    def model_path(self, handle: str) -> str:
+        return f"{self.location}/{cache_key(handle)}"
+
+    def _listing(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Objects under ``<root>/<prefix>/`` by relative path."""
+        base = self._path(prefix).rstrip("/") + "/"
+        self.fs.invalidate_cache()  # fsspec caches listings; a check must see the store as it is now
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {
+            path[len(base) :]: info
+            for path, info in found.items()
+            if path.startswith(base) and info.get("type", "file") != "directory"
+        }
+
+    def read_stamp(self, handle: str) -> Stamp | None:
+        try:
+            stamp = Stamp.from_json(
+                self.fs.cat_file(self._path(f"{cache_key(handle)}.hublock.json")).decode()
+            )
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+        return stamp if stamp.handle == handle else None
+
+    def _hash_objects(self, prefix: str, listing: dict[str, dict[str, Any]], jobs: int) -> TreeDigest:
+        def entry(rel: str) -> FileEntry:
+            # Explicit range reads, memory flat in object size; fsspec's buffered file objects
+            # (and their background prefetcher) were seen to stall when used from threads.
+            path = self._path(f"{prefix}/{rel}")
+            size = int(listing[rel]["size"])
+            h = hashlib.sha256()
+            for start in range(0, size, READ_CHUNK):
+                h.update(self.fs.cat_file(path, start=start, end=min(start + READ_CHUNK, size)))
+            return FileEntry(rel, size, h.hexdigest())
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            return tree_digest(pool.map(entry, sorted(listing)))
+
+    def inspect(self, model: LockedModel, *, full: bool = False, jobs: int = 2) -> Inspection:
+        """Fast: object sizes and checksums from one listing against the stamp. Full: read and
+        hash every object."""
+        key = cache_key(model.handle)
+        listing = self._listing(key)
+        if not listing:
+            return Inspection(State.MISSING)
+        stamp = self.read_stamp(model.handle)
+        if full:
+            return check_hashes(stamp, model, self._hash_objects(key, listing, max(jobs, 4)))
+        return check_stamp(stamp, model, {rel: fingerprint(info) for rel, info in listing.items()})
+
+    def adopt(self, model: LockedModel) -> bool:
+        key = cache_key(model.handle)
+        tree = self._hash_objects(key, self._listing(key), 4)
+        if tree.tree != model.tree:
+            return False
+        self._write_stamp(model, tree)
+        return True
+
+    def _write_stamp(self, model: LockedModel, tree: TreeDigest) -> None:
+        key = cache_key(model.handle)
+        files = {rel: fingerprint(info) for rel, info in self._listing(key).items()}
+        self.fs.pipe_file(self._path(f"{key}.hublock.json"), Stamp.of(model, tree, files).to_json().encode())
+
+    def ensure_root(self) -> None:
+        try:
+            if not self.fs.exists(self.root):
+                self.fs.makedirs(self.root, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create the cache {self.location}: {exc}") from exc
+
+    def staging_dir(self, handle: str, uid: str) -> Path:
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / f"hublock-{cache_key(handle)}.{uid}.tmp"
+
+    def publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
+        key = cache_key(model.handle)
+        remote = f"{key}.{uuid.uuid4().hex}.tmp"  # tensorflow_hub's temp name: gc knows it
+        paths = [f.path for f in tree.files]
+        try:
+            self._upload(staging, remote, paths)
+            self.fs.pipe_file(self._path(f"{key}.descriptor.txt"), descriptor(model.handle).encode())
+            with suppress(FileNotFoundError):
+                self.fs.rm_file(self._path(f"{key}.hublock.json"))
+            self._replace(key, remote, paths)
+            self._write_stamp(model, tree)
+        finally:
+            with suppress(FileNotFoundError, OSError):
+                self.fs.rm(self._path(remote), recursive=True)
+
+    def _upload(self, staging: Path, remote: str, paths: list[str]) -> None:
+        def put(rel: str) -> None:
+            self.fs.put_file(str(staging / rel), self._path(f"{remote}/{rel}"))
+
+        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+            list(pool.map(put, paths))
+        landed = self._listing(remote)
+        for rel in paths:
+            info = landed.get(rel)
+            local = staging / rel
+            if info is None or int(info["size"]) != local.stat().st_size:
+                raise IntegrityError(f"upload of {rel} to {self.location} did not land whole")
+            if info.get("md5Hash") and info["md5Hash"] != _md5_b64(local):
+                raise IntegrityError(f"upload of {rel} to {self.location}: md5 differs from the local file")
+
+    def _replace(self, key: str, remote: str, paths: list[str]) -> None:
+        old = self._listing(key)
+        # Remove what readers open first, first; copy it last. In between, a reader sees no
+        # SavedModel (an error), never a mix of two versions.
+        for rel in sorted(old, key=lambda p: p not in LAST):
+            with suppress(FileNotFoundError):
+                self.fs.rm_file(self._path(f"{key}/{rel}"))
+        first = [p for p in paths if p not in LAST]
+        last = [p for p in paths if p in LAST]
+
+        def copy(rel: str) -> None:
+            self.fs.copy(self._path(f"{remote}/{rel}"), self._path(f"{key}/{rel}"))
+
+        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+            list(pool.map(copy, first))
+        for rel in last:
+            copy(rel)
+
+    @contextmanager
+    def model_lock(self, handle: str, timeout: float = LOCK_TIMEOUT_SEC) -> Iterator[str]:
+        """tensorflow_hub's ``<sha1>.lock`` as an object. Stores and emulators offer no portable
+        create-if-absent, so this writes, reads back and keeps the lock only if it reads its own
+        content: two writers in the same instant may both proceed, which is still safe because
+        the copy protocol, not the lock, keeps readers from half-written models."""
+        lock = self._path(f"{cache_key(handle)}.lock")
+        uid = uuid.uuid4().hex
+        contents = lock_contents(uid)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                holder = self.fs.cat_file(lock).decode()
+            except FileNotFoundError:
+                holder = ""
+            if not holder or owner_is_dead(holder) or time.monotonic() > deadline:
+                self.fs.pipe_file(lock, contents.encode())
+                if self.fs.cat_file(lock).decode() == contents:
+                    break
+            time.sleep(0.5)
+        try:
+            yield uid
+        finally:
+            with suppress(OSError):
+                if self.fs.cat_file(lock).decode() == contents:
+                    self.fs.rm_file(lock)
