@@ -27,7 +27,7 @@ from hublock._digest import CHUNK, FileEntry, TreeDigest, tree_digest
 from hublock._errors import CacheError, HublockError, IntegrityError
 from hublock._lockfile import LockedModel
 from hublock._targets import LOCK_TIMEOUT_SEC, cache_key, descriptor, lock_contents, owner_is_dead
-from hublock._verify import FileStat, Inspection, Stamp, State, check_hashes, check_stamp
+from hublock._verify import FileStat, Inspection, Stamp, State, check_hashes, check_stamp, differences
 
 LAST = ("saved_model.pb", "tfhub_module.pb")  # what tensorflow_hub reads first: copied last
 UPLOAD_THREADS = 8
@@ -65,6 +65,65 @@ def fingerprint(info: Mapping[str, Any]) -> FileStat:
     return (int(info["size"]),)
 
 
+def list_objects(fs: Any, base: str) -> dict[str, dict[str, Any]]:
+    """Objects under ``base/`` by relative path, as the store lists them now."""
+    base = base.rstrip("/") + "/"
+    fs.invalidate_cache()  # fsspec caches listings; a check must see the store as it is now
+    try:
+        found = fs.find(base, detail=True)
+    except FileNotFoundError:
+        return {}
+    return {
+        path[len(base) :]: info
+        for path, info in found.items()
+        if path.startswith(base) and info.get("type", "file") != "directory"
+    }
+
+
+def hash_objects(fs: Any, base: str, listing: Mapping[str, Mapping[str, Any]], jobs: int) -> TreeDigest:
+    """Read and sha256 every listed object (``jobs`` at a time): their tree digest."""
+
+    def entry(rel: str) -> FileEntry:
+        # Explicit range reads, memory flat in object size; fsspec's buffered file objects
+        # (and their background prefetcher) were seen to stall when used from threads.
+        path = f"{base.rstrip('/')}/{rel}"
+        size = int(listing[rel]["size"])
+        h = hashlib.sha256()
+        for start in range(0, size, READ_CHUNK):
+            h.update(fs.cat_file(path, start=start, end=min(start + READ_CHUNK, size)))
+        return FileEntry(rel, size, h.hexdigest())
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return tree_digest(pool.map(entry, sorted(listing)))
+
+
+def object_checksum(info: Mapping[str, Any]) -> str:
+    """The content checksum a store reports for an object, labelled by kind."""
+    for key, label in (("md5Hash", "md5"), ("crc32c", "crc32c"), ("ETag", "etag"), ("etag", "etag")):
+        if info.get(key):
+            return f"{label}:{info[key]}"
+    return "none"
+
+
+def remote_objects(location: str, options: Mapping[str, Any]) -> tuple[Any, str, dict[str, dict[str, Any]]]:
+    fs, root = filesystem(location, options)
+    return fs, root, list_objects(fs, root)
+
+
+def check_remote(model: LockedModel, options: Mapping[str, Any], *, full: bool = False) -> Inspection:
+    """An uncompressed model, where tensorflow_hub will read it: the store's sizes and checksums
+    against the lock (fast), or every object re-hashed against the tree hash (full)."""
+    fs, root, listing = remote_objects(model.url, options)
+    if not listing:
+        return Inspection(State.MISSING, note=f"nothing at {model.url}")
+    if full:
+        return check_hashes(None, model, hash_objects(fs, root, listing, 4))
+    locked = {o.path: (o.size, o.checksum) for o in model.objects}
+    now = {rel: (int(info["size"]), object_checksum(info)) for rel, info in listing.items()}
+    state, files = differences(dict(locked), dict(now))
+    return Inspection(state, files)
+
+
 def _md5_b64(path: Path) -> str:
     h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
@@ -90,18 +149,7 @@ class BucketCache:
         return f"{self.location}/{cache_key(handle)}"
 
     def _listing(self, prefix: str) -> dict[str, dict[str, Any]]:
-        """Objects under ``<root>/<prefix>/`` by relative path."""
-        base = self._path(prefix).rstrip("/") + "/"
-        self.fs.invalidate_cache()  # fsspec caches listings; a check must see the store as it is now
-        try:
-            found = self.fs.find(base, detail=True)
-        except FileNotFoundError:
-            return {}
-        return {
-            path[len(base) :]: info
-            for path, info in found.items()
-            if path.startswith(base) and info.get("type", "file") != "directory"
-        }
+        return list_objects(self.fs, self._path(prefix))
 
     def read_stamp(self, handle: str) -> Stamp | None:
         try:
@@ -112,20 +160,6 @@ class BucketCache:
             return None
         return stamp if stamp.handle == handle else None
 
-    def _hash_objects(self, prefix: str, listing: dict[str, dict[str, Any]], jobs: int) -> TreeDigest:
-        def entry(rel: str) -> FileEntry:
-            # Explicit range reads, memory flat in object size; fsspec's buffered file objects
-            # (and their background prefetcher) were seen to stall when used from threads.
-            path = self._path(f"{prefix}/{rel}")
-            size = int(listing[rel]["size"])
-            h = hashlib.sha256()
-            for start in range(0, size, READ_CHUNK):
-                h.update(self.fs.cat_file(path, start=start, end=min(start + READ_CHUNK, size)))
-            return FileEntry(rel, size, h.hexdigest())
-
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            return tree_digest(pool.map(entry, sorted(listing)))
-
     def inspect(self, model: LockedModel, *, full: bool = False, jobs: int = 2) -> Inspection:
         """Fast: object sizes and checksums from one listing against the stamp. Full: read and
         hash every object."""
@@ -135,12 +169,12 @@ class BucketCache:
             return Inspection(State.MISSING)
         stamp = self.read_stamp(model.handle)
         if full:
-            return check_hashes(stamp, model, self._hash_objects(key, listing, max(jobs, 4)))
+            return check_hashes(stamp, model, hash_objects(self.fs, self._path(key), listing, max(jobs, 4)))
         return check_stamp(stamp, model, {rel: fingerprint(info) for rel, info in listing.items()})
 
     def adopt(self, model: LockedModel) -> bool:
         key = cache_key(model.handle)
-        tree = self._hash_objects(key, self._listing(key), 4)
+        tree = hash_objects(self.fs, self._path(key), self._listing(key), 4)
         if tree.tree != model.tree:
             return False
         self._write_stamp(model, tree)

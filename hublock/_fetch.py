@@ -45,11 +45,11 @@ class Download:
     url: str
 
 
-def with_format_query(url: str) -> str:
-    """The URL tensorflow_hub requests for an http(s) handle: ``tf-hub-format=compressed`` added."""
+def with_format_query(url: str, fmt: str = "compressed") -> str:
+    """The URL tensorflow_hub requests for an http(s) handle: ``tf-hub-format=<fmt>`` added."""
     parts = urlsplit(url)
     query = [q for q in parse_qsl(parts.query, keep_blank_values=True) if q[0] != _FORMAT_QUERY[0]]
-    query.append(_FORMAT_QUERY)
+    query.append((_FORMAT_QUERY[0], fmt))
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
@@ -160,6 +160,38 @@ class Fetcher:
                 )
             return download
         raise FetchError("; ".join(errors))
+
+    def uncompressed_location(self, url: str) -> str:
+        """tensorflow_hub's uncompressed protocol: ``tf-hub-format=uncompressed`` is answered with
+        ``303 See Other`` and the model's gs:// location in the body (no Location header)."""
+        if self.offline:
+            raise FetchError(f"{url}: not resolved yet, and --offline forbids the network")
+        import httpx
+
+        url = with_format_query(url, "uncompressed")
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                response = self.client.get(url)
+            except httpx.TransportError as exc:
+                raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from exc
+            if response.status_code == 303 and "location" not in response.headers:
+                location = response.text.strip()
+                if not location.startswith("gs://"):
+                    raise FetchError(
+                        f"{url}: expected a gs:// location in the 303 body, got {location[:80]!r}"
+                    )
+                return location
+            if response.is_redirect:
+                target = urljoin(url, response.headers["location"])
+                if url.startswith("https://") and target.startswith("http://"):
+                    raise FetchError(f"{url}: refused a redirect from https to plain http ({target})")
+                url = target
+                continue
+            raise FetchError(
+                f"{url}: expected '303 See Other' with a gs:// location (tensorflow_hub's "
+                f"uncompressed format), got HTTP {response.status_code}"
+            )
+        raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
     def _fetch_one(self, source: str, max_bytes: int | None, progress: Progress | None) -> Download:
         if handle_kind(source) == "http":

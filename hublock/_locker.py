@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
@@ -11,10 +12,10 @@ from typing import TYPE_CHECKING
 from hublock._archive import extract_archive
 from hublock._digest import sha256_digest
 from hublock._downloads import DownloadCache
-from hublock._errors import HublockError, ManifestError, NotInSyncError
+from hublock._errors import FetchError, HublockError, ManifestError, NotInSyncError
 from hublock._events import Event, OnEvent, ignore
-from hublock._fetch import Fetcher, source_url
-from hublock._lockfile import LockedModel, Lockfile, read_lockfile, write_lockfile
+from hublock._fetch import Fetcher, apply_mirror, source_url
+from hublock._lockfile import LockedModel, Lockfile, RemoteObject, read_lockfile, write_lockfile
 from hublock._manifest import (
     Manifest,
     ModelSpec,
@@ -71,6 +72,11 @@ def resolve_model(
             "gs://...tar.gz handle."
         )
     on_event(Event(spec.name, "start", f"resolving {spec.handle}"))
+    if spec.load_format(os.environ) == "uncompressed":
+        try:
+            return resolve_uncompressed(spec, mirrors, fetcher, on_event)
+        except HublockError as exc:
+            raise type(exc)(f"{spec.name}: {exc}") from exc
     stop = cancel or threading.Event()
 
     def progress(n: int) -> None:
@@ -99,6 +105,36 @@ def resolve_model(
     )
 
 
+def resolve_uncompressed(
+    spec: ModelSpec, mirrors: Mapping[str, str], fetcher: Fetcher, on_event: OnEvent = ignore
+) -> LockedModel:
+    """Ask the hub where the model lives in GCS; record its objects' sizes and checksums, and
+    the tree hash of their bytes."""
+    from hublock._bucket import hash_objects, object_checksum, remote_objects
+
+    location = fetcher.uncompressed_location(apply_mirror(spec.handle, mirrors))
+    fs, root, listing = remote_objects(location, {})
+    if not listing:
+        raise FetchError(f"{location}: no objects there (the hub pointed at an empty location)")
+    tree = hash_objects(fs, root, listing, 4)
+    objects = tuple(
+        RemoteObject(rel, int(info["size"]), object_checksum(info)) for rel, info in sorted(listing.items())
+    )
+    on_event(Event(spec.name, "done", f"locked {location} ({len(objects)} objects, read in place)"))
+    return LockedModel(
+        name=spec.name,
+        handle=spec.handle,
+        url=location.rstrip("/"),
+        size=tree.size,
+        archive=None,
+        tree=tree.tree,
+        files=len(tree.files),
+        manifest=spec.entry_digest,
+        format="uncompressed",
+        objects=objects,
+    )
+
+
 def lock_manifest(
     manifest: Manifest,
     current: Lockfile,
@@ -109,7 +145,7 @@ def lock_manifest(
     on_event: OnEvent = ignore,
 ) -> tuple[Lockfile, tuple[str, ...]]:
     """The new lock for ``manifest`` (pure apart from the fetcher), and the names resolved."""
-    plan = plan_lock(manifest, current, upgrade)
+    plan = plan_lock(manifest, current, upgrade, os.environ)
     resolved = run_parallel(
         lambda spec, cancel: resolve_model(spec, manifest.mirrors, fetcher, on_event, cancel),
         plan.resolve,
@@ -156,7 +192,7 @@ def check(manifest: str | Path = "hub.toml", lockfile: str | Path | None = None)
     path = Path(lockfile) if lockfile is not None else default_lockfile(manifest)
     if not path.exists():
         raise NotInSyncError(f"{path} does not exist; run `hublock lock`")
-    problems = lock_problems(spec, read_lockfile(path))
+    problems = lock_problems(spec, read_lockfile(path), os.environ)
     if problems:
         raise NotInSyncError(
             f"{path} does not match {manifest}:\n  "

@@ -22,7 +22,17 @@ HEADER = (
 )
 _ARCHIVE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TREE = re.compile(r"^h1:[A-Za-z0-9+/]{43}=$")
-_FIELDS = ("name", "handle", "url", "size", "archive", "tree", "files", "manifest")
+_FIELDS = ("name", "handle", "format", "url", "size", "archive", "tree", "files", "manifest", "objects")
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    """One object of an uncompressed model, as the store describes it: path, size, checksum
+    (``md5:<base64>`` or ``crc32c:<base64>``, whatever the store offers)."""
+
+    path: str
+    size: int
+    checksum: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,36 +41,65 @@ class LockedModel:
 
     ``url`` is a hint (the last stable URL of the redirect chain); ``archive`` and ``tree`` are
     what identify the content. ``manifest`` is the digest of the hub.toml entry it was made from.
+    An ``uncompressed`` model has no archive: ``url`` is the gs:// location tensorflow_hub reads
+    it from, and ``objects`` what the store said about each object.
     """
 
     name: str
     handle: Handle
     url: str
     size: int
-    archive: Digest
+    archive: Digest | None
     tree: Digest
     files: int
     manifest: Digest
+    format: str = "compressed"
+    objects: tuple[RemoteObject, ...] = ()
+
+    @property
+    def uncompressed(self) -> bool:
+        return self.format == "uncompressed"
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in _FIELDS}
+        data = {key: getattr(self, key) for key in _FIELDS}
+        if not self.uncompressed:
+            del data["format"], data["objects"]
+        else:
+            del data["archive"]
+            data["objects"] = [{"path": o.path, "size": o.size, "checksum": o.checksum} for o in self.objects]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> LockedModel:
         unknown = sorted(set(data) - set(_FIELDS))
         if unknown:
             raise LockfileError(f"{where}: unknown key {unknown[0]!r}")
+        fmt = data.get("format", "compressed")
+        if fmt not in ("compressed", "uncompressed"):
+            raise LockfileError(f"{where}.format: expected 'compressed' or 'uncompressed'")
+        objects = []
+        for i, obj in enumerate(data.get("objects", []) if fmt == "uncompressed" else []):
+            at = f"{where}.objects[{i}]"
+            if not isinstance(obj, dict):
+                raise LockfileError(f"{at}: expected a table")
+            objects.append(
+                RemoteObject(
+                    _get(obj, "path", str, at), _get(obj, "size", int, at), _get(obj, "checksum", str, at)
+                )
+            )
         model = cls(
             name=_get(data, "name", str, where),
             handle=Handle(_get(data, "handle", str, where)),
             url=_get(data, "url", str, where),
             size=_get(data, "size", int, where),
-            archive=Digest(_get(data, "archive", str, where)),
+            archive=None if fmt == "uncompressed" else Digest(_get(data, "archive", str, where)),
             tree=Digest(_get(data, "tree", str, where)),
             files=_get(data, "files", int, where),
             manifest=Digest(_get(data, "manifest", str, where)),
+            format=fmt,
+            objects=tuple(objects),
         )
-        if not _ARCHIVE.match(model.archive):
+        if model.archive is not None and not _ARCHIVE.match(model.archive):
             raise LockfileError(f"{where}.archive: expected 'sha256:<64 hex digits>'")
         if not _TREE.match(model.tree):
             raise LockfileError(f"{where}.tree: expected 'h1:<base64 sha256>'")
@@ -110,6 +149,13 @@ def dump_lockfile(lock: Lockfile) -> str:
     for model in lock.models:
         table = tomlkit.table()
         for key, value in model.to_dict().items():
+            if key == "objects":
+                array = tomlkit.array()
+                for obj in value:
+                    inline = tomlkit.inline_table()
+                    inline.update(obj)
+                    array.append(inline)
+                value = array.multiline(True)
             table.add(key, value)
         models.append(table)
     if lock.models:

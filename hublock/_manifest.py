@@ -28,7 +28,8 @@ Handle = NewType("Handle", str)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _TOP_KEYS = ("cache", "models", "mirrors")
 _CACHE_KEYS = ("dir", "options")
-_MODEL_KEYS = ("handle",)
+_MODEL_KEYS = ("handle", "format")
+FORMATS = ("compressed", "uncompressed")
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,22 @@ class ModelSpec:
 
     name: str
     handle: Handle
+    format: str | None = None
+    """``compressed`` or ``uncompressed``; None: as ``TFHUB_MODEL_LOAD_FORMAT`` says at lock time."""
+
+    def load_format(self, environ: Mapping[str, str]) -> str:
+        """The format tensorflow_hub would use for this handle with that environment."""
+        if self.format:
+            return self.format
+        if handle_kind(self.handle) == "http" and environ.get("TFHUB_MODEL_LOAD_FORMAT") == "UNCOMPRESSED":
+            return "uncompressed"
+        return "compressed"
 
     @property
     def entry_digest(self) -> Digest:
         """Digest of everything in the entry that decides what gets locked (not the name)."""
-        canonical = json.dumps({"handle": self.handle}, sort_keys=True, separators=(",", ":"))
+        entry = {"handle": self.handle, **({"format": self.format} if self.format else {})}
+        canonical = json.dumps(entry, sort_keys=True, separators=(",", ":"))
         return Digest("sha256:" + hashlib.sha256(canonical.encode()).hexdigest())
 
 
@@ -198,8 +210,12 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
             raise ManifestError(
                 f"{where}: model names use letters, digits, '.', '_' and '-' and start with a letter or digit"
             )
+        fmt = None
         if isinstance(value, dict):
             _fail_unknown(value, _MODEL_KEYS, where)
+            fmt = value.get("format")
+            if fmt is not None and fmt not in FORMATS:
+                raise ManifestError(f"{where}: format must be one of {', '.join(FORMATS)}, not {fmt!r}")
             value = value.get("handle")
             if value is None:
                 raise ManifestError(f"{where}: missing required key 'handle'")
@@ -214,7 +230,9 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
                 "list each handle once"
             )
         by_handle[handle] = name
-        models.append(ModelSpec(name, handle))
+        if fmt == "uncompressed" and handle_kind(handle) != "http":
+            raise ManifestError(f'{where}: format = "uncompressed" needs an http(s) handle')
+        models.append(ModelSpec(name, handle, fmt))
     return Manifest(tuple(models), cache_dir, mirrors, cache_options)
 
 

@@ -20,8 +20,13 @@ class LockPlan:
     drop: tuple[LockedModel, ...]
 
 
-def plan_lock(manifest: Manifest, lock: Lockfile, upgrade: bool | Collection[str] = False) -> LockPlan:
-    """Keep every entry whose manifest line is unchanged, unless it is upgraded."""
+def plan_lock(
+    manifest: Manifest,
+    lock: Lockfile,
+    upgrade: bool | Collection[str] = False,
+    environ: Mapping[str, str] | None = None,
+) -> LockPlan:
+    """Keep every entry whose manifest line (and load format) is unchanged, unless upgraded."""
     if not isinstance(upgrade, bool):
         for name in upgrade:
             if name not in manifest.names:
@@ -33,7 +38,7 @@ def plan_lock(manifest: Manifest, lock: Lockfile, upgrade: bool | Collection[str
     for spec in manifest.models:
         locked = lock.get(spec.name)
         upgraded = upgrade is True or (not isinstance(upgrade, bool) and spec.name in upgrade)
-        if locked is not None and locked.manifest == spec.entry_digest and not upgraded:
+        if locked is not None and _matches(spec, locked, environ or {}) and not upgraded:
             keep.append(locked)
         else:
             resolve.append(spec)
@@ -41,8 +46,17 @@ def plan_lock(manifest: Manifest, lock: Lockfile, upgrade: bool | Collection[str
     return LockPlan(tuple(keep), tuple(resolve), drop)
 
 
-def lock_problems(manifest: Manifest, lock: Lockfile) -> list[str]:
-    """Why the lock does not match the manifest (empty when it does). No network, no I/O."""
+def _matches(spec: ModelSpec, locked: LockedModel, environ: Mapping[str, str]) -> bool:
+    return (
+        locked.manifest == spec.entry_digest
+        and locked.handle == spec.handle
+        and locked.format == spec.load_format(environ)
+    )
+
+
+def lock_problems(manifest: Manifest, lock: Lockfile, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Why the lock does not match the manifest (empty when it does). No network, no I/O.
+    ``environ`` supplies TFHUB_MODEL_LOAD_FORMAT for entries that do not set a format."""
     problems = []
     for spec in manifest.models:
         locked = lock.get(spec.name)
@@ -50,6 +64,11 @@ def lock_problems(manifest: Manifest, lock: Lockfile) -> list[str]:
             problems.append(f"{spec.name}: missing from hub.lock")
         elif locked.manifest != spec.entry_digest or locked.handle != spec.handle:
             problems.append(f"{spec.name}: stale (hub.toml changed since it was locked)")
+        elif locked.format != spec.load_format(environ or {}):
+            problems.append(
+                f"{spec.name}: locked {locked.format}, but TFHUB_MODEL_LOAD_FORMAT asks for "
+                f"{spec.load_format(environ or {})}"
+            )
     for locked in lock.models:
         if locked.name not in manifest.names:
             problems.append(f"{locked.name}: in hub.lock but no longer in hub.toml")
@@ -61,6 +80,7 @@ class Action(enum.Enum):
     CHECK = "check"  # present without a stamp: re-hash, then stamp it or replace it
     FETCH = "fetch"  # missing
     REPLACE = "replace"  # present but stale or modified
+    REMOTE = "remote"  # an uncompressed model: tensorflow_hub reads it from gs:// at load
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,9 @@ def plan_sync(lock: Lockfile, inspections: Mapping[str, Inspection]) -> list[Syn
     """One step per locked model, from what a fast inspection of the cache found."""
     steps = []
     for model in lock.models:
+        if model.uncompressed:
+            steps.append(SyncStep(model, Action.REMOTE, f"read from {model.url} at load"))
+            continue
         found = inspections[model.name]
         steps.append(SyncStep(model, _ACTIONS[found.state], found.detail))
     return steps

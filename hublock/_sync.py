@@ -8,6 +8,7 @@ then publish with one rename. Nothing unverified is ever visible at ``<sha1>/``.
 from __future__ import annotations
 
 import errno
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ class SyncReport:
 
     @property
     def pending(self) -> list[SyncStep]:
-        return [s for s in self.steps if s.action is not Action.SKIP]
+        return [s for s in self.steps if s.action not in (Action.SKIP, Action.REMOTE)]
 
 
 def cache_for(choice: CacheChoice, manifest: Manifest | None) -> Cache:
@@ -132,6 +133,7 @@ def _fetch_and_publish(
     on_event: OnEvent,
     cancel: threading.Event,
 ) -> None:
+    assert model.archive is not None  # uncompressed models are never fetched
     sha256 = model.archive.removeprefix("sha256:")
     if fetcher.downloads.get(sha256) is not None:
         on_event(Event(model.name, "start", "unpacking from the download cache", total=model.size))
@@ -184,7 +186,7 @@ def sync(
     """Fill the cache from hub.lock. Refuses a lock that no longer matches hub.toml."""
     spec, lock, lock_path = load_project(manifest, lockfile)
     if spec is not None:
-        problems = lock_problems(spec, lock)
+        problems = lock_problems(spec, lock, os.environ)
         if problems:
             raise NotInSyncError(
                 f"{lock_path} is out of date with {manifest}:\n  "
@@ -194,19 +196,24 @@ def sync(
         spec = with_mirrors(spec, mirrors)
     choice = choose_cache(cache, spec.cache_dir if spec else None)
     target = cache_for(choice, spec)
-    steps = plan_sync(lock, {m.name: target.inspect(m) for m in lock.models})
+    steps = plan_sync(lock, {m.name: target.inspect(m) for m in lock.models if not m.uncompressed})
     report = SyncReport(choice, steps)
     if dry_run:
         report.results.extend(
             SyncResult(s.model.name, s.action.value, target.model_path(s.model.handle)) for s in steps
         )
         return report
-    target.ensure_root()
+    if report.pending:
+        target.ensure_root()
     all_mirrors = spec.mirrors if spec else with_mirrors(Manifest(()), mirrors).mirrors
     report.results.extend(
-        SyncResult(s.model.name, "present", target.model_path(s.model.handle))
+        SyncResult(
+            s.model.name,
+            s.action.value,
+            target.model_path(s.model.handle) if not s.model.uncompressed else s.model.url,
+        )
         for s in steps
-        if s.action is Action.SKIP
+        if s.action in (Action.SKIP, Action.REMOTE)
     )
     with Fetcher(DownloadCache(download_cache), offline=offline, transport=transport) as fetcher:
         report.results.extend(
@@ -253,8 +260,14 @@ def verify(
     spec, lock, _ = load_project(manifest, lockfile)
     choice = choose_cache(cache, spec.cache_dir if spec else None)
     target = cache_for(choice, spec)
-    checks = [
-        ModelCheck(m, target.model_path(m.handle), target.inspect(m, full=full, jobs=jobs))
-        for m in lock.models
-    ]
+    checks = []
+    for m in lock.models:
+        if m.uncompressed:
+            from hublock._bucket import check_remote
+
+            checks.append(
+                ModelCheck(m, m.url, check_remote(m, spec.cache_options if spec else {}, full=full))
+            )
+        else:
+            checks.append(ModelCheck(m, target.model_path(m.handle), target.inspect(m, full=full, jobs=jobs)))
     return VerifyReport(choice, checks)

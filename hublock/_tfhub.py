@@ -77,6 +77,8 @@ class LockedResolver:
                 f"{handle!r} is not in {self.lockfile}, and unlocked handles are refused: add it to "
                 "hub.toml and run `hublock lock && hublock sync`"
             )
+        if model.uncompressed:
+            return self._remote(model)
         choice = choose_cache(self.cache, self.manifest_cache)
         cache = open_cache(choice.location, self.cache_options)
         path = cache.model_path(handle)
@@ -97,6 +99,22 @@ class LockedResolver:
                 f"Run `hublock sync` (with the cache {choice.location}) to repair it."
             )
         return str(path)
+
+    def _remote(self, model: LockedModel) -> str:
+        """An uncompressed model is read in place from gs://: check the store's metadata (or,
+        with verify="full", the bytes) against the lock, then hand tensorflow_hub the location."""
+        if self.verify != "off":
+            from hublock._bucket import check_remote
+
+            found = check_remote(model, self.cache_options, full=self.verify == "full")
+            if not found.ok:
+                raise IntegrityError(
+                    f"{model.handle!r} (model {model.name!r} in {self.lockfile}): the objects at "
+                    f"{model.url} are {found.state.value.replace('_', ' ')}: {found.detail}. The "
+                    "model changed where it is published: re-lock it (`hublock lock --upgrade "
+                    f"{model.name}`) if the change is expected."
+                )
+        return model.url
 
     def _fetch(self, model: LockedModel, cache: Cache, where: str) -> None:
         if self.offline:

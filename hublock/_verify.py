@@ -69,7 +69,9 @@ class Stamp:
 
     @classmethod
     def of(cls, model: LockedModel, tree: TreeDigest, files: dict[str, FileStat]) -> Stamp:
-        return cls(model.handle, model.archive, tree.tree, files, {f.path: f.sha256 for f in tree.files})
+        return cls(
+            model.handle, model.archive or "", tree.tree, files, {f.path: f.sha256 for f in tree.files}
+        )
 
     def to_json(self) -> str:
         files = [[path, *stat, self.sha256.get(path, "")] for path, stat in sorted(self.files.items())]
@@ -126,7 +128,7 @@ def check_stamp(stamp: Stamp | None, model: LockedModel, now: dict[str, FileStat
     """Compare what is there now with what sync verified: no hashing."""
     if stamp is None:
         return Inspection(State.UNSTAMPED, note="no hublock stamp: not synced by hublock")
-    if stamp.tree != model.tree or stamp.archive != model.archive:
+    if stamp.tree != model.tree or stamp.archive != (model.archive or ""):
         return Inspection(State.STALE, note=f"verified as {stamp.tree}, hub.lock wants {model.tree}")
     state, files = differences(dict(stamp.files), dict(now))
     return Inspection(state, files)

@@ -4,6 +4,8 @@
         302 -> /kaggle/models/<owner>/<model>/TensorFlow2/<variation>/<version>?tf-hub-format=compressed
     GET /kaggle/models/<...>?tf-hub-format=compressed
         302 -> /storage/<blob>.tar.gz?X-Goog-Date=...&X-Goog-Expires=...&X-Goog-Signature=...
+    GET /tfhub/<path>?tf-hub-format=uncompressed
+        303 with the model's gs:// location as the body (tensorflow_hub's uncompressed protocol)
     GET /storage/<blob>.tar.gz?<signature>
         200 with the archive while the signature is valid and fresh, else 403
 
@@ -30,6 +32,7 @@ class FakeModel:
     tfhub_path: str  # e.g. "google/linear/1"
     kaggle_path: str  # e.g. "google/linear/TensorFlow2/default/1"
     archive: bytes
+    gcs_location: str | None = None  # answered to tf-hub-format=uncompressed
 
 
 class FakeHub:
@@ -118,6 +121,7 @@ class FakeHub:
         parts = urlsplit(raw_path)
         path, query = parts.path, parse_qs(parts.query)
         compressed = query.get("tf-hub-format") == ["compressed"]
+        uncompressed = query.get("tf-hub-format") == ["uncompressed"]
         fault = self._fault_for(path)
         if fault is not None:
             return fault, {}, b"injected fault\n"
@@ -125,6 +129,11 @@ class FakeHub:
             model = self.models.get(path[len("/tfhub/") :].strip("/"))
             if model is None:
                 return 404, {}, b"not found\n"
+            if uncompressed:
+                # tensorflow_hub's protocol: 303 with the gs:// location as the body, no Location
+                if model.gcs_location is None:
+                    return 404, {}, b"no uncompressed copy\n"
+                return 303, {"Content-Type": "text/plain"}, model.gcs_location.encode()
             if not compressed:
                 return 200, {"Content-Type": "text/html"}, b"<html>model page</html>"
             return 302, {"Location": f"/kaggle/models/{model.kaggle_path}?tf-hub-format=compressed"}, b""
