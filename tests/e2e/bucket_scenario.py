@@ -3,7 +3,10 @@ its own loopback and no other network. In it: the fake hub, a GCS emulator and t
 ``hublock lock`` and ``hublock sync`` into ``gs://``; then a TensorFlow process with
 ``TFHUB_CACHE_DIR=gs://...`` loads the model through TensorFlow's own GCS client.
 
-    python -m tests.e2e.bucket_scenario ARCHIVE WORKDIR   -> prints one JSON document
+    python -m tests.e2e.bucket_scenario ARCHIVE UNCOMPRESSED_ARCHIVE WORKDIR   -> one JSON document
+
+The second model is published uncompressed (its files as objects in the bucket, announced by the
+hub's 303 protocol) and loaded in place from gs:// through the hook.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from pathlib import Path
 
 HANDLE = "https://tfhub.dev/google/linear/1"
+UNCOMPRESSED = "https://tfhub.dev/google/other/1"
 LOAD = """
 import json, sys
 import tensorflow as tf, tensorflow_hub as hub
@@ -25,26 +29,39 @@ import hublock
 hublock.activate(lockfile, offline=True)
 options = tf.saved_model.LoadOptions(experimental_io_device="/job:localhost")
 result["hook"] = hub.load(handle, options=options)(tf.constant([1.0, 2.0])).numpy().tolist()
+result["uncompressed"] = hub.load(sys.argv[3])(tf.constant([1.0, 2.0])).numpy().tolist()
+result["uncompressed_path"] = hub.resolve(sys.argv[3])
 print(json.dumps(result))
 """
 
 
-def main(archive: Path, work: Path) -> None:
+def main(archive: Path, uncompressed: Path, work: Path) -> None:
+    import io
+    import tarfile
+
     import fsspec
 
     from tests.world.fakehub import FakeHub
-    from tests.world.gcs import start_gcs_emulator
+    from tests.world.gcs import start_gcs_emulator  # first: it configures gcsfs before its import
     from tests.world.gcsproxy import GcsProxy
 
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     emulator, url = start_gcs_emulator()
     try:
-        fsspec.filesystem("gs", token="anon", endpoint_url=url).mkdir("tpu-bucket")
+        fs = fsspec.filesystem("gs", token="anon", endpoint_url=url)
+        fs.mkdir("tpu-bucket")
+        with tarfile.open(fileobj=io.BytesIO(uncompressed.read_bytes())) as tar:
+            for member in tar:
+                if member.isfile():
+                    data = tar.extractfile(member).read()  # type: ignore[union-attr]
+                    fs.pipe_file(f"tpu-bucket/published/other/1/{member.name}", data)
         with FakeHub() as hub, GcsProxy(url, work / "certs") as proxy:
             hub.add("google/linear/1", archive.read_bytes())
+            hub.add("google/other/1", b"").gcs_location = "gs://tpu-bucket/published/other/1"
             cache = "gs://tpu-bucket/tfhub-modules-cache"
             (work / "hub.toml").write_text(
-                f'[cache]\ndir = "{cache}"\n\n[models]\nlinear = "{HANDLE}"\n\n'
+                f'[cache]\ndir = "{cache}"\n\n[models]\nlinear = "{HANDLE}"\n'
+                f'other = {{ handle = "{UNCOMPRESSED}", format = "uncompressed" }}\n\n'
                 f'[mirrors]\n"https://tfhub.dev/" = "{hub.url}/tfhub/"\n'
             )
             env = {
@@ -70,7 +87,7 @@ def main(archive: Path, work: Path) -> None:
                 "CLOUDSDK_CONFIG": str(work / "gcloud"),
             }
             load = subprocess.run(
-                [sys.executable, "-c", LOAD, HANDLE, str(work / "hub.lock")],
+                [sys.executable, "-c", LOAD, HANDLE, str(work / "hub.lock"), UNCOMPRESSED],
                 cwd=work,
                 env=load_env,
                 capture_output=True,
@@ -94,4 +111,4 @@ def main(archive: Path, work: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))

