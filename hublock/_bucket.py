@@ -65,12 +65,25 @@ def fingerprint(info: Mapping[str, Any]) -> FileStat:
     return (int(info["size"]),)
 
 
+@contextmanager
+def store_errors(location: str) -> Iterator[None]:
+    """Errors of the store's client (gcsfs, s3fs, aiohttp: no common base but Exception) become
+    one CacheError naming the location, instead of a traceback."""
+    try:
+        yield
+    except (HublockError, FileNotFoundError):
+        raise
+    except Exception as exc:
+        raise CacheError(f"{location}: {type(exc).__name__}: {exc}") from exc
+
+
 def list_objects(fs: Any, base: str) -> dict[str, dict[str, Any]]:
     """Objects under ``base/`` by relative path, as the store lists them now."""
     base = base.rstrip("/") + "/"
     fs.invalidate_cache()  # fsspec caches listings; a check must see the store as it is now
     try:
-        found = fs.find(base, detail=True)
+        with store_errors(f"{fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol}://{base}"):
+            found = fs.find(base, detail=True)
     except FileNotFoundError:
         return {}
     return {
@@ -198,6 +211,10 @@ class BucketCache:
         return Path(tempfile.gettempdir()) / f"hublock-{cache_key(handle)}.{uid}.tmp"
 
     def publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
+        with store_errors(self.location):
+            self._publish(model, staging, tree)
+
+    def _publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
         key = cache_key(model.handle)
         remote = f"{key}.{uuid.uuid4().hex}.tmp"  # tensorflow_hub's temp name: gc knows it
         paths = [f.path for f in tree.files]
@@ -255,6 +272,16 @@ class BucketCache:
         uid = uuid.uuid4().hex
         contents = lock_contents(uid)
         deadline = time.monotonic() + timeout
+        with store_errors(self.location):
+            self._acquire(lock, contents, deadline)
+        try:
+            yield uid
+        finally:
+            with suppress(Exception):
+                if self.fs.cat_file(lock).decode() == contents:
+                    self.fs.rm_file(lock)
+
+    def _acquire(self, lock: str, contents: str, deadline: float) -> None:
         while True:
             try:
                 holder = self.fs.cat_file(lock).decode()
@@ -263,11 +290,5 @@ class BucketCache:
             if not holder or owner_is_dead(holder) or time.monotonic() > deadline:
                 self.fs.pipe_file(lock, contents.encode())
                 if self.fs.cat_file(lock).decode() == contents:
-                    break
+                    return
             time.sleep(0.5)
-        try:
-            yield uid
-        finally:
-            with suppress(OSError):
-                if self.fs.cat_file(lock).decode() == contents:
-                    self.fs.rm_file(lock)

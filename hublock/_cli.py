@@ -137,6 +137,10 @@ def cli(ctx: click.Context, manifest: Path, lockfile: Path | None, quiet: bool, 
     hublock sync    fill the cache so hub.load(handle) works offline
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s")
+    if not verbose:
+        # storage clients log every retry with a traceback; hublock reports the failure once
+        for noisy in ("gcsfs", "fsspec", "s3fs", "aiobotocore"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
     ctx.obj = Context(manifest, lockfile, quiet)
 
 
