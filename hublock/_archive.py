@@ -12,7 +12,7 @@ import hashlib
 import os
 import tarfile
 import zlib
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from hublock._digest import CHUNK, FileEntry, TreeDigest, tree_digest
 from hublock._errors import IntegrityError, UnsafeArchiveError
@@ -22,6 +22,29 @@ DEFAULT_MAX_MEMBERS = 200_000
 
 class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
+
+
+class Sink(Protocol):
+    """Where extracted files go: a local directory, or a prefix in a bucket."""
+
+    def mkdir(self, path: str) -> None: ...
+
+    def open(self, path: str) -> BinaryIO:
+        """A new file for writing; it must not exist yet."""
+        ...
+
+
+class LocalSink:
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def mkdir(self, path: str) -> None:
+        os.makedirs(os.path.join(self.root, path), exist_ok=True)
+
+    def open(self, path: str) -> BinaryIO:
+        target = os.path.join(self.root, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        return open(target, "xb")
 
 
 def member_path(name: str) -> str:
@@ -42,14 +65,15 @@ def member_path(name: str) -> str:
 
 def extract_archive(
     fileobj: Readable,
-    dest: str | None,
+    dest: str | Sink | None,
     *,
     max_bytes: int,
     max_members: int = DEFAULT_MAX_MEMBERS,
 ) -> TreeDigest:
-    """Extract a (gzipped) tar stream into ``dest`` (an existing empty directory) and return the
-    tree digest of its files. With ``dest=None`` nothing is written: the files are only hashed.
+    """Extract a (gzipped) tar stream into ``dest`` (an existing empty directory, or a Sink) and
+    return the tree digest of its files. With ``dest=None`` nothing is written: files are only hashed.
     """
+    sink = LocalSink(dest) if isinstance(dest, str) else dest
     files: list[FileEntry] = []
     kinds: dict[str, str] = {}  # path -> "f" or "d", to catch duplicates and file/dir clashes
     total = 0
@@ -62,8 +86,8 @@ def extract_archive(
                 if member.isdir():
                     if path:
                         _claim(kinds, path, "d")
-                        if dest is not None:
-                            os.makedirs(os.path.join(dest, path), exist_ok=True)
+                        if sink is not None:
+                            sink.mkdir(path)
                     continue
                 if not member.isfile() or member.issparse():
                     raise UnsafeArchiveError(
@@ -79,7 +103,7 @@ def extract_archive(
                         f"archive expands past {max_bytes} bytes (a compression bomb, or a "
                         "different archive than the one locked)"
                     )
-                files.append(_copy_member(tar, member, path, dest))
+                files.append(_copy_member(tar, member, path, sink))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise  # a local disk error, not a bad archive: the caller reports it as such
@@ -101,16 +125,12 @@ def _claim(kinds: dict[str, str], path: str, kind: str) -> None:
     kinds[path] = kind
 
 
-def _copy_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, dest: str | None) -> FileEntry:
+def _copy_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, sink: Sink | None) -> FileEntry:
     src = tar.extractfile(member)
     assert src is not None  # isfile() members always have a data stream
     h = hashlib.sha256()
     size = 0
-    out = None
-    if dest is not None:
-        target = os.path.join(dest, path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        out = open(target, "xb")  # noqa: SIM115 - closed in finally
+    out = sink.open(path) if sink is not None else None
     try:
         while chunk := src.read(CHUNK):
             h.update(chunk)

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from hublock._digest import CHUNK, FileEntry, TreeDigest, tree_digest
 from hublock._errors import CacheError, HublockError, IntegrityError
@@ -145,6 +145,39 @@ def _md5_b64(path: Path) -> str:
     return base64.b64encode(h.digest()).decode()
 
 
+class _Md5Writer:
+    """A file being written to the store, whose md5 and size are recorded when it is closed."""
+
+    def __init__(self, raw: Any, path: str, record: dict[str, tuple[int, str]]) -> None:
+        self._raw, self._path, self._record = raw, path, record
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._size = 0
+
+    def write(self, data: bytes) -> int:
+        self._md5.update(data)
+        self._size += len(data)
+        return int(self._raw.write(data))
+
+    def close(self) -> None:
+        self._raw.close()
+        self._record[self._path] = (self._size, base64.b64encode(self._md5.digest()).decode())
+
+
+class RemoteSink:
+    """Extracted files written straight into a bucket prefix; what was sent is recorded."""
+
+    def __init__(self, fs: Any, prefix: str) -> None:
+        self.fs, self.prefix = fs, prefix
+        self.sent: dict[str, tuple[int, str]] = {}
+
+    def mkdir(self, path: str) -> None:
+        pass  # object stores have no directories
+
+    def open(self, path: str) -> BinaryIO:
+        raw = self.fs.open(f"{self.prefix}/{path}", "wb")
+        return _Md5Writer(raw, path, self.sent)  # type: ignore[return-value]
+
+
 class BucketCache:
     """A tensorflow_hub cache at an fsspec URL."""
 
@@ -211,38 +244,57 @@ class BucketCache:
         return Path(tempfile.gettempdir()) / f"hublock-{cache_key(handle)}.{uid}.tmp"
 
     def publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
-        with store_errors(self.location):
-            self._publish(model, staging, tree)
-
-    def _publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
-        key = cache_key(model.handle)
-        remote = f"{key}.{uuid.uuid4().hex}.tmp"  # tensorflow_hub's temp name: gc knows it
+        """Upload the verified local ``staging`` directory, check what landed, then commit."""
+        remote = self.remote_prefix(model.handle)
         paths = [f.path for f in tree.files]
-        try:
-            self._upload(staging, remote, paths)
+
+        def put(rel: str) -> None:
+            self.fs.put_file(str(staging / rel), self._path(f"{remote}/{rel}"))
+
+        with store_errors(self.location):
+            try:
+                with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+                    list(pool.map(put, paths))
+                expected = {rel: ((staging / rel).stat().st_size, _md5_b64(staging / rel)) for rel in paths}
+                self.commit(model, remote, tree, expected)
+            finally:
+                self.discard(remote)
+
+    def remote_prefix(self, handle: str) -> str:
+        """A new staging prefix, under tensorflow_hub's temp-dir name (so gc knows it)."""
+        return f"{cache_key(handle)}.{uuid.uuid4().hex}.tmp"
+
+    def sink(self, remote: str) -> RemoteSink:
+        """Extract straight into a staging prefix (``sync --no-local-staging``)."""
+        return RemoteSink(self.fs, self._path(remote))
+
+    def discard(self, remote: str) -> None:
+        with suppress(Exception):
+            self.fs.rm(self._path(remote), recursive=True)
+
+    def commit(
+        self, model: LockedModel, remote: str, tree: TreeDigest, expected: Mapping[str, tuple[int, str]]
+    ) -> None:
+        """Check the staged objects against ``expected`` (size, base64 md5) using the store's own
+        metadata, then copy them into ``<sha1>/`` (readers' first file last) and stamp."""
+        key = cache_key(model.handle)
+        paths = [f.path for f in tree.files]
+        with store_errors(self.location):
+            landed = self._listing(remote)
+            for rel in paths:
+                info = landed.get(rel)
+                size, md5 = expected[rel]
+                if info is None or int(info["size"]) != size:
+                    raise IntegrityError(f"upload of {rel} to {self.location} did not land whole")
+                if info.get("md5Hash") and info["md5Hash"] != md5:
+                    raise IntegrityError(
+                        f"upload of {rel} to {self.location}: md5 differs from what was sent"
+                    )
             self.fs.pipe_file(self._path(f"{key}.descriptor.txt"), descriptor(model.handle).encode())
             with suppress(FileNotFoundError):
                 self.fs.rm_file(self._path(f"{key}.hublock.json"))
             self._replace(key, remote, paths)
             self._write_stamp(model, tree)
-        finally:
-            with suppress(FileNotFoundError, OSError):
-                self.fs.rm(self._path(remote), recursive=True)
-
-    def _upload(self, staging: Path, remote: str, paths: list[str]) -> None:
-        def put(rel: str) -> None:
-            self.fs.put_file(str(staging / rel), self._path(f"{remote}/{rel}"))
-
-        with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
-            list(pool.map(put, paths))
-        landed = self._listing(remote)
-        for rel in paths:
-            info = landed.get(rel)
-            local = staging / rel
-            if info is None or int(info["size"]) != local.stat().st_size:
-                raise IntegrityError(f"upload of {rel} to {self.location} did not land whole")
-            if info.get("md5Hash") and info["md5Hash"] != _md5_b64(local):
-                raise IntegrityError(f"upload of {rel} to {self.location}: md5 differs from the local file")
 
     def _replace(self, key: str, remote: str, paths: list[str]) -> None:
         old = self._listing(key)

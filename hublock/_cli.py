@@ -208,12 +208,24 @@ def lock_command(
     "hub.toml, then tensorflow_hub's default <tmp>/tfhub_modules].",
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be done; exit 1 if anything would change.")
+@click.option(
+    "--no-local-staging",
+    is_flag=True,
+    help="Bucket caches: extract straight into the bucket's staging prefix instead of a local "
+    "directory (for hosts with little disk).",
+)
 @offline_option
 @mirror_option
 @jobs_option
 @click.pass_obj
 def sync_command(
-    obj: Context, cache: str | None, dry_run: bool, offline: bool, mirrors: tuple[str, ...], jobs: int
+    obj: Context,
+    cache: str | None,
+    dry_run: bool,
+    no_local_staging: bool,
+    offline: bool,
+    mirrors: tuple[str, ...],
+    jobs: int,
 ) -> None:
     """Fill the cache so that hub.load(handle) loads exactly what hub.lock says.
 
@@ -234,6 +246,7 @@ def sync_command(
         mirrors=_mirrors(mirrors),
         jobs=jobs,
         on_event=obj.event_printer(),
+        local_staging=not no_local_staging,
     )
     obj.say(f"cache: {report.cache.location} (from {report.cache.reason})")
     if dry_run:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hublock._archive import extract_archive
+from hublock._archive import Sink, extract_archive
+from hublock._bucket import BucketCache
 from hublock._digest import HashingReader, TreeDigest
 from hublock._downloads import DownloadCache
 from hublock._errors import CacheError, HublockError, IntegrityError, NotInSyncError
@@ -58,20 +59,23 @@ def cache_for(choice: CacheChoice, manifest: Manifest | None) -> Cache:
     return open_cache(choice.location, manifest.cache_options if manifest else None)
 
 
-def unpack(download_path: Path, staging: Path, model: LockedModel, cancel: threading.Event) -> TreeDigest:
+def unpack(
+    download_path: Path, staging: Path | Sink, model: LockedModel, cancel: threading.Event
+) -> TreeDigest:
     """Extract a downloaded archive into ``staging``, refusing anything that differs from the lock."""
     with open(download_path, "rb") as raw:
         reader = HashingReader(raw, on_read=lambda: raise_if_cancelled(cancel))
         try:
-            tree = extract_archive(reader, str(staging), max_bytes=unpacked_limit(model.size))
+            dest = str(staging) if isinstance(staging, Path) else staging
+            tree = extract_archive(reader, dest, max_bytes=unpacked_limit(model.size))
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise CacheError(
-                    f"{model.name}: no space left in {staging.parent} while unpacking; "
+                    f"{model.name}: no space left while unpacking into {staging}; "
                     f"free at least {model.size * 2} bytes there (the archive is {model.size} "
                     "bytes) and run `hublock sync` again"
                 ) from exc
-            raise CacheError(f"{model.name}: cannot write into {staging.parent}: {exc}") from exc
+            raise CacheError(f"{model.name}: cannot write into {staging}: {exc}") from exc
         reader.drain()
     actual = f"sha256:{reader.hexdigest()}"
     if actual != model.archive or reader.bytes_read != model.size:
@@ -97,8 +101,10 @@ def sync_model(
     *,
     on_event: OnEvent = ignore,
     cancel: threading.Event | None = None,
+    local_staging: bool = True,
 ) -> SyncResult:
-    """Bring one model in the cache in line with its lock entry."""
+    """Bring one model in the cache in line with its lock entry. ``local_staging=False`` extracts
+    a bucket target's files straight into its staging prefix (no local copy of the tree)."""
     model = step.model
     stop = cancel or threading.Event()
     path = cache.model_path(model.handle)
@@ -112,7 +118,7 @@ def sync_model(
                 return SyncResult(model.name, "verified", path)
             staging = cache.staging_dir(model.handle, uid)
             try:
-                _fetch_and_publish(model, cache, fetcher, mirrors, staging, on_event, stop)
+                _fetch_and_publish(model, cache, fetcher, mirrors, staging, on_event, stop, local_staging)
             finally:
                 remove_tree(staging)
     except HublockError as exc:
@@ -132,6 +138,7 @@ def _fetch_and_publish(
     staging: Path,
     on_event: OnEvent,
     cancel: threading.Event,
+    local_staging: bool = True,
 ) -> None:
     assert model.archive is not None  # uncompressed models are never fetched
     sha256 = model.archive.removeprefix("sha256:")
@@ -151,6 +158,15 @@ def _fetch_and_publish(
             max_bytes=model.size,
             progress=progress,
         )
+        if not local_staging and isinstance(cache, BucketCache):
+            remote = cache.remote_prefix(model.handle)
+            sink = cache.sink(remote)
+            try:
+                tree = unpack(download.path, sink, model, cancel)
+                cache.commit(model, remote, tree, sink.sent)
+                return
+            finally:
+                cache.discard(remote)
         staging.mkdir()
         try:
             tree = unpack(download.path, staging, model, cancel)
@@ -182,8 +198,10 @@ def sync(
     download_cache: str | Path | None = None,
     on_event: OnEvent = ignore,
     transport: httpx.BaseTransport | None = None,
+    local_staging: bool = True,
 ) -> SyncReport:
-    """Fill the cache from hub.lock. Refuses a lock that no longer matches hub.toml."""
+    """Fill the cache from hub.lock. Refuses a lock that no longer matches hub.toml.
+    ``local_staging=False``: for a bucket, extract straight into it (no local copy of the tree)."""
     spec, lock, lock_path = load_project(manifest, lockfile)
     if spec is not None:
         problems = lock_problems(spec, lock, os.environ)
@@ -219,7 +237,13 @@ def sync(
         report.results.extend(
             run_parallel(
                 lambda step, cancel: sync_model(
-                    step, target, fetcher, all_mirrors, on_event=on_event, cancel=cancel
+                    step,
+                    target,
+                    fetcher,
+                    all_mirrors,
+                    on_event=on_event,
+                    cancel=cancel,
+                    local_staging=local_staging,
                 ),
                 report.pending,
                 jobs,

@@ -133,3 +133,24 @@ def test_gcs_defaults_are_sane_and_options_come_from_hub_toml(
     report = hublock.sync(project.manifest)
     assert report.cache.location == bucket + "/c" and len(report.results) == 2
     assert hublock.verify(project.manifest).ok
+
+
+@pytest.mark.parametrize("kind", ["memory", "gs"])
+def test_sync_without_local_staging(
+    project: Project, kind: str, request: pytest.FixtureRequest, archives: dict[str, bytes]
+) -> None:
+    url = (
+        f"memory://hublock-{uuid.uuid4().hex}/cache"
+        if kind == "memory"
+        else request.getfixturevalue("bucket") + "/c"
+    )
+    hublock.lock(project.manifest)
+    report = hublock.sync(project.manifest, cache=url, local_staging=False)
+    assert sorted(r.outcome for r in report.results) == ["fetched", "fetched"]
+    assert hublock.verify(project.manifest, cache=url, full=True).ok
+    key = hublock.cache_key(TFHUB_LINEAR)
+    found = objects(url)
+    assert {p[len(key) + 1 :]: d for p, d in found.items() if p.startswith(key + "/")} == archive_files(
+        archives["linear-v1"]
+    )
+    assert not [p for p in found if ".tmp" in p or p.endswith(".lock")]
