@@ -13,6 +13,7 @@ import tomlkit
 
 from hublock._digest import Digest
 from hublock._errors import LockfileError
+from hublock._files import atomic_write
 from hublock._manifest import Handle, parse_toml
 
 LOCK_VERSION = 1
@@ -214,10 +215,5 @@ def write_lockfile(path: str | os.PathLike[str], lock: Lockfile) -> bool:
             return False
     except (OSError, UnicodeDecodeError):
         pass
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(p, text)
     return True

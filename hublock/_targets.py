@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from hublock._digest import TreeDigest, hash_directory
 from hublock._errors import CacheError
+from hublock._files import atomic_write
 from hublock._lockfile import LockedModel
 from hublock._verify import Inspection, Stamp, check_fast, check_full, file_stats
 
@@ -160,13 +161,13 @@ class LocalCache:
     def write_stamp(self, model: LockedModel, tree: TreeDigest) -> None:
         """Record what was verified (``tree`` must match the lock) and the files' stats now."""
         stamp = Stamp.of(model, tree, file_stats(self.model_dir(model.handle)))
-        _atomic_write(self._stamp_path(cache_key(model.handle)), stamp.to_json())
+        atomic_write(self._stamp_path(cache_key(model.handle)), stamp.to_json())
 
     def publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
         """Make ``staging`` the model's directory with one rename; replace what was there."""
         key = cache_key(model.handle)
         final = self.root / key
-        _atomic_write(self.root / f"{key}.descriptor.txt", descriptor(model.handle))
+        atomic_write(self.root / f"{key}.descriptor.txt", descriptor(model.handle))
         self._stamp_path(key).unlink(missing_ok=True)
         aside = None
         if final.exists() or final.is_symlink():
@@ -205,15 +206,6 @@ def descriptor(handle: str) -> str:
 def lock_contents(uid: str) -> str:
     """tensorflow_hub's lock file content: ``host.pid.uuid``."""
     return f"{socket.gethostname()}.{os.getpid()}.{uid}"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.part")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def remove_tree(path: Path) -> None:
