@@ -19,6 +19,7 @@ from hublock._errors import (
     UnsafeArchiveError,
 )
 from hublock._events import Event
+from hublock._gc import GcReport, gc
 from hublock._locker import LockResult, check, lock
 from hublock._lockfile import LockedModel, Lockfile, dump_lockfile, parse_lockfile, read_lockfile
 from hublock._manifest import Handle, Manifest, ModelSpec, load_manifest, parse_manifest
@@ -46,6 +47,7 @@ __all__ = [
     "Digest",
     "Event",
     "FetchError",
+    "GcReport",
     "Handle",
     "HublockError",
     "Inspection",
@@ -71,6 +73,7 @@ __all__ = [
     "check",
     "deactivate",
     "dump_lockfile",
+    "gc",
     "hash_directory",
     "load_manifest",
     "lock",

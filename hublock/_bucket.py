@@ -13,6 +13,7 @@ written after that, and checked first by ``hublock verify`` and the load hook.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import os
 import time
@@ -26,7 +27,7 @@ from typing import Any, BinaryIO
 from hublock._digest import CHUNK, FileEntry, TreeDigest, tree_digest
 from hublock._errors import CacheError, HublockError, IntegrityError
 from hublock._lockfile import LockedModel
-from hublock._targets import LOCK_TIMEOUT_SEC, cache_key, descriptor, lock_contents, owner_is_dead
+from hublock._targets import LOCK_TIMEOUT_SEC, Entry, cache_key, descriptor, lock_contents, owner_is_dead
 from hublock._verify import FileStat, Inspection, Stamp, State, check_hashes, check_stamp, differences
 
 LAST = ("saved_model.pb", "tfhub_module.pb")  # what tensorflow_hub reads first: copied last
@@ -135,6 +136,15 @@ def check_remote(model: LockedModel, options: Mapping[str, Any], *, full: bool =
     now = {rel: (int(info["size"]), object_checksum(info)) for rel, info in listing.items()}
     state, files = differences(dict(locked), dict(now))
     return Inspection(state, files)
+
+
+def _timestamp(value: Any) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _md5_b64(path: Path) -> str:
@@ -313,6 +323,32 @@ class BucketCache:
             list(pool.map(copy, first))
         for rel in last:
             copy(rel)
+
+    def entries(self) -> list[Entry]:
+        with store_errors(self.location):
+            self.fs.invalidate_cache()
+            try:
+                top = self.fs.ls(self.root, detail=True)
+            except FileNotFoundError:
+                return []
+            found = []
+            for info in top:
+                name = info["name"].rstrip("/").rsplit("/", 1)[-1]
+                if info.get("type") == "directory":
+                    size = sum(int(i["size"]) for i in self._listing(name).values())
+                    found.append(Entry(name, size, 0.0))
+                    continue
+                content = (
+                    self.fs.cat_file(info["name"]).decode(errors="replace") if name.endswith(".lock") else ""
+                )
+                when = info.get("updated") or info.get("mtime") or info.get("created") or 0.0
+                mtime = when.timestamp() if hasattr(when, "timestamp") else _timestamp(when)
+                found.append(Entry(name, int(info.get("size") or 0), mtime, content))
+            return found
+
+    def remove(self, name: str) -> None:
+        with store_errors(self.location), suppress(FileNotFoundError):
+            self.fs.rm(self._path(name), recursive=True)
 
     @contextmanager
     def model_lock(self, handle: str, timeout: float = LOCK_TIMEOUT_SEC) -> Iterator[str]:

@@ -331,6 +331,51 @@ def verify_command(obj: Context, full: bool, cache: str | None, fmt: str) -> Non
         sys.exit(1)
 
 
+@cli.command("gc", epilog=EPILOG)
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option("--keep-unlocked", is_flag=True, help="Keep models that hub.lock does not list.")
+@cache_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_obj
+def gc_command(obj: Context, dry_run: bool, keep_unlocked: bool, cache: str | None, fmt: str) -> None:
+    """Remove what nothing needs from the cache and the download cache.
+
+    \b
+    - models hub.lock does not list (unless --keep-unlocked), with their
+      descriptor and stamp;
+    - <sha1>.<uuid>.tmp staging and <sha1>.lock files left by killed
+      processes (tensorflow_hub never removes them): only when their owner is
+      dead or made no progress for tensorflow_hub's 10-minute timeout;
+    - download-cache archives no model in hub.lock uses, and partial downloads.
+    """
+    from hublock import _gc
+
+    report = _gc.gc(obj.manifest, obj.lockfile, cache=cache, dry_run=dry_run, keep_unlocked=keep_unlocked)
+    if fmt == "json":
+        items = [{"name": g.name, "reason": g.reason, "bytes": g.size} for g in report.garbage]
+        downloads = [{"name": g.name, "reason": g.reason, "bytes": g.size} for g in report.downloads]
+        click.echo(
+            json.dumps(
+                {
+                    "cache": report.cache.location,
+                    "dry_run": dry_run,
+                    "removed": items,
+                    "downloads": downloads,
+                    "freed_bytes": report.freed,
+                },
+                indent=2,
+            )
+        )
+        return
+    verb = "would remove" if dry_run else "removed"
+    obj.say(f"cache: {report.cache.location} (from {report.cache.reason})")
+    for item in report.garbage:
+        obj.say(f"{verb} {item.name} ({item.reason}, {_size(item.size)})")
+    for item in report.downloads:
+        obj.say(f"{verb} download cache {item.name} ({item.reason}, {_size(item.size)})")
+    obj.say(f"{'would free' if dry_run else 'freed'} {_size(report.freed)} ({report.freed} bytes)")
+
+
 @cli.command(
     "run",
     epilog=EPILOG,

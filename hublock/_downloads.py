@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hublock._errors import CacheError
+
+if TYPE_CHECKING:
+    from hublock._gc import Garbage
 
 
 def default_download_dir() -> Path:
@@ -87,3 +92,27 @@ class DownloadCache:
             yield writer
         finally:
             writer.abort()  # no-op after a commit: the temp name is gone by then
+
+    def archives(self) -> dict[str, int]:
+        """Every archive held: sha256 hex -> size."""
+        folder = self.root / "sha256"
+        if not folder.is_dir():
+            return {}
+        return {p.name: p.stat().st_size for p in folder.iterdir() if p.is_file()}
+
+    def abandoned(self, older_than: float) -> list[Garbage]:
+        """Partial downloads of processes that died (older than ``older_than`` seconds)."""
+        from hublock._gc import Garbage
+
+        folder = self.root / "tmp"
+        if not folder.is_dir():
+            return []
+        now = time.time()
+        return [
+            Garbage(f"tmp/{p.name}", "partial download of an interrupted run", p.stat().st_size)
+            for p in sorted(folder.iterdir())
+            if now - p.stat().st_mtime > older_than
+        ]
+
+    def remove(self, name: str) -> None:
+        (self.root / name).unlink(missing_ok=True)

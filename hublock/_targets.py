@@ -36,6 +36,16 @@ from hublock._verify import Inspection, Stamp, check_fast, check_full, file_stat
 LOCK_TIMEOUT_SEC = 10 * 60  # tensorflow_hub's own LOCK_FILE_TIMEOUT_SEC
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One name at the top of a cache: its total size, age and, for a lock file, its content."""
+
+    name: str
+    size: int
+    mtime: float
+    content: str = ""
+
+
 def cache_key(handle: str) -> str:
     """tensorflow_hub's cache key: sha1 of the handle exactly as written."""
     return hashlib.sha1(handle.encode("utf8")).hexdigest()
@@ -96,6 +106,14 @@ class Cache(Protocol):
 
     def publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
         """Make the verified ``staging`` the model's directory, so no reader sees it half-done."""
+        ...
+
+    def entries(self) -> list[Entry]:
+        """Every name at the top of the cache, with its size, age and (for locks) content."""
+        ...
+
+    def remove(self, name: str) -> None:
+        """Delete a top-level name (a model, staging, a lock or a sidecar file)."""
         ...
 
 
@@ -178,6 +196,27 @@ class LocalCache:
         self.write_stamp(model, tree)
         if aside is not None:
             remove_tree(aside)
+
+    def entries(self) -> list[Entry]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for item in os.scandir(self.root):
+            st = item.stat(follow_symlinks=False)
+            size = _dir_size(Path(item.path)) if item.is_dir(follow_symlinks=False) else st.st_size
+            content = ""
+            if item.name.endswith(".lock"):
+                with suppress(OSError, UnicodeDecodeError):
+                    content = Path(item.path).read_text()
+            found.append(Entry(item.name, size, st.st_mtime, content))
+        return found
+
+    def remove(self, name: str) -> None:
+        path = self.root / name
+        if path.is_dir() and not path.is_symlink():
+            remove_tree(path)
+        else:
+            path.unlink(missing_ok=True)
 
     @contextmanager
     def model_lock(self, handle: str, timeout: float = LOCK_TIMEOUT_SEC) -> Iterator[str]:

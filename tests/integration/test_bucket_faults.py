@@ -80,3 +80,8 @@ def test_killed_bucket_syncs_never_expose_a_partial_model(
     fs.invalidate_cache()
     assert {p[len(model) + 1 :]: fs.cat_file(p) for p in fs.find(model + "/")} == complete[1]
     assert kills >= 2, f"only {kills} of 8 syncs were interrupted: the test proved little"
+    assert project.run("gc", "--cache", cache, env=env).returncode == 0  # staging left by the kills
+    fs.invalidate_cache()
+    root = cache.removeprefix("gs://")
+    assert not [p for p in fs.ls(root, detail=False) if p.endswith((".tmp", ".lock"))]
+    assert project.run("verify", "--cache", cache, env=env).returncode == 0
