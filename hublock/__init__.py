@@ -23,7 +23,7 @@ from hublock._gc import GcReport, gc
 from hublock._locker import LockResult, check, lock
 from hublock._lockfile import LockedModel, Lockfile, dump_lockfile, parse_lockfile, read_lockfile
 from hublock._manifest import Handle, Manifest, ModelSpec, load_manifest, parse_manifest
-from hublock._sync import ModelCheck, SyncReport, SyncResult, VerifyReport, sync, verify
+from hublock._sync import ModelCheck, ModelStatus, SyncReport, SyncResult, VerifyReport, status, sync, verify
 from hublock._targets import cache_key
 from hublock._verify import Inspection, State
 
@@ -61,6 +61,7 @@ __all__ = [
     "ManifestError",
     "ModelCheck",
     "ModelSpec",
+    "ModelStatus",
     "NotInSyncError",
     "State",
     "SyncReport",
@@ -80,6 +81,7 @@ __all__ = [
     "parse_lockfile",
     "parse_manifest",
     "read_lockfile",
+    "status",
     "sync",
     "tree_hash",
     "verify",

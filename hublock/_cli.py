@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -33,9 +34,10 @@ class Context:
         self.manifest = manifest
         self.lockfile = lockfile
         self.quiet = quiet
+        self.json = False
 
     def say(self, message: str) -> None:
-        if not self.quiet:
+        if not self.quiet and not self.json:
             click.echo(message)
 
     def event_printer(self) -> OnEvent:
@@ -89,6 +91,81 @@ def _mirrors(values: tuple[str, ...]) -> dict[str, str]:
     return mirrors
 
 
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s", force=True
+    )
+    if not verbose:
+        # storage clients log every retry with a traceback; hublock reports the failure once
+        for noisy in ("gcsfs", "fsspec", "s3fs", "aiobotocore"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+
+
+def _late(attr: str) -> Any:
+    """A subcommand option that sets what the same global option sets (so both places work)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value not in (None, False):
+            setattr(ctx.ensure_object(Context), attr, value)
+            if attr == "verbose":
+                _configure_logging(True)
+        return value
+
+    return callback
+
+
+def common_options(func: Any) -> Any:
+    """-f, --lockfile, -q and -v, accepted after the subcommand too."""
+    func = click.option(
+        "-v",
+        "--verbose",
+        is_flag=True,
+        expose_value=False,
+        callback=_late("verbose"),
+        help="Log what happens.",
+    )(func)
+    func = click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_late("quiet"),
+        help="Print nothing but errors.",
+    )(func)
+    func = click.option(
+        "--lockfile",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
+        callback=_late("lockfile"),
+        help="The lock file.",
+    )(func)
+    func = click.option(
+        "-f",
+        "--manifest",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
+        callback=_late("manifest"),
+        help="The manifest.",
+    )(func)
+    return func
+
+
+def format_option(func: Any) -> Any:
+    def callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        ctx.ensure_object(Context).json = value == "json"
+        return value
+
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        callback=callback,
+        help="json: exactly one JSON document on stdout (see README for the keys).",
+    )(func)
+
+
 mirror_option = click.option(
     "--mirror",
     "mirrors",
@@ -136,15 +213,12 @@ def cli(ctx: click.Context, manifest: Path, lockfile: Path | None, quiet: bool, 
     hublock lock    resolve hub.toml, download each model once, write hub.lock
     hublock sync    fill the cache so hub.load(handle) works offline
     """
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s")
-    if not verbose:
-        # storage clients log every retry with a traceback; hublock reports the failure once
-        for noisy in ("gcsfs", "fsspec", "s3fs", "aiobotocore"):
-            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    _configure_logging(verbose)
     ctx.obj = Context(manifest, lockfile, quiet)
 
 
 @cli.command("lock", epilog=EPILOG)
+@common_options
 @click.option(
     "--check",
     is_flag=True,
@@ -161,9 +235,16 @@ def cli(ctx: click.Context, manifest: Path, lockfile: Path | None, quiet: bool, 
 @offline_option
 @mirror_option
 @jobs_option
+@format_option
 @click.pass_obj
 def lock_command(
-    obj: Context, check: bool, upgrade: tuple[str, ...], offline: bool, mirrors: tuple[str, ...], jobs: int
+    obj: Context,
+    check: bool,
+    upgrade: tuple[str, ...],
+    offline: bool,
+    mirrors: tuple[str, ...],
+    jobs: int,
+    fmt: str,
 ) -> None:
     """Resolve hub.toml and write hub.lock.
 
@@ -191,8 +272,25 @@ def lock_command(
     )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    for name in result.removed:
-        obj.say(f"removed {name}")
+    if obj.json:
+        models = {}
+        for model in result.lockfile.models:
+            before = result.previous.get(model.name)
+            models[model.name] = {
+                "state": "unchanged" if before == model else "added" if before is None else "changed",
+                **model.to_dict(),
+                "previous": before.to_dict() if before is not None and before != model else None,
+            }
+        document = {
+            "lockfile": str(result.path),
+            "written": result.written,
+            "models": models,
+            "removed": list(result.removed),
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    for name in (*result.changed, *result.removed):
+        obj.say(result.diff(name))
     state = "wrote" if result.written else "unchanged:"
     obj.say(
         f"{state} {result.path} ({_models(len(result.lockfile.models))}, "
@@ -201,6 +299,7 @@ def lock_command(
 
 
 @cli.command("sync", epilog=EPILOG)
+@common_options
 @click.option(
     "--cache",
     metavar="DIR",
@@ -217,6 +316,7 @@ def lock_command(
 @offline_option
 @mirror_option
 @jobs_option
+@format_option
 @click.pass_obj
 def sync_command(
     obj: Context,
@@ -226,6 +326,7 @@ def sync_command(
     offline: bool,
     mirrors: tuple[str, ...],
     jobs: int,
+    fmt: str,
 ) -> None:
     """Fill the cache so that hub.load(handle) loads exactly what hub.lock says.
 
@@ -248,6 +349,22 @@ def sync_command(
         on_event=obj.event_printer(),
         local_staging=not no_local_staging,
     )
+    if obj.json:
+        states = {s.model.name: s.action.value for s in report.steps} if dry_run else {}
+        states.update({r.name: r.outcome for r in report.results} if not dry_run else {})
+        paths = {r.name: r.path for r in report.results}
+        document = {
+            "cache": {"path": report.cache.location, "source": report.cache.reason},
+            "dry_run": dry_run,
+            "models": {
+                name: {"state": state, "path": paths.get(name)} for name, state in sorted(states.items())
+            },
+            "pending": len(report.pending),
+        }
+        click.echo(json.dumps(document, indent=2))
+        if dry_run and report.pending:
+            sys.exit(1)
+        return
     obj.say(f"cache: {report.cache.location} (from {report.cache.reason})")
     if dry_run:
         for step in report.steps:
@@ -279,9 +396,10 @@ cache_option = click.option(
 
 
 @cli.command("verify", epilog=EPILOG)
+@common_options
 @click.option("--full", is_flag=True, help="Re-hash every file (both cores) instead of comparing stats.")
 @cache_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 @click.pass_obj
 def verify_command(obj: Context, full: bool, cache: str | None, fmt: str) -> None:
     """Check every locked model in the cache against hub.lock; exit 1 unless all are ok.
@@ -331,11 +449,85 @@ def verify_command(obj: Context, full: bool, cache: str | None, fmt: str) -> Non
         sys.exit(1)
 
 
+@cli.command("status", epilog=EPILOG)
+@common_options
+@cache_option
+@format_option
+@click.pass_obj
+def status_command(obj: Context, cache: str | None, fmt: str) -> None:
+    """One line per model: name, state, locked size, where it is in the cache.
+
+    \b
+    States: ok, missing, modified, extra_files, stale_stamp, unstamped (the
+    cache, as `hublock verify` sees it), remote (an uncompressed model read in
+    place), stale (hub.toml changed since it was locked), not_locked (run
+    `hublock lock`), not_in_manifest (only hub.lock lists it).
+    Example: hublock status --format json --cache /data/tfhub
+    """
+    from hublock import _sync
+
+    choice, rows = _sync.status(obj.manifest, obj.lockfile, cache=cache)
+    if obj.json:
+        models = {
+            r.name: {"state": r.state, "handle": r.handle, "size": r.size, "path": r.path, "detail": r.detail}
+            for r in rows
+        }
+        click.echo(
+            json.dumps(
+                {"cache": {"path": choice.location, "source": choice.reason}, "models": models}, indent=2
+            )
+        )
+        return
+    obj.say(f"cache: {choice.location} (from {choice.reason})")
+    width = max([len(r.name) for r in rows] + [4])
+    for r in rows:
+        size = f"{r.size} B" if r.size is not None else "-"
+        obj.say(f"{r.name:{width}}  {r.state:15}  {size:>12}  {r.handle}")
+        if r.path:
+            obj.say(f"{'':{width}}  {'':15}  {'':>12}  -> {r.path}")
+
+
+cli.add_command(status_command, "list")
+
+
+@cli.command("env", epilog=EPILOG)
+@common_options
+@cache_option
+@click.option("--shell", type=click.Choice(["bash", "fish", "powershell"]), default="bash", show_default=True)
+@click.pass_obj
+def env_command(obj: Context, cache: str | None, shell: str) -> None:
+    """Print the line that makes plain hub.load() use the synced cache.
+
+    \b
+    eval "$(hublock env)"              # bash, zsh
+    hublock env --shell fish | source
+    hublock env --shell powershell | Invoke-Expression
+    """
+    from hublock._manifest import load_manifest
+    from hublock._targets import choose_cache
+
+    manifest_cache = load_manifest(obj.manifest).cache_dir if obj.manifest.exists() else None
+    location = choose_cache(cache, manifest_cache).location
+    if shell == "fish":
+        click.echo(f"set -gx TFHUB_CACHE_DIR {_quote_sh(location)};")
+    elif shell == "powershell":
+        click.echo("$env:TFHUB_CACHE_DIR = '" + location.replace("'", "''") + "'")
+    else:
+        click.echo(f"export TFHUB_CACHE_DIR={_quote_sh(location)}")
+
+
+def _quote_sh(value: str) -> str:
+    import shlex
+
+    return shlex.quote(value)
+
+
 @cli.command("gc", epilog=EPILOG)
+@common_options
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 @click.option("--keep-unlocked", is_flag=True, help="Keep models that hub.lock does not list.")
 @cache_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 @click.pass_obj
 def gc_command(obj: Context, dry_run: bool, keep_unlocked: bool, cache: str | None, fmt: str) -> None:
     """Remove what nothing needs from the cache and the download cache.
@@ -381,6 +573,7 @@ def gc_command(obj: Context, dry_run: bool, keep_unlocked: bool, cache: str | No
     epilog=EPILOG,
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
+@common_options
 @click.option(
     "--verify", "verify_mode", type=click.Choice(["fast", "full", "off"]), default="fast", show_default=True
 )

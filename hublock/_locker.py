@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +47,33 @@ class LockResult:
     written: bool
     path: Path
     warnings: tuple[str, ...] = ()
+    previous: Lockfile = field(default_factory=Lockfile)
+
+    def diff(self, name: str) -> str:
+        """What changed for one model, for people: archive digests (12+ hex), exact sizes."""
+        new, old = self.lockfile.get(name), self.previous.get(name)
+        if new is None:
+            return f"{name}: removed"
+        if old is None:
+            return f"{name}: added, {new.size} bytes, {_short(new.archive or new.url)}"
+        if old == new:
+            return f"{name}: unchanged"
+        parts = []
+        if old.archive != new.archive:
+            parts.append(f"archive {_short(old.archive)} -> {_short(new.archive)}")
+        if old.size != new.size:
+            parts.append(f"size {old.size} -> {new.size} bytes")
+        if old.url != new.url:
+            parts.append(f"url {old.url} -> {new.url}")
+        parts.append("tree changed" if old.tree != new.tree else "tree unchanged")
+        return f"{name}: " + ", ".join(parts)
+
+
+def _short(digest: str | None) -> str:
+    if digest is None:
+        return "no archive"
+    algo, _, value = digest.partition(":")
+    return f"{algo}:{value[:16]}" if value else digest
 
 
 def default_lockfile(manifest_path: str | Path) -> Path:
@@ -183,7 +210,7 @@ def lock(
         "tensorflow_hub caches each spelling separately, so this is probably a typo"
         for a, b in near_duplicates(spec)
     )
-    return LockResult(new, resolved, changed, removed, written, path, warnings)
+    return LockResult(new, resolved, changed, removed, written, path, warnings, current)
 
 
 def check(manifest: str | Path = "hub.toml", lockfile: str | Path | None = None) -> None:

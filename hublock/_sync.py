@@ -295,3 +295,42 @@ def verify(
         else:
             checks.append(ModelCheck(m, target.model_path(m.handle), target.inspect(m, full=full, jobs=jobs)))
     return VerifyReport(choice, checks)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One model as ``hublock status`` shows it. ``state``: a cache State value (``ok``,
+    ``missing``, ``modified``, ``extra_files``, ``stale_stamp``, ``unstamped``), ``remote`` for an
+    uncompressed model whose objects match, ``stale`` when hub.toml changed since it was locked,
+    ``not_locked`` when hub.lock has no entry, ``not_in_manifest`` when only hub.lock has one."""
+
+    name: str
+    handle: str
+    state: str
+    size: int | None
+    path: str | None
+    detail: str = ""
+
+
+def status(
+    manifest: str | Path = "hub.toml", lockfile: str | Path | None = None, *, cache: str | None = None
+) -> tuple[CacheChoice, list[ModelStatus]]:
+    """Every model of hub.toml and hub.lock, with its state in the cache (fast checks only)."""
+    spec, lock, _ = load_project(manifest, lockfile)
+    report = verify(manifest, lockfile, cache=cache)
+    stale = {p.split(":", 1)[0] for p in lock_problems(spec, lock, os.environ)} if spec else set()
+    rows = []
+    for check in report.checks:
+        m, found = check.model, check.inspection
+        state = found.state.value
+        if m.uncompressed and found.ok:
+            state = "remote"
+        if spec is not None and m.name not in spec.names:
+            state = "not_in_manifest"
+        elif m.name in stale:
+            state = "stale"
+        rows.append(ModelStatus(m.name, m.handle, state, m.size, check.path, found.detail))
+    for model in spec.models if spec else ():
+        if lock.get(model.name) is None:
+            rows.append(ModelStatus(model.name, model.handle, "not_locked", None, None))
+    return report.cache, sorted(rows, key=lambda r: r.name)
