@@ -449,6 +449,72 @@ def verify_command(obj: Context, full: bool, cache: str | None, fmt: str) -> Non
         sys.exit(1)
 
 
+@cli.command("init", epilog=EPILOG)
+@common_options
+@click.pass_obj
+def init_command(obj: Context) -> None:
+    """Write a commented starter hub.toml (never overwrites one)."""
+    from hublock._edit import STARTER
+
+    if obj.manifest.exists():
+        raise HublockError(f"{obj.manifest} already exists; edit it, or use `hublock add NAME HANDLE`")
+    obj.manifest.write_text(STARTER, encoding="utf-8")
+    obj.say(f"wrote {obj.manifest}; next: hublock add NAME HANDLE --lock")
+
+
+def _edit_manifest(obj: Context, edit: Any) -> None:
+    from hublock._files import atomic_write
+
+    try:
+        text = obj.manifest.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HublockError(f"{obj.manifest}: no such file; create one with `hublock init`") from None
+    atomic_write(obj.manifest, edit(text))
+
+
+@cli.command("add", epilog=EPILOG)
+@common_options
+@click.argument("name")
+@click.argument("handle")
+@click.option("--lock", "then_lock", is_flag=True, help="Run `hublock lock` afterwards.")
+@click.pass_context
+def add_command(ctx: click.Context, name: str, handle: str, then_lock: bool) -> None:
+    """Add NAME = HANDLE to [models], keeping every comment and the key order.
+
+    \b
+    hublock add mobilenet https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5 --lock
+
+    Refuses a name or handle already listed, and a handle that differs from a
+    listed one only by case, a trailing '/' or ?tf-hub-format=... (tensorflow_hub
+    caches every spelling separately).
+    """
+    from hublock._edit import add_model
+
+    obj = ctx.find_object(Context)
+    assert obj is not None
+    _edit_manifest(obj, lambda text: add_model(text, name, handle, source=str(obj.manifest)))
+    obj.say(f"added {name} = {handle!r} to {obj.manifest}")
+    if then_lock:
+        ctx.invoke(lock_command)
+
+
+@cli.command("remove", epilog=EPILOG)
+@common_options
+@click.argument("name")
+@click.option("--lock", "then_lock", is_flag=True, help="Run `hublock lock` afterwards.")
+@click.pass_context
+def remove_command(ctx: click.Context, name: str, then_lock: bool) -> None:
+    """Remove model NAME from [models], keeping everything else as it is."""
+    from hublock._edit import remove_model
+
+    obj = ctx.find_object(Context)
+    assert obj is not None
+    _edit_manifest(obj, lambda text: remove_model(text, name, source=str(obj.manifest)))
+    obj.say(f"removed {name} from {obj.manifest}")
+    if then_lock:
+        ctx.invoke(lock_command)
+
+
 @cli.command("status", epilog=EPILOG)
 @common_options
 @cache_option

@@ -1,0 +1,84 @@
+"""Edits of hub.toml that keep every comment, blank line and key order (tomlkit round trip).
+Pure: text in, text out; the CLI reads and writes the file."""
+
+from __future__ import annotations
+
+import tomlkit
+import tomlkit.exceptions
+import tomlkit.items
+
+from hublock._errors import ManifestError
+from hublock._manifest import _NAME, check_handle, comparable_handle, did_you_mean, parse_manifest
+
+STARTER = """\
+# hub.toml: the models this project loads, each under the handle its code passes to hub.load().
+# `hublock lock` pins them in hub.lock; `hublock sync` fills tensorflow_hub's cache from it.
+# tensorflow_hub caches by sha1(handle) exactly as written: copy handles verbatim from your code.
+
+[cache]
+# Where `hublock sync` puts models unless --cache or TFHUB_CACHE_DIR says otherwise; a path or an
+# fsspec URL such as "gs://my-bucket/tfhub-modules-cache". Export TFHUB_CACHE_DIR with the same
+# value (`eval "$(hublock env)"`) so that hub.load() finds them.
+dir = "~/.cache/tfhub_modules"
+
+[models]
+# name = "handle", or name = { handle = "...", format = "uncompressed" }. Add with `hublock add`.
+# mobilenet = "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5"
+
+# [mirrors]
+# Fetch handles under a prefix from elsewhere (the handle, and so the cache key, stays as is):
+# "https://tfhub.dev/" = "https://models.internal.example.com/tfhub/"
+"""
+
+
+def _document(text: str, source: str) -> tomlkit.TOMLDocument:
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise ManifestError(f"{source}: not valid TOML: {exc}") from exc
+
+
+def add_model(text: str, name: str, handle: str, *, source: str = "hub.toml") -> str:
+    """hub.toml text with ``name = "handle"`` appended to [models]."""
+    if not _NAME.match(name):
+        raise ManifestError(f"{name!r}: model names use letters, digits, '.', '_' and '-'")
+    check_handle(handle, f"{source}: models.{name}")
+    doc = _document(text, source)
+    models = doc.get("models")
+    current = parse_manifest(text, source=source).models if models else ()
+    for spec in current:
+        if spec.name == name:
+            raise ManifestError(f"{source}: a model named {name!r} is already listed ({spec.handle})")
+        if spec.handle == handle:
+            raise ManifestError(f"{source}: {handle!r} is already listed as {spec.name!r}")
+        if comparable_handle(spec.handle) == comparable_handle(handle):
+            raise ManifestError(
+                f"{source}: {handle!r} differs from {spec.name!r} ({spec.handle}) only by case, a "
+                "trailing '/' or tf-hub-format; tensorflow_hub would cache the two as different "
+                f"models. Use the spelling your code passes to hub.load, once."
+            )
+    if models is None:
+        models = tomlkit.table()
+        doc.add("models", models)
+    if not isinstance(models, tomlkit.items.Table):
+        raise ManifestError(f"{source}: [models] must be a table")
+    body = models.value.body
+    last_key = max((i for i, (key, _) in enumerate(body) if key is not None), default=-1)
+    if last_key + 1 < len(body):
+        # after the last entry, not after the comments and blank lines that close the table
+        models.value._insert_at(last_key + 1, name, handle)
+    else:
+        models.add(name, handle)
+    return tomlkit.dumps(doc)
+
+
+def remove_model(text: str, name: str, *, source: str = "hub.toml") -> str:
+    """hub.toml text without the [models] entry ``name``."""
+    doc = _document(text, source)
+    models = doc.get("models")
+    names = list(models.keys()) if isinstance(models, tomlkit.items.Table) else []
+    if name not in names:
+        raise ManifestError(f"{source}: no model named {name!r}{did_you_mean(name, names)}")
+    assert isinstance(models, tomlkit.items.Table)
+    models.remove(name)
+    return tomlkit.dumps(doc)

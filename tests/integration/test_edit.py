@@ -1,0 +1,61 @@
+"""init / add / remove edit hub.toml like a careful person would: comments, blank lines and key
+order stay; duplicates and near-duplicates are refused with the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hublock import read_lockfile
+from tests.conftest import Project
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+
+
+def golden(name: str, project: Project) -> str:
+    return (GOLDEN / name).read_text().replace("MIRROR", project.hub.url)
+
+
+def test_add_and_remove_keep_comments_and_order(project: Project) -> None:
+    project.manifest.write_text(golden("before.toml", project))
+    result = project.run("add", "other", "https://tfhub.dev/google/other/1", "--lock")
+    assert result.returncode == 0, result.stderr
+    assert project.manifest.read_text() == golden("added.toml", project)
+    assert [m.name for m in read_lockfile(project.lockfile).models] == ["linear", "other"]
+    removed = project.run("remove", "other", "--lock")
+    assert removed.returncode == 0, removed.stderr
+    assert project.manifest.read_text() == golden("before.toml", project)
+    assert [m.name for m in read_lockfile(project.lockfile).models] == ["linear"]
+
+
+def test_add_refuses_duplicates_and_near_duplicates(project: Project) -> None:
+    project.manifest.write_text(golden("before.toml", project))
+    cases = {
+        ("linear", "https://tfhub.dev/google/x/1"): "already listed",
+        ("copy", "https://tfhub.dev/google/linear/1"): "already listed as 'linear'",
+        (
+            "slash",
+            "https://tfhub.dev/google/linear/1/",
+        ): "tensorflow_hub would cache the two as different models",
+        ("case", "https://tfhub.dev/Google/linear/1"): "only by case",
+        ("fmt", "https://tfhub.dev/google/linear/1?tf-hub-format=compressed"): "tf-hub-format",
+        ("bad name", "https://tfhub.dev/google/x/1"): "model names use",
+        ("gcs", "gs://bucket/model"): ".tar.gz",
+    }
+    for (name, handle), message in cases.items():
+        result = project.run("add", name, handle)
+        assert result.returncode == 2 and message in result.stderr, (name, result.stderr)
+    assert project.manifest.read_text() == golden("before.toml", project)
+
+
+def test_remove_suggests_and_init_refuses_to_overwrite(project: Project, tmp_path: Path) -> None:
+    project.manifest.write_text(golden("before.toml", project))
+    result = project.run("remove", "lineer")
+    assert result.returncode == 2 and "did you mean 'linear'?" in result.stderr
+    assert project.run("init").returncode == 2
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    init = project.run("-f", str(fresh / "hub.toml"), "init")
+    assert init.returncode == 0 and (fresh / "hub.toml").read_text().startswith("# hub.toml")
+    add = project.run("-f", str(fresh / "hub.toml"), "add", "m", "https://tfhub.dev/google/linear/1")
+    assert add.returncode == 0, add.stderr
+    assert "# mobilenet = " in (fresh / "hub.toml").read_text()  # the starter's comments survive
