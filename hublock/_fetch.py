@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,8 +97,10 @@ class Fetcher:
         timeout: float = 30.0,
         retries: int = 3,
         backoff: float = 0.5,
+        auth: Mapping[str, str] | None = None,
     ) -> None:
         self.downloads = downloads
+        self._auth = dict(auth or {})
         self.offline = offline
         self._transport = transport
         self._timeout = timeout
@@ -126,6 +128,7 @@ class Fetcher:
                 timeout=httpx.Timeout(self._timeout, connect=10.0),
                 follow_redirects=False,
                 headers={"Accept-Encoding": "identity", "User-Agent": "hublock/0.1"},
+                auth=_auth_class()(self._auth),
             )
         return self._client
 
@@ -274,6 +277,12 @@ class Fetcher:
                     raise _Retry(f"HTTP {status} from {url}")
                 if status == 404:
                     raise FetchError(f"{start}: not found (HTTP 404); check the handle")
+                if status in (401, 403):
+                    raise FetchError(
+                        f"{start}: HTTP {status} from {urlsplit(url).netloc}: the host wants "
+                        "credentials; name the environment variable holding a token in hub.toml's "
+                        "[auth] table, or add the host to ~/.netrc"
+                    )
                 raise FetchError(f"{start}: HTTP {status} from {url}")
             finally:
                 response.close()
@@ -301,6 +310,42 @@ class Fetcher:
                 raise _Retry(f"{url}: body ended after {writer.size} of {expected_length} bytes")
             path = writer.commit()
             return Download(path, writer.sha256, writer.size, url)
+
+
+def _auth_class() -> type:
+    """Built on first use: httpx is imported only when the network is needed."""
+    import base64
+    import fnmatch
+    import netrc
+
+    import httpx
+
+    class HostAuth(httpx.Auth):
+        """Per request, by host: a bearer token from the environment variable that hub.toml's
+        [auth] names for a matching pattern, else ~/.netrc ($NETRC). Never logged or stored."""
+
+        def __init__(self, patterns: Mapping[str, str]) -> None:
+            self.patterns = patterns
+
+        def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+            host = request.url.host
+            for pattern, variable in self.patterns.items():
+                if fnmatch.fnmatch(host, pattern):
+                    token = os.environ.get(variable)
+                    if token:
+                        request.headers["Authorization"] = f"Bearer {token}"
+                    break
+            else:
+                try:
+                    found = netrc.netrc(os.environ.get("NETRC")).authenticators(host)
+                except (OSError, netrc.NetrcParseError):
+                    found = None
+                if found and found[2] is not None:
+                    basic = base64.b64encode(f"{found[0]}:{found[2]}".encode()).decode()
+                    request.headers["Authorization"] = f"Basic {basic}"
+            yield request
+
+    return HostAuth
 
 
 class _Retry(Exception):

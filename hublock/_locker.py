@@ -200,7 +200,9 @@ def lock(
     spec = with_mirrors(load_manifest(manifest), mirrors)
     path = Path(lockfile) if lockfile is not None else default_lockfile(manifest)
     current = _current_lock(path)
-    with Fetcher(DownloadCache(download_cache), offline=offline, transport=transport) as fetcher:
+    with Fetcher(
+        DownloadCache(download_cache), offline=offline, transport=transport, auth=spec.auth if spec else None
+    ) as fetcher:
         new, resolved = lock_manifest(spec, current, fetcher, upgrade=upgrade, jobs=jobs, on_event=on_event)
     changed = tuple(m.name for m in new.models if current.get(m.name) != m)
     removed = tuple(m.name for m in current.models if new.get(m.name) is None)

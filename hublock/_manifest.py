@@ -26,7 +26,8 @@ Handle = NewType("Handle", str)
 """A model handle exactly as user code passes it to ``hub.load``."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_TOP_KEYS = ("cache", "models", "mirrors")
+_TOP_KEYS = ("cache", "models", "mirrors", "auth")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CACHE_KEYS = ("dir", "options")
 _MODEL_KEYS = ("handle", "format")
 FORMATS = ("compressed", "uncompressed")
@@ -66,6 +67,8 @@ class Manifest:
     mirrors: Mapping[str, str] = field(default_factory=dict)
     cache_options: Mapping[str, Any] = field(default_factory=dict)
     """fsspec storage options for a bucket cache, e.g. ``{token = "anon", project = "p"}``."""
+    auth: Mapping[str, str] = field(default_factory=dict)
+    """Host pattern (fnmatch) -> name of the environment variable holding a bearer token."""
 
     def model(self, name: str) -> ModelSpec:
         for spec in self.models:
@@ -192,6 +195,18 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
     for prefix, target in raw_mirrors.items():
         mirrors[str(prefix)] = check_mirror(str(prefix), target, f"{source}: mirrors.{prefix!r}", base)
 
+    auth: dict[str, str] = {}
+    raw_auth = doc.get("auth", {})
+    if not isinstance(raw_auth, dict):
+        raise ManifestError(f'{source}: \'auth\' must be a table of "HOST-PATTERN" = "ENV_VAR"')
+    for pattern, variable in raw_auth.items():
+        if not isinstance(variable, str) or not _ENV_NAME.match(variable):
+            raise ManifestError(
+                f"{source}: auth.{pattern!r} must name an environment variable that holds the token "
+                '(e.g. "MODELS_TOKEN"), never the secret itself'
+            )
+        auth[str(pattern)] = variable
+
     models_table = doc.get("models")
     if models_table is None or models_table == {}:
         raise ManifestError(
@@ -233,7 +248,7 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
         if fmt == "uncompressed" and handle_kind(handle) != "http":
             raise ManifestError(f'{where}: format = "uncompressed" needs an http(s) handle')
         models.append(ModelSpec(name, handle, fmt))
-    return Manifest(tuple(models), cache_dir, mirrors, cache_options)
+    return Manifest(tuple(models), cache_dir, mirrors, cache_options, auth)
 
 
 def check_mirror(prefix: str, target: Any, where: str, base_dir: Path) -> str:

@@ -233,7 +233,9 @@ def sync(
         for s in steps
         if s.action in (Action.SKIP, Action.REMOTE)
     )
-    with Fetcher(DownloadCache(download_cache), offline=offline, transport=transport) as fetcher:
+    with Fetcher(
+        DownloadCache(download_cache), offline=offline, transport=transport, auth=spec.auth if spec else None
+    ) as fetcher:
         report.results.extend(
             run_parallel(
                 lambda step, cancel: sync_model(

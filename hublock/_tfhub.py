@@ -54,6 +54,7 @@ class LockedResolver:
         self.manifest_cache = manifest.cache_dir if manifest else None
         self.cache_options = dict(manifest.cache_options) if manifest else {}
         self.mirrors = dict(manifest.mirrors) if manifest else {}
+        self.auth = dict(manifest.auth) if manifest else {}
         self.cache = cache
         self.verify = verify
         self.unlocked = unlocked
@@ -124,7 +125,7 @@ class LockedResolver:
             )
         # Downloaded the way `hublock sync` does it, so it is verified before it becomes visible.
         cache.ensure_root()
-        with self._fetching, Fetcher(DownloadCache()) as fetcher:
+        with self._fetching, Fetcher(DownloadCache(), auth=self.auth) as fetcher:
             try:
                 sync_model(SyncStep(model, Action.FETCH), cache, fetcher, self.mirrors)
             except HublockError as exc:

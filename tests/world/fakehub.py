@@ -42,6 +42,8 @@ class FakeHub:
         self.signed_ttl = signed_ttl
         self.truncate = False
         self.throttle: float = 0.0  # seconds to pause after each 1 KiB of a 200 response body
+        self.token: str | None = None  # when set, every request needs "Authorization: Bearer <token>"
+        self.authorizations: list[str] = []
         self._faults: list[list[object]] = []  # [path_part, status, times_left]
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), _handler(self))
@@ -172,7 +174,11 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             with hub._lock:
                 hub.requests.append(self.path)
-            status, headers, body = hub.route(self.path)
+                hub.authorizations.append(self.headers.get("Authorization", ""))
+            if hub.token is not None and self.headers.get("Authorization") != f"Bearer {hub.token}":
+                status, headers, body = 401, {"WWW-Authenticate": "Bearer"}, b"unauthorized\n"
+            else:
+                status, headers, body = hub.route(self.path)
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
