@@ -11,6 +11,7 @@ import errno
 import os
 import threading
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -214,7 +215,14 @@ def sync(
         spec = with_mirrors(spec, mirrors)
     choice = choose_cache(cache, spec.cache_dir if spec else None)
     target = cache_for(choice, spec)
-    steps = plan_sync(lock, {m.name: target.inspect(m) for m in lock.models if not m.uncompressed})
+    found = {m.name: target.inspect(m) for m in lock.models if not m.uncompressed}
+    steps = plan_sync(lock, found)
+    if not dry_run:
+        for step in steps:
+            if found.get(step.model.name, Inspection(State.MISSING)).restamp:
+                # copied (docker COPY, cp -a) or touched, content re-verified: record the new stats
+                with suppress(OSError, HublockError):
+                    target.adopt(step.model)
     report = SyncReport(choice, steps)
     if dry_run:
         report.results.extend(

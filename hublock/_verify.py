@@ -1,8 +1,9 @@
 """Is a cached model still what hub.lock says? Two ways to ask.
 
 fast: compare each file's (size, mtime_ns, ctime_ns, inode) with the stamp that sync wrote after
-      verifying the tree hash, as git's index does. No file is read. ctime cannot be set from user
-      space, so a file rewritten and re-dated with ``os.utime`` is caught too.
+      verifying the tree hash, as git's index does. Unchanged stats: no file is read. ctime cannot
+      be set from user space, so a file rewritten and re-dated with ``os.utime`` is noticed; files
+      whose stats moved are re-hashed and pass only if their content is what was verified.
 full: re-hash every file (on several threads) and compare the tree hash with the lock; the
       stamp's per-file digests then name the files that differ.
 """
@@ -12,10 +13,11 @@ from __future__ import annotations
 import enum
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hublock._digest import TreeDigest, hash_directory, walk_files
+from hublock._digest import TreeDigest, hash_directory, sha256_file, walk_files
 from hublock._lockfile import LockedModel
 
 STAMP_FORMAT = 1
@@ -44,6 +46,7 @@ class Inspection:
     state: State
     files: tuple[str, ...] = ()
     note: str = ""
+    restamp: bool = False  # stats moved but content did not: the stamp is worth refreshing
 
     @property
     def ok(self) -> bool:
@@ -124,13 +127,35 @@ def differences(before: dict[str, object], now: dict[str, object]) -> tuple[Stat
     return state, tuple(gone + changed + added)
 
 
-def check_stamp(stamp: Stamp | None, model: LockedModel, now: dict[str, FileStat]) -> Inspection:
-    """Compare what is there now with what sync verified: no hashing."""
+def check_stamp(
+    stamp: Stamp | None,
+    model: LockedModel,
+    now: dict[str, FileStat],
+    rehash: Callable[[str], str] | None = None,
+) -> Inspection:
+    """Compare what is there now with what sync verified. Files whose stats changed are re-hashed
+    with ``rehash`` (when given) and pass if their content is what was verified: as git does
+    for "racily clean" entries. A `docker COPY`, `cp -a` or a touch changes inode or ctime, not
+    content; a rewrite (even one re-dated with os.utime) changes ctime and is caught by the hash."""
     if stamp is None:
         return Inspection(State.UNSTAMPED, note="no hublock stamp: not synced by hublock")
     if stamp.tree != model.tree or stamp.archive != (model.archive or ""):
         return Inspection(State.STALE, note=f"verified as {stamp.tree}, hub.lock wants {model.tree}")
     state, files = differences(dict(stamp.files), dict(now))
+    if state is State.MODIFIED and rehash is not None:
+        stat_only = [f.removesuffix(" (changed)") for f in files if f.endswith(" (changed)")]
+        same = {p for p in stat_only if rehash(p) == stamp.sha256.get(p)}
+        if same:
+            files = tuple(f for f in files if f.removesuffix(" (changed)") not in same)
+            state = (
+                State.OK
+                if not files
+                else State.EXTRA_FILES
+                if all(f.endswith("(added)") for f in files)
+                else state
+            )
+            note = f"{len(same)} file(s) with new stats re-hashed: content unchanged"
+            return Inspection(state, files, note, restamp=True)
     return Inspection(state, files)
 
 
@@ -150,7 +175,7 @@ def check_fast(directory: Path, stamp: Stamp | None, model: LockedModel) -> Insp
     missing = absent(directory)
     if missing is not None:
         return missing
-    return check_stamp(stamp, model, file_stats(directory))
+    return check_stamp(stamp, model, file_stats(directory), lambda path: sha256_file(directory / path)[0])
 
 
 def check_full(directory: Path, stamp: Stamp | None, model: LockedModel, jobs: int = 2) -> Inspection:

@@ -174,3 +174,21 @@ def test_load_options_keras_layer_and_saved_keras_model(synced: Project, tmp_pat
     for saved in ("keras", "keras.h5"):
         again = tf_keras.models.load_model(tmp_path / saved, custom_objects=custom)
         assert again(tf.constant(X)).numpy().tolist() == expected("linear-v1")
+
+
+def test_a_copied_cache_still_verifies_fast_and_sync_refreshes_the_stamp(
+    synced: Project, tmp_path: Path
+) -> None:
+    """docker COPY / cp -a give new inodes and ctimes, not new content: the fast check re-hashes
+    those files and accepts them; a real change in a copy is still refused."""
+    copy = tmp_path / "copied-cache"
+    shutil.copytree(synced.cache, copy)
+    hublock.activate(synced.lockfile, cache=str(copy), offline=True)
+    assert run(hub.load(TFHUB_LINEAR)) == expected("linear-v1")
+    found = hublock.verify(synced.manifest, cache=str(copy)).checks[0].inspection
+    assert found.ok and found.restamp and "re-hashed" in found.note
+    assert synced.run("sync", "--cache", str(copy)).returncode == 0
+    assert not hublock.verify(synced.manifest, cache=str(copy)).checks[0].inspection.restamp
+    flip_a_byte_keep_size_and_mtime(copy / model_dir(synced).name / "saved_model.pb")
+    with pytest.raises(hublock.IntegrityError, match=r"saved_model.pb \(changed\)"):
+        hub.load(TFHUB_LINEAR)
