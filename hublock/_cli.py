@@ -13,6 +13,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +37,46 @@ class Context:
         self.lockfile = lockfile
         self.quiet = quiet
         self.json = False
+        self.no_progress = False
 
     def say(self, message: str) -> None:
         if not self.quiet and not self.json:
             click.echo(message)
+
+    @contextmanager
+    def reporter(self) -> Iterator[OnEvent]:
+        """Live per-model progress bars (bytes, rate, ETA) on a terminal; plain lines otherwise."""
+        if self.quiet or self.no_progress or not sys.stderr.isatty():
+            yield self.event_printer()
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+        progress = Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True))
+        tasks: dict[str, Any] = {}
+
+        def on_event(event: Event) -> None:
+            if event.kind == "start":
+                tasks[event.model] = progress.add_task(f"{event.model}: {event.message}", total=event.total)
+            elif event.kind == "bytes" and event.model in tasks:
+                progress.advance(tasks[event.model], event.amount)
+            elif event.kind == "done" and event.model in tasks:
+                task = tasks[event.model]
+                total = progress.tasks[task].total
+                progress.update(task, description=f"{event.model}: {event.message}", completed=total)
+            elif event.kind == "done":
+                progress.console.print(f"{event.model}: {event.message}", highlight=False)
+
+        with progress:
+            yield on_event
 
     def event_printer(self) -> OnEvent:
         """One line per event on stderr, readable in CI logs (no escapes, no carriage returns):
@@ -115,7 +153,14 @@ def _late(attr: str) -> Any:
 
 
 def common_options(func: Any) -> Any:
-    """-f, --lockfile, -q and -v, accepted after the subcommand too."""
+    """-f, --lockfile, -q, -v and --no-progress, accepted after the subcommand too."""
+    func = click.option(
+        "--no-progress",
+        is_flag=True,
+        expose_value=False,
+        callback=_late("no_progress"),
+        help="Plain one-line-per-event output, even on a terminal.",
+    )(func)
     func = click.option(
         "-v",
         "--verbose",
@@ -261,15 +306,16 @@ def lock_command(
         return
     upgrades: bool | set[str] = True if ALL in upgrade else set(upgrade)
     started = time.monotonic()
-    result = _locker.lock(
-        obj.manifest,
-        obj.lockfile,
-        upgrade=upgrades,
-        offline=offline,
-        mirrors=_mirrors(mirrors),
-        jobs=jobs,
-        on_event=obj.event_printer(),
-    )
+    with obj.reporter() as on_event:
+        result = _locker.lock(
+            obj.manifest,
+            obj.lockfile,
+            upgrade=upgrades,
+            offline=offline,
+            mirrors=_mirrors(mirrors),
+            jobs=jobs,
+            on_event=on_event,
+        )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if obj.json:
@@ -338,17 +384,18 @@ def sync_command(
     from hublock import _sync
 
     started = time.monotonic()
-    report = _sync.sync(
-        obj.manifest,
-        obj.lockfile,
-        cache=cache,
-        dry_run=dry_run,
-        offline=offline,
-        mirrors=_mirrors(mirrors),
-        jobs=jobs,
-        on_event=obj.event_printer(),
-        local_staging=not no_local_staging,
-    )
+    with obj.reporter() as on_event:
+        report = _sync.sync(
+            obj.manifest,
+            obj.lockfile,
+            cache=cache,
+            dry_run=dry_run,
+            offline=offline,
+            mirrors=_mirrors(mirrors),
+            jobs=jobs,
+            on_event=on_event,
+            local_staging=not no_local_staging,
+        )
     if obj.json:
         states = {s.model.name: s.action.value for s in report.steps} if dry_run else {}
         states.update({r.name: r.outcome for r in report.results} if not dry_run else {})

@@ -107,3 +107,43 @@ def test_shell_completion_uses_clicks_mechanism(project: Project) -> None:
         text=True,
     )
     assert "_hublock_completion" in result.stdout
+
+
+def test_progress_bars_on_a_terminal_plain_lines_otherwise(project: Project) -> None:
+    import os
+    import pty
+
+    assert project.run("lock").returncode == 0
+    project.hub.throttle = 0.05
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hublock", "sync", "--cache", "tty-cache"],
+        cwd=project.dir,
+        env={**project.env, "HUBLOCK_DOWNLOAD_CACHE": str(project.dir / "empty-dl"), "COLUMNS": "120"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=120)
+    os.close(master)
+    drawn = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "\x1b[" in drawn and "linear" in drawn and "kB" in drawn  # a live bar with bytes
+    plain = project.run(
+        "sync",
+        "--cache",
+        "plain-cache",
+        "--no-progress",
+        env={"HUBLOCK_DOWNLOAD_CACHE": str(project.dir / "other-dl")},
+    )
+    assert plain.returncode == 0 and not ANSI.search(plain.stderr) and "linear: fetching" in plain.stderr
