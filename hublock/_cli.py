@@ -43,6 +43,11 @@ class Context:
         if not self.quiet and not self.json:
             click.echo(message)
 
+    def result(self, document: dict[str, Any]) -> None:
+        """The one JSON document of a --format json run (nothing otherwise)."""
+        if self.json:
+            click.echo(json.dumps(document, indent=2))
+
     @contextmanager
     def reporter(self) -> Iterator[OnEvent]:
         """Live per-model progress bars (bytes, rate, ETA) on a terminal; plain lines otherwise."""
@@ -498,14 +503,16 @@ def verify_command(obj: Context, full: bool, cache: str | None, fmt: str) -> Non
 
 @cli.command("init", epilog=EPILOG)
 @common_options
+@format_option
 @click.pass_obj
-def init_command(obj: Context) -> None:
+def init_command(obj: Context, fmt: str) -> None:
     """Write a commented starter hub.toml (never overwrites one)."""
     from hublock._edit import STARTER
 
     if obj.manifest.exists():
         raise HublockError(f"{obj.manifest} already exists; edit it, or use `hublock add NAME HANDLE`")
     obj.manifest.write_text(STARTER, encoding="utf-8")
+    obj.result({"manifest": str(obj.manifest), "written": True})
     obj.say(f"wrote {obj.manifest}; next: hublock add NAME HANDLE --lock")
 
 
@@ -524,8 +531,9 @@ def _edit_manifest(obj: Context, edit: Any) -> None:
 @click.argument("name")
 @click.argument("handle")
 @click.option("--lock", "then_lock", is_flag=True, help="Run `hublock lock` afterwards.")
+@format_option
 @click.pass_context
-def add_command(ctx: click.Context, name: str, handle: str, then_lock: bool) -> None:
+def add_command(ctx: click.Context, name: str, handle: str, then_lock: bool, fmt: str) -> None:
     """Add NAME = HANDLE to [models], keeping every comment and the key order.
 
     \b
@@ -542,15 +550,18 @@ def add_command(ctx: click.Context, name: str, handle: str, then_lock: bool) -> 
     _edit_manifest(obj, lambda text: add_model(text, name, handle, source=str(obj.manifest)))
     obj.say(f"added {name} = {handle!r} to {obj.manifest}")
     if then_lock:
-        ctx.invoke(lock_command)
+        ctx.invoke(lock_command, fmt=fmt)
+    else:
+        obj.result({"manifest": str(obj.manifest), "added": {"name": name, "handle": handle}})
 
 
 @cli.command("remove", epilog=EPILOG)
 @common_options
 @click.argument("name")
 @click.option("--lock", "then_lock", is_flag=True, help="Run `hublock lock` afterwards.")
+@format_option
 @click.pass_context
-def remove_command(ctx: click.Context, name: str, then_lock: bool) -> None:
+def remove_command(ctx: click.Context, name: str, then_lock: bool, fmt: str) -> None:
     """Remove model NAME from [models], keeping everything else as it is."""
     from hublock._edit import remove_model
 
@@ -559,7 +570,9 @@ def remove_command(ctx: click.Context, name: str, then_lock: bool) -> None:
     _edit_manifest(obj, lambda text: remove_model(text, name, source=str(obj.manifest)))
     obj.say(f"removed {name} from {obj.manifest}")
     if then_lock:
-        ctx.invoke(lock_command)
+        ctx.invoke(lock_command, fmt=fmt)
+    else:
+        obj.result({"manifest": str(obj.manifest), "removed": name})
 
 
 @cli.command("status", epilog=EPILOG)
@@ -607,8 +620,9 @@ cli.add_command(status_command, "list")
 @common_options
 @cache_option
 @click.option("--shell", type=click.Choice(["bash", "fish", "powershell"]), default="bash", show_default=True)
+@format_option
 @click.pass_obj
-def env_command(obj: Context, cache: str | None, shell: str) -> None:
+def env_command(obj: Context, cache: str | None, shell: str, fmt: str) -> None:
     """Print the line that makes plain hub.load() use the synced cache.
 
     \b
@@ -621,6 +635,9 @@ def env_command(obj: Context, cache: str | None, shell: str) -> None:
 
     manifest_cache = load_manifest(obj.manifest).cache_dir if obj.manifest.exists() else None
     location = choose_cache(cache, manifest_cache).location
+    if obj.json:
+        obj.result({"TFHUB_CACHE_DIR": location})
+        return
     if shell == "fish":
         click.echo(f"set -gx TFHUB_CACHE_DIR {_quote_sh(location)};")
     elif shell == "powershell":

@@ -59,3 +59,17 @@ def test_remove_suggests_and_init_refuses_to_overwrite(project: Project, tmp_pat
     add = project.run("-f", str(fresh / "hub.toml"), "add", "m", "https://tfhub.dev/google/linear/1")
     assert add.returncode == 0, add.stderr
     assert "# mobilenet = " in (fresh / "hub.toml").read_text()  # the starter's comments survive
+
+
+def test_edits_and_env_speak_json(project: Project, tmp_path: Path) -> None:
+    import json
+
+    fresh = tmp_path / "j" / "hub.toml"
+    fresh.parent.mkdir()
+    assert json.loads(project.run("-f", str(fresh), "init", "--format", "json").stdout) == {"manifest": str(fresh), "written": True}
+    added = project.run("add", "x", "https://tfhub.dev/google/other/1", "--format", "json", "-f", str(fresh))
+    assert json.loads(added.stdout)["added"] == {"name": "x", "handle": "https://tfhub.dev/google/other/1"}
+    removed = project.run("remove", "x", "--format", "json", "-f", str(fresh))
+    assert json.loads(removed.stdout) == {"manifest": str(fresh), "removed": "x"}
+    env = json.loads(project.run("env", "--format", "json").stdout)
+    assert env == {"TFHUB_CACHE_DIR": str(project.cache)}
