@@ -66,6 +66,7 @@ def unpack(
     """Extract a downloaded archive into ``staging``, refusing anything that differs from the lock."""
     with open(download_path, "rb") as raw:
         reader = HashingReader(raw, on_read=lambda: raise_if_cancelled(cancel))
+        tree, failure = None, None
         try:
             dest = str(staging) if isinstance(staging, Path) else staging
             tree = extract_archive(reader, dest, max_bytes=unpacked_limit(model.size))
@@ -77,6 +78,8 @@ def unpack(
                     "bytes) and run `hublock sync` again"
                 ) from exc
             raise CacheError(f"{model.name}: cannot write into {staging}: {exc}") from exc
+        except IntegrityError as exc:
+            failure = exc  # judged below: a damaged copy of the right archive is fetched again
         reader.drain()
     actual = f"sha256:{reader.hexdigest()}"
     if actual != model.archive or reader.bytes_read != model.size:
@@ -86,6 +89,9 @@ def unpack(
             f"{actual} ({reader.bytes_read} bytes); the corrupted download was removed, run "
             "`hublock sync` again"
         )
+    if tree is None:  # the bytes are the locked ones, yet they do not extract: that is the error
+        assert failure is not None
+        raise failure
     if tree.tree != model.tree or len(tree.files) != model.files:
         raise IntegrityError(
             f"extracted files differ from hub.lock: expected {model.tree} ({model.files} files), "

@@ -66,7 +66,10 @@ def test_edits_and_env_speak_json(project: Project, tmp_path: Path) -> None:
 
     fresh = tmp_path / "j" / "hub.toml"
     fresh.parent.mkdir()
-    assert json.loads(project.run("-f", str(fresh), "init", "--format", "json").stdout) == {"manifest": str(fresh), "written": True}
+    assert json.loads(project.run("-f", str(fresh), "init", "--format", "json").stdout) == {
+        "manifest": str(fresh),
+        "written": True,
+    }
     added = project.run("add", "x", "https://tfhub.dev/google/other/1", "--format", "json", "-f", str(fresh))
     assert json.loads(added.stdout)["added"] == {"name": "x", "handle": "https://tfhub.dev/google/other/1"}
     removed = project.run("remove", "x", "--format", "json", "-f", str(fresh))

@@ -1,0 +1,114 @@
+"""Faults a user meets in the field, each ending in one clear message, the documented exit code,
+and nothing half-written where a loader could see it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hublock import read_lockfile
+from tests.conftest import KAGGLE_OTHER, TFHUB_LINEAR, Project
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs: room for the small test models, not for a big one."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()}): needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def big_archive(archive: bytes, size: int = 1 << 20) -> bytes:
+    """The SavedModel plus an incompressible asset bigger than the small disk."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as src, tarfile.open(fileobj=out, mode="w:gz") as dst:
+        for member in src:
+            dst.addfile(member, src.extractfile(member) if member.isfile() else None)
+        info = tarfile.TarInfo("assets/big.bin")
+        info.size = size
+        dst.addfile(info, io.BytesIO(os.urandom(size)))
+    return out.getvalue()
+
+
+def test_full_disk_is_a_clear_error_and_leaves_the_cache_as_it_was(
+    project: Project, small_disk: Path, archives: dict[str, bytes]
+) -> None:
+    cache = small_disk / "cache"
+    project.write_manifest({"other": KAGGLE_OTHER})
+    assert project.run("lock").returncode == 0
+    assert project.run("sync", "--cache", str(cache)).returncode == 0
+    before = {p: p.read_bytes() for p in cache.rglob("*") if p.is_file()}
+
+    project.hub.swap("google/linear/1", big_archive(archives["linear-v1"]))
+    project.write_manifest({"other": KAGGLE_OTHER, "linear": TFHUB_LINEAR})
+    assert project.run("lock").returncode == 0
+    result = project.run("sync", "--cache", str(cache))
+    assert result.returncode == 4, result.stderr
+    assert (
+        "linear:" in result.stderr and "no space left" in result.stderr and "free at least" in result.stderr
+    )
+    key = hashlib.sha1(TFHUB_LINEAR.encode()).hexdigest()
+    assert not [p for p in os.listdir(cache) if p.startswith(key) and not p.endswith(".descriptor.txt")]
+    assert {
+        p: p.read_bytes() for p in cache.rglob("*") if p.is_file() and not p.name.startswith(key)
+    } == before
+    assert project.run("verify", "--cache", str(cache)).stdout.count("ok") == 1
+
+
+def test_truncated_bodies_are_retried_then_refused(project: Project) -> None:
+    project.hub.truncate = True
+    result = project.run("lock")
+    assert result.returncode == 3 and "linear:" in result.stderr and "gave up after" in result.stderr
+    assert not project.lockfile.exists()
+    project.hub.truncate = False
+    assert project.run("lock").returncode == 0
+
+
+def test_corrupted_download_cache_is_detected_and_refetched(project: Project) -> None:
+    assert project.run("lock").returncode == 0
+    model = read_lockfile(project.lockfile).models[0]
+    cached = project.downloads / "sha256" / model.archive.removeprefix("sha256:")  # type: ignore[union-attr]
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 2] ^= (
+        0x01  # a flipped bit in the gzip stream, which tarfile's streaming read does not catch
+    )
+    cached.write_bytes(bytes(data))
+    result = project.run("sync")
+    assert result.returncode == 0, result.stderr  # the bad copy was dropped and fetched again
+    assert project.run("verify", "--full").returncode == 0
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == model.archive.removeprefix("sha256:")  # type: ignore[union-attr]
+
+
+def test_cache_dir_is_untouched_when_every_source_fails(project: Project) -> None:
+    assert project.run("lock").returncode == 0
+    shutil.rmtree(project.downloads)
+    project.hub.fail("/", 404, times=1000)
+    result = project.run("sync")
+    assert result.returncode == 3 and "2 of 2 models failed" in result.stderr
+    assert [p for p in os.listdir(project.cache) if not p.endswith(".descriptor.txt")] == []
+
+
+def test_download_cache_damage_that_breaks_gzip_is_refetched_too(project: Project) -> None:
+    assert project.run("lock").returncode == 0
+    model = read_lockfile(project.lockfile).models[0]
+    cached = project.downloads / "sha256" / model.archive.removeprefix("sha256:")  # type: ignore[union-attr]
+    cached.write_bytes(b"\x1f\x8b" + b"garbage" * 100)  # not even a valid gzip stream now
+    result = project.run("sync")
+    assert result.returncode == 0, result.stderr
+    assert project.run("verify", "--full").returncode == 0
