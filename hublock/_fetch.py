@@ -94,7 +94,7 @@ class Fetcher:
         *,
         offline: bool = False,
         transport: httpx.BaseTransport | None = None,
-        timeout: float = 30.0,
+        timeout: float | None = None,
         retries: int = 3,
         backoff: float = 0.5,
         auth: Mapping[str, str] | None = None,
@@ -103,7 +103,8 @@ class Fetcher:
         self._auth = dict(auth or {})
         self.offline = offline
         self._transport = transport
-        self._timeout = timeout
+        # HUBLOCK_TIMEOUT: seconds a connection may stay silent before the attempt fails
+        self._timeout = timeout if timeout is not None else float(os.environ.get("HUBLOCK_TIMEOUT") or 30)
         self._retries = retries
         self._backoff = backoff
         self._client: httpx.Client | None = None

@@ -112,3 +112,16 @@ def test_download_cache_damage_that_breaks_gzip_is_refetched_too(project: Projec
     result = project.run("sync")
     assert result.returncode == 0, result.stderr
     assert project.run("verify", "--full").returncode == 0
+
+
+def test_redirect_loop_is_refused(project: Project) -> None:
+    project.manifest.write_text(f'[models]\nloop = "{project.hub.url}/loop/a"\n')
+    result = project.run("lock")
+    assert result.returncode == 3 and "loop:" in result.stderr and "redirect loop" in result.stderr
+
+
+def test_stalled_server_times_out_with_a_clear_error(project: Project) -> None:
+    project.hub.stall = 3.0
+    result = project.run("lock", env={"HUBLOCK_TIMEOUT": "0.5"})
+    assert result.returncode == 3, result.stderr
+    assert "Timeout" in result.stderr and "gave up after 4 attempts" in result.stderr

@@ -42,6 +42,7 @@ class FakeHub:
         self.signed_ttl = signed_ttl
         self.truncate = False
         self.throttle: float = 0.0  # seconds to pause after each 1 KiB of a 200 response body
+        self.stall: float = 0.0  # seconds to wait before answering any request
         self.token: str | None = None  # when set, every request needs "Authorization: Bearer <token>"
         self.authorizations: list[str] = []
         self._faults: list[list[object]] = []  # [path_part, status, times_left]
@@ -127,6 +128,8 @@ class FakeHub:
         fault = self._fault_for(path)
         if fault is not None:
             return fault, {}, b"injected fault\n"
+        if path.startswith("/loop/"):  # /loop/a -> /loop/b -> /loop/a ...
+            return 302, {"Location": "/loop/b" if path.endswith("/a") else "/loop/a"}, b""
         if path.startswith("/tfhub/"):
             model = self.models.get(path[len("/tfhub/") :].strip("/"))
             if model is None:
@@ -175,6 +178,8 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             with hub._lock:
                 hub.requests.append(self.path)
                 hub.authorizations.append(self.headers.get("Authorization", ""))
+            if hub.stall:
+                time.sleep(hub.stall)
             if hub.token is not None and self.headers.get("Authorization") != f"Bearer {hub.token}":
                 status, headers, body = 401, {"WWW-Authenticate": "Bearer"}, b"unauthorized\n"
             else:
