@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,3 +127,28 @@ def test_stalled_server_times_out_with_a_clear_error(project: Project) -> None:
     result = project.run("lock", env={"HUBLOCK_TIMEOUT": "0.5"})
     assert result.returncode == 3, result.stderr
     assert "Timeout" in result.stderr and "gave up after 4 attempts" in result.stderr
+
+
+def test_four_concurrent_syncs_download_each_archive_once(project: Project) -> None:
+    assert project.run("lock").returncode == 0
+    shutil.rmtree(project.downloads)
+    project.hub.reset_requests()
+    project.hub.throttle = 0.02  # long enough for the four to overlap
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hublock", "sync"],
+            cwd=project.dir,
+            env=project.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], results
+    fetched = sum(int(n) for out, _ in results for n in re.findall(r"(\d+) fetched", out))
+    assert fetched == 2  # each model was fetched by exactly one of the four; the others found it present
+    storage = [r for r in project.hub.requests if r.startswith("/storage/")]
+    assert len(storage) == 2 and len(set(r.split("?")[0] for r in storage)) == 2  # once per archive
+    assert project.run("verify", "--full").returncode == 0
