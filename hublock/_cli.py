@@ -16,12 +16,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hublock._errors import HublockError
 from hublock._events import Event, OnEvent, ignore
+
+if TYPE_CHECKING:
+    from hublock._targets import CacheChoice
 
 ALL = ":all:"
 
@@ -42,6 +45,14 @@ class Context:
     def say(self, message: str) -> None:
         if not self.quiet and not self.json:
             click.echo(message)
+
+    def cache_choice(self, option: str | None) -> CacheChoice:
+        """The cache `sync` would use, for commands that only need to name it (env, run)."""
+        from hublock._manifest import load_manifest
+        from hublock._targets import choose_cache
+
+        manifest_cache = load_manifest(self.manifest).cache_dir if self.manifest.exists() else None
+        return choose_cache(option, manifest_cache)
 
     def result(self, document: dict[str, Any]) -> None:
         """The one JSON document of a --format json run (nothing otherwise)."""
@@ -630,11 +641,7 @@ def env_command(obj: Context, cache: str | None, shell: str, fmt: str) -> None:
     hublock env --shell fish | source
     hublock env --shell powershell | Invoke-Expression
     """
-    from hublock._manifest import load_manifest
-    from hublock._targets import choose_cache
-
-    manifest_cache = load_manifest(obj.manifest).cache_dir if obj.manifest.exists() else None
-    location = choose_cache(cache, manifest_cache).location
+    location = obj.cache_choice(cache).location
     if obj.json:
         obj.result({"TFHUB_CACHE_DIR": location})
         return
@@ -737,13 +744,10 @@ def run_command(
     """
     from hublock._locker import default_lockfile
     from hublock._lockfile import read_lockfile
-    from hublock._manifest import load_manifest
-    from hublock._targets import choose_cache
 
     lockfile = (obj.lockfile or default_lockfile(obj.manifest)).resolve()
     read_lockfile(lockfile)  # fail here, clearly, rather than inside the command
-    manifest_cache = load_manifest(obj.manifest).cache_dir if obj.manifest.exists() else None
-    choice = choose_cache(cache, manifest_cache)
+    choice = obj.cache_choice(cache)
     autoload = str(Path(__file__).resolve().parent / "_autoload")
     pythonpath = os.pathsep.join(p for p in (autoload, os.environ.get("PYTHONPATH", "")) if p)
     env = {

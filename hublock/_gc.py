@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hublock._downloads import DownloadCache
 from hublock._lockfile import Lockfile
-from hublock._targets import LOCK_TIMEOUT_SEC, CacheChoice, Entry, cache_key, choose_cache, owner_is_dead
+from hublock._targets import LOCK_TIMEOUT_SEC, CacheChoice, Entry, cache_key, owner_is_dead
 
 _MODEL = re.compile(r"^([0-9a-f]{40})$")
 _STAGING = re.compile(r"^([0-9a-f]{40})\.([0-9a-f]{32})\.tmp$")
@@ -101,11 +101,10 @@ def gc(
     download_cache: str | Path | None = None,
 ) -> GcReport:
     """Remove what ``find_garbage`` and ``unused_downloads`` find (nothing, with ``dry_run``)."""
-    from hublock._sync import cache_for, load_project
+    from hublock._sync import load_project, project_cache
 
     spec, lock, _ = load_project(manifest, lockfile)
-    choice = choose_cache(cache, spec.cache_dir if spec else None)
-    target = cache_for(choice, spec)
+    choice, target = project_cache(cache, spec)
     downloads = DownloadCache(download_cache)
     garbage = find_garbage(target.entries(), lock, keep_unlocked=keep_unlocked)
     unused = unused_downloads(downloads.archives(), lock) + downloads.abandoned(LOCK_TIMEOUT_SEC)

@@ -56,8 +56,11 @@ class SyncReport:
         return [s for s in self.steps if s.action not in (Action.SKIP, Action.REMOTE)]
 
 
-def cache_for(choice: CacheChoice, manifest: Manifest | None) -> Cache:
-    return open_cache(choice.location, manifest.cache_options if manifest else None)
+def project_cache(option: str | None, manifest: Manifest | None) -> tuple[CacheChoice, Cache]:
+    """The cache a command uses (``--cache``, TFHUB_CACHE_DIR, ``[cache] dir``, the default),
+    opened with hub.toml's storage options."""
+    choice = choose_cache(option, manifest.cache_dir if manifest else None)
+    return choice, open_cache(choice.location, manifest.cache_options if manifest else None)
 
 
 def unpack(
@@ -219,8 +222,7 @@ def sync(
                 + "\nrun `hublock lock`, then sync again"
             )
         spec = with_mirrors(spec, mirrors)
-    choice = choose_cache(cache, spec.cache_dir if spec else None)
-    target = cache_for(choice, spec)
+    choice, target = project_cache(cache, spec)
     found = {m.name: target.inspect(m) for m in lock.models if not m.uncompressed}
     steps = plan_sync(lock, found)
     if not dry_run:
@@ -298,8 +300,11 @@ def verify(
     """Check every locked model in the cache against hub.lock, by stamp (fast) or re-hash (full).
     Reads only; repair with ``sync``."""
     spec, lock, _ = load_project(manifest, lockfile)
-    choice = choose_cache(cache, spec.cache_dir if spec else None)
-    target = cache_for(choice, spec)
+    return _check(spec, lock, cache, full, jobs)
+
+
+def _check(spec: Manifest | None, lock: Lockfile, cache: str | None, full: bool, jobs: int) -> VerifyReport:
+    choice, target = project_cache(cache, spec)
     checks = []
     for m in lock.models:
         if m.uncompressed:
@@ -333,7 +338,7 @@ def status(
 ) -> tuple[CacheChoice, list[ModelStatus]]:
     """Every model of hub.toml and hub.lock, with its state in the cache (fast checks only)."""
     spec, lock, _ = load_project(manifest, lockfile)
-    report = verify(manifest, lockfile, cache=cache)
+    report = _check(spec, lock, cache, full=False, jobs=2)
     stale = {p.split(":", 1)[0] for p in lock_problems(spec, lock, os.environ)} if spec else set()
     rows = []
     for check in report.checks:
