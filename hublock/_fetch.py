@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,10 +186,7 @@ class Fetcher:
                     )
                 return location
             if response.is_redirect:
-                target = urljoin(url, response.headers["location"])
-                if url.startswith("https://") and target.startswith("http://"):
-                    raise FetchError(f"{url}: refused a redirect from https to plain http ({target})")
-                url = target
+                url = _redirect_target(url, response.headers["location"])
                 continue
             raise FetchError(
                 f"{url}: expected '303 See Other' with a gs:// location (tensorflow_hub's "
@@ -220,47 +217,29 @@ class Fetcher:
             raise FetchError(f"{source}: cannot open: {exc}") from exc
         url = Path(source).resolve().as_uri() if "://" not in source else source
         with opened:
-            return self._store(_iter_file(opened), url, max_bytes, progress, None)
+            path, sha256, size = self._store(_iter_file(opened), url, max_bytes, progress)
+        return Download(path, sha256, size, url)
 
     def _fetch_http(self, start: str, max_bytes: int | None, progress: Progress | None) -> Download:
-        import httpx
-
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                with self._open_chain(start) as (response, stable):
-                    expected = response.headers.get("content-length")
-                    return self._store(
-                        response.iter_raw(1 << 20),
-                        stable,
-                        max_bytes,
-                        progress,
-                        int(expected) if expected and expected.isdigit() else None,
-                    )
-            except _Retry as exc:
-                reason = str(exc)
-            except httpx.TransportError as exc:
-                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            if attempt > self._retries:
-                raise FetchError(f"{start}: {reason} (gave up after {attempt} attempts)")
-            delay = self._backoff * 2 ** (attempt - 1)
-            log.info("retrying %s in %.1fs: %s", start, delay, reason)
-            time.sleep(delay)
+        body = HttpBody(self, start)
+        path, sha256, size = self._store(body, start, max_bytes, progress)
+        return Download(path, sha256, size, body.url)
 
     @contextmanager
-    def _open_chain(self, start: str) -> Iterator[tuple[httpx.Response, str]]:
-        """Follow redirects by hand, to refuse downgrades and remember the last stable URL."""
+    def _open_chain(
+        self, start: str, headers: Mapping[str, str] | None = None
+    ) -> Iterator[tuple[httpx.Response, str]]:
+        """Follow redirects by hand, to refuse downgrades and remember the last stable URL.
+        ``headers`` (a Range) go with every request: redirects ignore them."""
         url = start
         stable = start
         seen = {start}
         for _ in range(MAX_REDIRECTS + 1):
-            response = self.client.send(self.client.build_request("GET", url), stream=True)
+            request = self.client.build_request("GET", url, headers=headers)
+            response = self.client.send(request, stream=True)
             if response.is_redirect:
                 response.close()
-                target = urljoin(url, response.headers["location"])
-                if url.startswith("https://") and target.startswith("http://"):
-                    raise FetchError(f"{url}: refused a redirect from https to plain http ({target})")
+                target = _redirect_target(url, response.headers["location"])
                 if target in seen:
                     raise FetchError(f"{start}: redirect loop at {target}")
                 seen.add(target)
@@ -269,10 +248,16 @@ class Fetcher:
                     stable = url
                 continue
             try:
-                if response.status_code == 200:
+                if response.status_code in (200, 206):
                     yield response, stable
                     return
                 status = response.status_code
+                if status == 416:
+                    raise FetchError(
+                        f"{start}: the server announced more bytes than it has (HTTP 416 when asked "
+                        f"for the rest from byte {(headers or {}).get('Range', '?')[6:-1]}); its "
+                        "Content-Length is wrong, ask its owner or use a mirror"
+                    )
                 if status in RETRY_STATUSES or (status == 403 and url != stable):
                     # 403 on a signed URL: it expired; start again from the stable URL.
                     raise _Retry(f"HTTP {status} from {url}")
@@ -290,27 +275,102 @@ class Fetcher:
         raise FetchError(f"{start}: more than {MAX_REDIRECTS} redirects")
 
     def _store(
-        self,
-        chunks: Iterator[bytes],
-        url: str,
-        max_bytes: int | None,
-        progress: Progress | None,
-        expected_length: int | None,
-    ) -> Download:
+        self, chunks: Iterable[bytes], source: str, max_bytes: int | None, progress: Progress | None
+    ) -> tuple[Path, str, int]:
         with self.downloads.writer() as writer:
             for chunk in chunks:
                 writer.write(chunk)
                 if max_bytes is not None and writer.size > max_bytes:
                     raise IntegrityError(
-                        f"{url}: the archive is larger than the {max_bytes} bytes hub.lock "
+                        f"{source}: the archive is larger than the {max_bytes} bytes hub.lock "
                         "records; the server changed the content"
                     )
                 if progress is not None:
                     progress(len(chunk))
-            if expected_length is not None and writer.size != expected_length:
-                raise _Retry(f"{url}: body ended after {writer.size} of {expected_length} bytes")
-            path = writer.commit()
-            return Download(path, writer.sha256, writer.size, url)
+            return writer.commit(), writer.sha256, writer.size
+
+
+class HttpBody:
+    """A download's bytes as one stream, whatever breaks on the way.
+
+    Transient failures (5xx, 429, resets, timeouts, an expired signed URL) are retried with
+    exponential backoff, each time from the stable URL (a signed URL may have expired). A body
+    broken off mid-way resumes with ``Range`` (guarded by ``If-Range`` on the ETag, so a changed
+    object is never spliced onto the old one); a server that ignores Range sends it all again
+    and the part already received is skipped. ``url`` is the last stable URL of the chain.
+    """
+
+    def __init__(self, fetcher: Fetcher, start: str) -> None:
+        self._fetcher = fetcher
+        self.start = start
+        self.url = start
+
+    def __iter__(self) -> Iterator[bytes]:
+        import httpx
+
+        received, etag, length = 0, None, None
+        failures = 0  # in a row, without a byte received in between
+        while True:
+            headers = {}
+            if received:
+                headers = {"Range": f"bytes={received}-", **({"If-Range": etag} if etag else {})}
+            before = received
+            try:
+                with self._fetcher._open_chain(self.start, headers) as (response, stable):
+                    self.url = stable
+                    skip = self._check_resumed(response, received, etag) if received else 0
+                    if not received:
+                        tag = response.headers.get("etag")
+                        etag = tag if tag and not tag.startswith("W/") else None
+                        declared = response.headers.get("content-length")
+                        length = int(declared) if declared and declared.isdigit() else None
+                    for chunk in response.iter_raw():  # unbuffered: a reset loses no received byte
+                        if skip:
+                            cut = min(skip, len(chunk))
+                            chunk, skip = chunk[cut:], skip - cut
+                            if not chunk:
+                                continue
+                        received += len(chunk)
+                        yield chunk
+                    if length is not None and received != length:
+                        raise _Retry(f"body ended after {received} of {length} bytes")
+                    return
+            except _Retry as exc:
+                reason = str(exc)
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            failures = 1 if received > before else failures + 1
+            if failures > self._fetcher._retries:
+                raise FetchError(f"{self.start}: {reason} (gave up after {failures} attempts)")
+            delay = self._fetcher._backoff * 2 ** (failures - 1)
+            log.info("retrying %s in %.1fs (%d bytes received): %s", self.start, delay, received, reason)
+            time.sleep(delay)
+
+    def _check_resumed(self, response: httpx.Response, received: int, etag: str | None) -> int:
+        """How many bytes of this response were received already (0 for a proper 206)."""
+        if response.status_code == 206:
+            first = response.headers.get("content-range", "").removeprefix("bytes ").split("-")[0]
+            if first != str(received):
+                raise FetchError(
+                    f"{self.start}: asked to resume at byte {received}, the server answered "
+                    f"Content-Range {response.headers.get('content-range')!r}"
+                )
+            return 0
+        tag = response.headers.get("etag")
+        if etag is not None and tag != etag:
+            raise IntegrityError(
+                f"{self.start}: the archive changed on the server while it was being downloaded "
+                f"(ETag {etag} became {tag}); run the command again"
+            )
+        return received
+
+
+def _redirect_target(url: str, location: str) -> str:
+    """Where a redirect leads; never from https down to plain http."""
+    target = urljoin(url, location)
+    if url.startswith("https://") and target.startswith("http://"):
+        raise FetchError(f"{url}: refused a redirect from https to plain http ({target})")
+    return target
 
 
 def _auth_class() -> type:

@@ -22,6 +22,7 @@ _STAGING = re.compile(r"^([0-9a-f]{40})\.([0-9a-f]{32})\.tmp$")
 _LOCK = re.compile(r"^([0-9a-f]{40})\.lock$")
 _SIDECAR = re.compile(r"^([0-9a-f]{40})\.(descriptor\.txt|hublock\.json)$")
 _PART = re.compile(r"\.part$")
+_LOCK_PART = re.compile(r"^[0-9a-f]{40}\.lock\.[0-9a-f]{32}\.part$")  # a lock file being created
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ def find_garbage(
             model_gone = m[1] not in by_name or (m[1] not in locked and not keep_unlocked)
             if model_gone and live_lock(m[1]) is None:
                 garbage.append(Garbage(name, "bookkeeping of a model that is gone", entry.size))
+        elif _LOCK_PART.match(name) and (
+            owner_is_dead(entry.content) or (not entry.content and now - entry.mtime > 10)
+        ):
+            garbage.append(Garbage(name, "lock file of a process killed while taking it", entry.size))
         elif _PART.search(name) and now - entry.mtime > LOCK_TIMEOUT_SEC:
             garbage.append(Garbage(name, "abandoned temp file", entry.size))
     return sorted(garbage, key=lambda g: g.name)

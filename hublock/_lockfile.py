@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +26,7 @@ HEADER = (
 _ARCHIVE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TREE = re.compile(r"^h1:[A-Za-z0-9+/]{43}=$")
 _FIELDS = ("name", "handle", "format", "url", "size", "archive", "tree", "files", "manifest", "objects")
+_SEAL = "seal"
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,11 @@ class LockedModel:
     what identify the content. ``manifest`` is the digest of the hub.toml entry it was made from.
     An ``uncompressed`` model has no archive: ``url`` is the gs:// location tensorflow_hub reads
     it from, and ``objects`` what the store said about each object.
+
+    Each entry is written with a ``seal``, the sha256 of its other fields, so that an entry
+    edited by hand (a swapped URL host, a pasted digest) is noticed by ``hublock lock --check``
+    and re-resolved by ``hublock lock``. ``hand_edited`` says whether a parsed entry's seal was
+    missing or wrong. The seal is not a signature: it catches edits, not a forger.
     """
 
     name: str
@@ -56,6 +64,7 @@ class LockedModel:
     manifest: Digest
     format: str = "compressed"
     objects: tuple[RemoteObject, ...] = ()
+    hand_edited: bool = field(default=False, compare=False)
 
     @property
     def uncompressed(self) -> bool:
@@ -70,9 +79,15 @@ class LockedModel:
             data["objects"] = [{"path": o.path, "size": o.size, "checksum": o.checksum} for o in self.objects]
         return data
 
+    @property
+    def seal(self) -> Digest:
+        """sha256 of the entry's fields in a canonical JSON form."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return Digest("sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest())
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str) -> LockedModel:
-        unknown = sorted(set(data) - set(_FIELDS))
+        unknown = sorted(set(data) - {*_FIELDS, _SEAL})
         if unknown:
             raise LockfileError(f"{where}: unknown key {unknown[0]!r}")
         fmt = data.get("format", "compressed")
@@ -108,6 +123,8 @@ class LockedModel:
             raise LockfileError(f"{where}.manifest: expected 'sha256:<64 hex digits>'")
         if model.size < 0 or model.files < 0:
             raise LockfileError(f"{where}: size and files must not be negative")
+        if data.get(_SEAL) != model.seal:
+            model = replace(model, hand_edited=True)
         return model
 
 
@@ -158,6 +175,7 @@ def dump_lockfile(lock: Lockfile) -> str:
                     array.append(inline)
                 value = array.multiline(True)
             table.add(key, value)
+        table.add(_SEAL, model.seal)
         models.append(table)
     if lock.models:
         doc.add(tomlkit.nl())

@@ -48,7 +48,8 @@ def plan_lock(
 
 def _matches(spec: ModelSpec, locked: LockedModel, environ: Mapping[str, str]) -> bool:
     return (
-        locked.manifest == spec.entry_digest
+        not locked.hand_edited
+        and locked.manifest == spec.entry_digest
         and locked.handle == spec.handle
         and locked.format == spec.load_format(environ)
     )
@@ -64,6 +65,11 @@ def lock_problems(manifest: Manifest, lock: Lockfile, environ: Mapping[str, str]
             problems.append(f"{spec.name}: missing from hub.lock")
         elif locked.manifest != spec.entry_digest or locked.handle != spec.handle:
             problems.append(f"{spec.name}: stale (hub.toml changed since it was locked)")
+        elif locked.hand_edited:
+            problems.append(
+                f"{spec.name}: edited by hand (its seal does not match its fields; its url is now "
+                f"{locked.url}); `hublock lock` resolves it again"
+            )
         elif locked.format != spec.load_format(environ or {}):
             problems.append(
                 f"{spec.name}: locked {locked.format}, but TFHUB_MODEL_LOAD_FORMAT asks for "

@@ -205,7 +205,7 @@ class LocalCache:
             st = item.stat(follow_symlinks=False)
             size = _dir_size(Path(item.path)) if item.is_dir(follow_symlinks=False) else st.st_size
             content = ""
-            if item.name.endswith(".lock"):
+            if item.name.endswith(".lock") or ".lock." in item.name:  # a lock, or a lock being made
                 with suppress(OSError, UnicodeDecodeError):
                     content = Path(item.path).read_text()
             found.append(Entry(item.name, size, st.st_mtime, content))

@@ -66,3 +66,56 @@ def test_plain_hub_load_waits_for_a_running_sync(project: Project) -> None:
     assert result["y"] == [a + b, 2 * a + b]
     assert result["waited"] > 0.5  # it found the lock taken and waited for the sync
     assert project.run("sync", "--dry-run").returncode == 0  # and the synced copy is intact
+
+
+@needs_unshare
+def test_four_syncs_and_a_plain_hub_load_at_once(project: Project) -> None:
+    """The fault-matrix row: 4 concurrent `hublock sync` plus a plain hub.load of the same handle
+    on one cache. All succeed, each archive is fetched once, and the loader gets the locked model."""
+    assert project.run("lock").returncode == 0
+    shutil.rmtree(project.downloads)
+    project.hub.reset_requests()
+    project.hub.throttle = 0.2
+    key = hashlib.sha1(TFHUB_LINEAR.encode()).hexdigest()
+    ready = project.dir / "ready"
+    loader = subprocess.Popen(
+        [
+            "unshare",
+            "-n",
+            sys.executable,
+            "-c",
+            CHILD,
+            str(project.cache / f"{key}.lock"),
+            str(ready),
+            TFHUB_LINEAR,
+        ],
+        cwd=ROOT,
+        env={**os.environ, **TF_QUIET, "TFHUB_CACHE_DIR": str(project.cache)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert time.monotonic() < deadline and loader.poll() is None
+        time.sleep(0.05)
+    syncs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hublock", "sync"],
+            cwd=project.dir,
+            env=project.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=180) for p in syncs]
+    out, err = loader.communicate(timeout=120)
+    assert [p.returncode for p in syncs] == [0, 0, 0, 0], outputs
+    assert loader.returncode == 0, err[-3000:]
+    a, b = MODELS["linear-v1"]
+    assert json.loads(out.strip().splitlines()[-1])["y"] == [a + b, 2 * a + b]
+    storage = [r.split("?")[0] for r in project.hub.requests if r.startswith("/storage/")]
+    assert len(storage) == 2 == len(set(storage))  # each archive downloaded once, by one of the four
+    assert project.run("verify", "--full").returncode == 0

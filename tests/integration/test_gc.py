@@ -40,6 +40,10 @@ def test_find_garbage_rules() -> None:
         Entry("f" * 40 + ".lock", 1, now, f"{host}.{dead_pid()}.{UID}"),  # owner dead
         Entry("0" * 40 + ".lock", 1, now - 3600, f"otherhost.1.{UID}"),  # stalled for an hour
         Entry("1" * 40 + ".lock", 1, now, f"otherhost.1.{UID}"),  # another host, recent: keep
+        # lock files being created when their process was killed (kill -9 between write and link)
+        Entry("2" * 40 + f".lock.{UID}.part", 1, now, f"{host}.{dead_pid()}.{UID}"),
+        Entry("3" * 40 + f".lock.{UID}.part", 0, now - 60),  # killed before it wrote a byte
+        Entry("4" * 40 + f".lock.{UID}.part", 1, now, live),  # being made right now: keep
     ]
     names = {g.name for g in find_garbage(entries, Lockfile(), now=now)}
     assert names == {
@@ -48,6 +52,8 @@ def test_find_garbage_rules() -> None:
         "d" * 40 + f".{'e' * 32}.tmp",
         "f" * 40 + ".lock",
         "0" * 40 + ".lock",
+        "2" * 40 + f".lock.{UID}.part",
+        "3" * 40 + f".lock.{UID}.part",
     }
     kept = {g.name for g in find_garbage(entries, Lockfile(), keep_unlocked=True, now=now)}
     assert K not in kept and f"{K}.descriptor.txt" not in kept

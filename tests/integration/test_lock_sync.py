@@ -76,6 +76,22 @@ def test_check_names_each_stale_missing_and_extra_entry_without_network(project:
     assert project.hub.requests == [] and project.lockfile.read_bytes() == before
 
 
+def test_check_reports_a_hand_edited_url_and_lock_repairs_it(project: Project) -> None:
+    lock_ok(project)
+    good = project.lockfile.read_text()
+    host = project.hub.url.removeprefix("http://")
+    assert host in good
+    project.lockfile.write_text(good.replace(host, "evil.example:80", 1))  # one model's url
+    result = project.run("lock", "--check")
+    assert result.returncode == 1
+    assert "edited by hand" in result.stderr and "evil.example:80" in result.stderr
+    assert project.run("sync").returncode == 1  # a sync refuses it too, before any download
+    project.hub.reset_requests()
+    assert project.run("lock").returncode == 0  # re-resolved from the handle, not from the edit
+    assert project.lockfile.read_text() == good
+    assert project.run("lock", "--check").returncode == 0
+
+
 def test_sync_publishes_tensorflow_hub_layout_and_cleans_up(project: Project) -> None:
     lock_ok(project)
     project.hub.reset_requests()

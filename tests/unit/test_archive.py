@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hublock import IntegrityError, UnsafeArchiveError
-from hublock._archive import extract_archive
+from hublock._archive import DEFAULT_MAX_MEMBERS, extract_archive
 
 Member = tuple[str, str, bytes]  # (kind, name, data or link target)
 
@@ -102,6 +102,45 @@ def test_too_many_members_are_refused(tmp_path: Path) -> None:
     data = build([("file", f"f{i}", b"") for i in range(50)])
     with pytest.raises(UnsafeArchiveError, match="more than 10 members"):
         extract_archive(io.BytesIO(data), None, max_bytes=100, max_members=10)
+
+
+_EMPTY_HEADER = bytearray(tarfile.TarInfo("").tobuf(format=tarfile.USTAR_FORMAT))
+_EMPTY_HEADER[148:156] = b" " * 8  # the checksum field counts as spaces while it is summed
+
+
+def _header(name: bytes) -> bytes:
+    """A ustar header of an empty regular file (tarfile's own tobuf is 20x slower)."""
+    block = bytearray(_EMPTY_HEADER)
+    block[: len(name)] = name
+    block[148:156] = b"%06o\x00 " % (sum(_EMPTY_HEADER) + sum(name))
+    return bytes(block)
+
+
+class _ManyMembers:
+    """A tar stream of ``count`` empty files, made as it is read; counts the bytes read."""
+
+    def __init__(self, count: int) -> None:
+        self._blocks = (
+            b"".join(_header(b"f%d" % i) for i in range(start, min(count, start + 1000)))
+            for start in range(0, count, 1000)
+        )
+        self._buf = memoryview(b"")
+        self.consumed = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._buf:
+            self._buf = memoryview(next(self._blocks, b""))
+        out = bytes(self._buf[: n if n >= 0 else None])
+        self._buf = self._buf[len(out) :]
+        self.consumed += len(out)
+        return out
+
+
+def test_millions_of_tiny_members_stop_at_the_default_bound() -> None:
+    stream = _ManyMembers(3_000_000)  # 1.5 GB of headers, if it were read to the end
+    with pytest.raises(UnsafeArchiveError, match=f"more than {DEFAULT_MAX_MEMBERS} members"):
+        extract_archive(stream, None, max_bytes=1 << 40)
+    assert stream.consumed < (DEFAULT_MAX_MEMBERS + 1000) * 512  # stopped at the bound, not the end
 
 
 def test_truncated_and_garbage_streams_are_integrity_errors(tmp_path: Path) -> None:

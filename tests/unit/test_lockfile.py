@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -93,7 +94,36 @@ def test_lock_round_trip_and_determinism(models: list[LockedModel]) -> None:
     lock = Lockfile.of(models)
     text = dump_lockfile(lock)
     assert parse_lockfile(text) == lock
+    assert not any(m.hand_edited for m in parse_lockfile(text).models)
     assert dump_lockfile(Lockfile.of(reversed(models))) == text
+
+
+@given(locked, st.sampled_from(["url", "size", "archive", "tree", "files", "handle"]), st.data())
+def test_any_hand_edit_of_a_field_breaks_the_seal(m: LockedModel, key: str, data: st.DataObject) -> None:
+    text = dump_lockfile(Lockfile.of([m]))
+    entry = m.to_dict()
+    old = entry[key]
+    new = data.draw(
+        {
+            "url": st.text(max_size=80),
+            "handle": st.text(min_size=1, max_size=60),
+            "size": st.integers(0, 2**62),
+            "files": st.integers(0, 10**6),
+            "archive": hexes.map(lambda h: "sha256:" + h),
+            "tree": b64.map(lambda t: "h1:" + t + "="),
+        }[key].filter(lambda v: v != old)
+    )
+    edited = dump_lockfile(Lockfile.of([replace(m, **{key: new})])).replace(
+        f'seal = "{replace(m, **{key: new}).seal}"', f'seal = "{m.seal}"'
+    )
+    assert text != edited
+    assert parse_lockfile(edited).models[0].hand_edited
+
+
+def test_an_entry_without_a_seal_counts_as_hand_edited() -> None:
+    text = dump_lockfile(Lockfile.of([model()]))
+    unsealed = "\n".join(line for line in text.splitlines() if not line.startswith("seal ="))
+    assert parse_lockfile(unsealed).models[0].hand_edited
 
 
 @given(st.text(max_size=300))

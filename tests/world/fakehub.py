@@ -11,17 +11,26 @@
 
 Unknown models answer 404. Every request is recorded (``hub.requests``) so tests can assert that
 a command made none. Faults on demand: ``fail(path_part, status, times)``, ``swap(...)`` to serve
-other bytes for a locked version, ``truncate`` to cut bodies short, ``throttle`` to slow them.
+other bytes for a locked version, ``truncate`` to cut bodies short, ``throttle`` to slow them,
+``reset_after`` to reset connections mid-body, ``length_delta`` to lie in Content-Length,
+``downgrade_to`` to send the storage redirect to a plain-http host. Storage objects carry an ETag
+and honour ``Range: bytes=N-`` (with ``If-Range``) unless ``ranges`` is off. ``tls=(cert, key)``
+serves https.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import socket
+import ssl
+import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 SECRET = b"fake-hub-signing-key"
@@ -36,7 +45,7 @@ class FakeModel:
 
 
 class FakeHub:
-    def __init__(self, signed_ttl: float = 300.0) -> None:
+    def __init__(self, signed_ttl: float = 300.0, tls: tuple[Path, Path] | None = None) -> None:
         self.models: dict[str, FakeModel] = {}
         self.requests: list[str] = []
         self.signed_ttl = signed_ttl
@@ -45,12 +54,24 @@ class FakeHub:
         self.stall: float = 0.0  # seconds to wait before answering any request
         self.token: str | None = None  # when set, every request needs "Authorization: Bearer <token>"
         self.authorizations: list[str] = []
+        self.ranges = True  # honour Range requests on storage objects
+        self.range_requests: list[str] = []  # the Range headers received
+        self.reset_after: int | None = None  # reset storage bodies after this many bytes...
+        self.resets = 0  # ... this many times
+        self.after_reset: Callable[[], None] | None = None  # called after each reset
+        self.length_delta = 0  # added to the true Content-Length of storage bodies
+        self.downgrade_to: str | None = None  # e.g. "http://127.0.0.1:PORT": Kaggle redirects there
+        self.body_bytes = 0  # storage body bytes sent in all
         self._faults: list[list[object]] = []  # [path_part, status, times_left]
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> FakeHub:
@@ -150,7 +171,7 @@ class FakeHub:
             if not compressed:
                 return 200, {"Content-Type": "text/html"}, b"<html>kaggle page</html>"
             blob = hashlib.sha1(kaggle.encode()).hexdigest()
-            return 302, {"Location": self._signed_url(blob)}, b""
+            return 302, {"Location": (self.downgrade_to or "") + self._signed_url(blob)}, b""
         if path.startswith("/storage/") and path.endswith(".tar.gz"):
             blob = path[len("/storage/") : -len(".tar.gz")]
             model = next(
@@ -161,7 +182,8 @@ class FakeHub:
                 return 404, {}, b"no such object\n"
             if not self._signature_ok(blob, query):
                 return 403, {}, b"<Error><Code>ExpiredToken</Code></Error>"
-            return 200, {"Content-Type": "application/x-gzip"}, model.archive
+            etag = f'"{hashlib.sha256(model.archive).hexdigest()[:32]}"'
+            return 200, {"Content-Type": "application/x-gzip", "ETag": etag}, model.archive
         return 404, {}, b"not found\n"
 
 
@@ -184,11 +206,44 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 status, headers, body = 401, {"WWW-Authenticate": "Bearer"}, b"unauthorized\n"
             else:
                 status, headers, body = hub.route(self.path)
+            storage = status == 200 and self.path.startswith("/storage/")
+            wanted = self.headers.get("Range")
+            if storage and wanted:
+                with hub._lock:
+                    hub.range_requests.append(wanted)
+            if storage and wanted and hub.ranges and self.headers.get("If-Range") in (None, headers["ETag"]):
+                start = int(wanted.removeprefix("bytes=").split("-")[0])
+                if start >= len(body):
+                    status, headers, body = 416, {"Content-Range": f"bytes */{len(body)}"}, b""
+                else:
+                    headers["Content-Range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
+                    status, body = 206, body[start:]
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
+            lie = hub.length_delta if status in (200, 206) and self.path.startswith("/storage/") else 0
+            self.send_header("Content-Length", str(len(body) + lie))
             self.end_headers()
+            if status in (200, 206) and self.path.startswith("/storage/"):
+                with hub._lock:
+                    reset = hub.reset_after is not None and hub.resets > 0
+                    if reset:
+                        hub.resets -= 1
+                    hub.body_bytes += min(len(body), hub.reset_after or 0) if reset else len(body)
+                if reset and hub.reset_after is not None:
+                    self.wfile.write(body[: hub.reset_after])
+                    self.wfile.flush()
+                    time.sleep(0.2)  # let the bytes arrive: a reset drops what the peer has not read
+                    # SO_LINGER 0: close with a TCP reset, as a dropped connection does
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    if hub.after_reset is not None:
+                        hub.after_reset()
+                    return
+                if lie < 0:
+                    body = body[: len(body) + lie]
+                if lie:
+                    self.close_connection = True
             if hub.truncate and status == 200 and len(body) > 100:
                 self.wfile.write(body[: len(body) // 2])
                 self.close_connection = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import http.client
+import ipaddress
 import json
 import ssl
 import threading
@@ -22,7 +23,8 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding
 
 
 def make_certificates(out: Path) -> tuple[Path, Path, Path]:
-    """A test CA and a leaf certificate for the Google API hosts: (ca.pem, leaf.pem, leaf.key)."""
+    """A test CA and a leaf certificate for the Google API hosts and 127.0.0.1:
+    (ca.pem, leaf.pem, leaf.key)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -57,7 +59,11 @@ def make_certificates(out: Path) -> tuple[Path, Path, Path]:
         .not_valid_after(now + datetime.timedelta(days=7))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("storage.googleapis.com"), x509.DNSName("*.googleapis.com")]
+                [
+                    x509.DNSName("storage.googleapis.com"),
+                    x509.DNSName("*.googleapis.com"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),  # the https fake hub
+                ]
             ),
             critical=False,
         )
