@@ -127,3 +127,27 @@ def test_https_to_http_downgrade_is_refused(project: Project, https_hub: tuple[F
     assert not [r for r in project.hub.requests if r.startswith("/storage/")]  # never asked the http host
     secure.downgrade_to = None
     assert project.run("lock", env=env).returncode == 0  # the same chain over https is fine
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_server_errors_are_retried_with_backoff_then_succeed(project: Project, status: int) -> None:
+    locked_then_forgotten(project)
+    project.hub.fail(project.hub.storage_path("google/linear/1"), status, times=3)
+    result = project.run("sync", "-v")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count(f"HTTP {status}") >= 3  # each retry said why, with its pause
+    assert project.run("verify", "--full").returncode == 0
+
+
+def test_server_errors_that_never_end_are_bounded(project: Project) -> None:
+    locked_then_forgotten(project)
+    project.hub.fail(project.hub.storage_path("google/linear/1"), 502, times=1000)
+    result = project.run("sync")
+    assert result.returncode == 3, result.stderr
+    assert (
+        "linear:" in result.stderr
+        and "HTTP 502" in result.stderr
+        and "gave up after 4 attempts" in result.stderr
+    )
+    storage = [r for r in project.hub.requests if r.startswith(project.hub.storage_path("google/linear/1"))]
+    assert len(storage) == 4 * 2  # 4 attempts at the mirror, 4 at the locked url; then it stops
