@@ -13,11 +13,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NewType
+from typing import NewType
 
 Digest = NewType("Digest", str)
 """``sha256:<hex>`` for an archive, ``h1:<base64>`` for a tree."""
@@ -116,29 +116,3 @@ def hash_directory(root: str | os.PathLike[str], jobs: int = 1) -> TreeDigest:
     paths.sort(key=lambda p: os.lstat(base / p).st_size, reverse=True)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return tree_digest(pool.map(entry, paths))
-
-
-class HashingReader:
-    """A read-only file wrapper that hashes and counts every byte read through it."""
-
-    def __init__(self, raw: BinaryIO, on_read: Callable[[], None] | None = None) -> None:
-        self._raw = raw
-        self._on_read = on_read
-        self._sha256 = hashlib.sha256()
-        self.bytes_read = 0
-
-    def read(self, n: int = -1) -> bytes:
-        if self._on_read is not None:
-            self._on_read()
-        data = self._raw.read(n)
-        self._sha256.update(data)
-        self.bytes_read += len(data)
-        return data
-
-    def drain(self) -> None:
-        """Read to the end, so the digest covers the whole stream (tar leaves padding unread)."""
-        while self.read(CHUNK):
-            pass
-
-    def hexdigest(self) -> str:
-        return self._sha256.hexdigest()

@@ -7,7 +7,6 @@ digest is known: a reader never sees a partial archive under a digest name.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 import uuid
@@ -32,31 +31,24 @@ def default_download_dir() -> Path:
 
 
 class ArchiveWriter:
-    """Receives an archive's bytes, hashing them on the way to disk."""
+    """Receives an archive's bytes under a temp name; ``commit`` names them by their digest."""
 
     def __init__(self, cache: DownloadCache, file: Path) -> None:
         self._cache = cache
         self._file = file
         self._out = open(file, "wb")  # noqa: SIM115 - closed in commit/abort
-        self._sha256 = hashlib.sha256()
-        self.size = 0
 
     def write(self, chunk: bytes) -> None:
         try:
             self._out.write(chunk)
         except OSError as exc:
             raise CacheError(f"cannot write to the download cache {self._cache.root}: {exc}") from exc
-        self._sha256.update(chunk)
-        self.size += len(chunk)
 
-    @property
-    def sha256(self) -> str:
-        return self._sha256.hexdigest()
-
-    def commit(self) -> Path:
+    def commit(self, sha256: str) -> Path:
+        """Keep the bytes written as the archive ``sha256`` (which the caller computed)."""
         try:
             self._out.close()
-            final = self._cache.path(self.sha256)
+            final = self._cache.path(sha256)
             os.replace(self._file, final)
         except OSError as exc:
             raise CacheError(f"cannot write to the download cache {self._cache.root}: {exc}") from exc

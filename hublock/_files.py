@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 import uuid
 from pathlib import Path
+
+# ".<name>.<pid>-<uuid>@<host>.part": who writes it is in the name, so that `hublock gc` can
+# remove the temp file of a killed writer at once (a writer's text is all payload)
+_TEMP = re.compile(r"^\..+\.(\d+)-([0-9a-f]{32})@([^/@]+)\.part$")
 
 
 def atomic_write(path: Path, text: str) -> None:
     """Write via a unique temp file and a rename: readers see the old or the new text, never half."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex}@{socket.gethostname()}.part")
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def temp_owner(name: str) -> str | None:
+    """The ``host.pid.uuid`` owner of an ``atomic_write`` temp file name (as in a lock file)."""
+    m = _TEMP.match(name)
+    return f"{m[3]}.{m[1]}.{m[2]}" if m else None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hublock._downloads import DownloadCache
+from hublock._files import temp_owner
 from hublock._lockfile import Lockfile
 from hublock._targets import LOCK_TIMEOUT_SEC, CacheChoice, Entry, cache_key, owner_is_dead
 
@@ -69,6 +70,8 @@ def find_garbage(
             owner_is_dead(entry.content) or (not entry.content and now - entry.mtime > 10)
         ):
             garbage.append(Garbage(name, "lock file of a process killed while taking it", entry.size))
+        elif (owner := temp_owner(name)) is not None and owner_is_dead(owner):
+            garbage.append(Garbage(name, "temp file of a process killed while writing it", entry.size))
         elif _PART.search(name) and now - entry.mtime > LOCK_TIMEOUT_SEC:
             garbage.append(Garbage(name, "abandoned temp file", entry.size))
     return sorted(garbage, key=lambda g: g.name)

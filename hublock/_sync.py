@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING
 
 from hublock._archive import Sink, extract_archive
 from hublock._bucket import BucketCache
-from hublock._digest import HashingReader, TreeDigest
+from hublock._digest import TreeDigest
 from hublock._downloads import DownloadCache
 from hublock._errors import CacheError, HublockError, IntegrityError, NotInSyncError
 from hublock._events import Event, OnEvent, ignore
-from hublock._fetch import Fetcher, source_url
+from hublock._fetch import ArchiveStream, Fetcher, source_url
 from hublock._locker import default_lockfile, unpacked_limit, with_mirrors
 from hublock._lockfile import LockedModel, Lockfile, read_lockfile
 from hublock._manifest import Manifest, load_manifest
-from hublock._parallel import raise_if_cancelled, run_parallel
+from hublock._parallel import ReadAhead, raise_if_cancelled, run_parallel
 from hublock._plan import Action, SyncStep, lock_problems, plan_sync
 from hublock._targets import Cache, CacheChoice, choose_cache, open_cache, remove_tree
 from hublock._verify import Inspection, State
@@ -64,15 +64,23 @@ def project_cache(option: str | None, manifest: Manifest | None) -> tuple[CacheC
 
 
 def unpack(
-    download_path: Path, staging: Path | Sink, model: LockedModel, cancel: threading.Event
+    stream: ArchiveStream, staging: Path | Sink, model: LockedModel, cancel: threading.Event
 ) -> TreeDigest:
-    """Extract a downloaded archive into ``staging``, refusing anything that differs from the lock."""
-    with open(download_path, "rb") as raw:
-        reader = HashingReader(raw, on_read=lambda: raise_if_cancelled(cancel))
+    """Extract an archive as it streams in into ``staging``, refusing anything that differs from
+    the lock. Three stages on their own threads: reading (socket or file) with the archive's
+    sha256, gunzip, then untar with each file's sha256 (``extract_archive``). Only when the whole
+    archive matches the lock is it kept in the download cache."""
+
+    def checked() -> Iterator[bytes]:
+        for chunk in stream:
+            raise_if_cancelled(cancel)
+            yield chunk
+
+    with ReadAhead(checked()) as raw:
         tree, failure = None, None
         try:
             dest = str(staging) if isinstance(staging, Path) else staging
-            tree = extract_archive(reader, dest, max_bytes=unpacked_limit(model.size))
+            tree = extract_archive(raw, dest, max_bytes=unpacked_limit(model.size))
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise CacheError(
@@ -82,15 +90,20 @@ def unpack(
                 ) from exc
             raise CacheError(f"{model.name}: cannot write into {staging}: {exc}") from exc
         except IntegrityError as exc:
+            if raw.failure is not None:
+                raise raw.failure from None  # the transfer failed (the archive changed, say)
             failure = exc  # judged below: a damaged copy of the right archive is fetched again
-        reader.drain()
-    actual = f"sha256:{reader.hexdigest()}"
-    if actual != model.archive or reader.bytes_read != model.size:
-        download_path.unlink(missing_ok=True)  # a corrupted copy must not be reused
+        raw.drain()  # the digest covers every byte, also those after the end of the tar
+        if raw.failure is not None:  # met by the gunzip stage after the tar's end, say
+            raise raw.failure
+    actual = f"sha256:{stream.sha256}"
+    if actual != model.archive or stream.size != model.size:
+        if stream.cached is not None:
+            stream.cached.unlink(missing_ok=True)  # a corrupted copy must not be reused
         raise IntegrityError(
-            f"archive digest mismatch: expected {model.archive} ({model.size} bytes), got "
-            f"{actual} ({reader.bytes_read} bytes); the corrupted download was removed, run "
-            "`hublock sync` again"
+            f"archive from {stream.url} has {actual} ({stream.size} bytes), but hub.lock expects "
+            f"{model.archive} ({model.size} bytes); nothing was published"
+            + ("; the corrupted download was removed, run `hublock sync` again" if stream.cached else "")
         )
     if tree is None:  # the bytes are the locked ones, yet they do not extract: that is the error
         assert failure is not None
@@ -100,6 +113,7 @@ def unpack(
             f"extracted files differ from hub.lock: expected {model.tree} ({model.files} files), "
             f"got {tree.tree} ({len(tree.files)} files)"
         )
+    stream.keep()
     return tree
 
 
@@ -152,40 +166,38 @@ def _fetch_and_publish(
 ) -> None:
     assert model.archive is not None  # uncompressed models are never fetched
     sha256 = model.archive.removeprefix("sha256:")
-    if fetcher.downloads.get(sha256) is not None:
-        on_event(Event(model.name, "start", "unpacking from the download cache", total=model.size))
-    else:
-        on_event(Event(model.name, "start", f"fetching {model.handle}", total=model.size))
 
     def progress(n: int) -> None:
-        raise_if_cancelled(cancel)
         on_event(Event(model.name, "bytes", amount=n))
 
     for attempt in (1, 2):
-        download = fetcher.fetch(
+        cached = fetcher.downloads.get(sha256) is not None
+        what = "unpacking from the download cache" if cached else f"fetching {model.handle}"
+        on_event(Event(model.name, "start", what, total=model.size))
+        with fetcher.open_archive(
             [source_url(model.handle, mirrors), model.url],
-            expect_sha256=sha256,
+            cached_sha256=sha256,
             max_bytes=model.size,
             progress=progress,
-        )
-        if not local_staging and isinstance(cache, BucketCache):
-            remote = cache.remote_prefix(model.handle)
-            sink = cache.sink(remote)
+        ) as stream:
+            if not local_staging and isinstance(cache, BucketCache):
+                remote = cache.remote_prefix(model.handle)
+                sink = cache.sink(remote)
+                try:
+                    tree = unpack(stream, sink, model, cancel)
+                    cache.commit(model, remote, tree, sink.sent)
+                    return
+                finally:
+                    cache.discard(remote)
+            staging.mkdir()
             try:
-                tree = unpack(download.path, sink, model, cancel)
-                cache.commit(model, remote, tree, sink.sent)
-                return
-            finally:
-                cache.discard(remote)
-        staging.mkdir()
-        try:
-            tree = unpack(download.path, staging, model, cancel)
-            break
-        except IntegrityError:
-            remove_tree(staging)
-            # A bad copy in the download cache is removed by unpack; fetch it once more.
-            if attempt == 2 or download.path.exists():
-                raise
+                tree = unpack(stream, staging, model, cancel)
+                break
+            except IntegrityError:
+                remove_tree(staging)
+                # A bad copy in the download cache is removed by unpack; fetch it once more.
+                if attempt == 2 or not cached:
+                    raise
     cache.publish(model, staging, tree)
 
 

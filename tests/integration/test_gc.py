@@ -31,6 +31,7 @@ def test_find_garbage_rules() -> None:
     host = socket.gethostname()
     now = time.time()
     live = f"{host}.{os.getpid()}.{UID}"
+    gone = dead_pid()
     entries = [
         Entry(K, 10, now),  # a model hub.lock does not list
         Entry(f"{K}.descriptor.txt", 1, now),
@@ -44,6 +45,9 @@ def test_find_garbage_rules() -> None:
         Entry("2" * 40 + f".lock.{UID}.part", 1, now, f"{host}.{dead_pid()}.{UID}"),
         Entry("3" * 40 + f".lock.{UID}.part", 0, now - 60),  # killed before it wrote a byte
         Entry("4" * 40 + f".lock.{UID}.part", 1, now, live),  # being made right now: keep
+        # a stamp being written when its process was killed; and one being written now
+        Entry(f".{'5' * 40}.hublock.json.{gone}-{UID}@{host}.part", 9, now),
+        Entry(f".{'6' * 40}.hublock.json.{os.getpid()}-{UID}@{host}.part", 9, now),
     ]
     names = {g.name for g in find_garbage(entries, Lockfile(), now=now)}
     assert names == {
@@ -54,6 +58,7 @@ def test_find_garbage_rules() -> None:
         "0" * 40 + ".lock",
         "2" * 40 + f".lock.{UID}.part",
         "3" * 40 + f".lock.{UID}.part",
+        f".{'5' * 40}.hublock.json.{gone}-{UID}@{host}.part",
     }
     kept = {g.name for g in find_garbage(entries, Lockfile(), keep_unlocked=True, now=now)}
     assert K not in kept and f"{K}.descriptor.txt" not in kept

@@ -1,0 +1,475 @@
+"""How fast hublock fills a model cache, side by side with what users do today, as ratios.
+
+    .venv/bin/python benchmarks/sync.py [--scale 1.0] [--repeat 3] [--out benchmarks/results.json]
+
+Everything runs on this machine, against a loopback HTTP server that serves generated models with
+``sendfile`` (its own throughput is measured too, so it is known not to be the bottleneck):
+
+1. cold sync of 8 models (1 MB to 400 MB, ~1 GB; float32 weights that compress poorly, like real
+   ones) with ``hublock sync``, against (a) tensorflow_hub's own ``hub.resolve`` of each handle one
+   after another into an empty TFHUB_CACHE_DIR, (b) a bare reference pipeline (urllib stream,
+   sha256, the fastest gunzip available, untar, sha256 of each file; no error handling) with one
+   process per core, (c) ``curl -s URL | tar xz``, 2 at a time, (d) ``sha256sum`` of the archives;
+2. a no-op ``hublock sync`` of 100 locked, synced small models, against ``python -c "import
+   hublock"`` and ``python -c pass``;
+3. ``hublock lock`` of 20 handles from scratch, and again with nothing changed;
+4. ``hublock verify --full`` of the synced ~1 GB, against ``sha256sum`` of the same files;
+5. peak RSS of the cold sync, and of syncing one 1 GB model.
+
+Every figure is the best of ``--repeat`` runs. Generated archives are kept in
+``benchmarks/.work`` (git-ignored) and reused by later runs. The models are SavedModel-shaped
+(saved_model.pb, variables/ shards, assets/) but random: tensorflow_hub resolves them (download and
+unpack), nobody loads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import urllib.request
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "benchmarks" / ".work"
+PYTHON = sys.executable
+SIZES_MB = [1, 4, 16, 48, 96, 160, 256, 400]  # the mixed set: 981 MB of weights
+SHARD_MB = 64  # variables are split in shards of at most this size, as TensorFlow does
+
+
+# -- the models ------------------------------------------------------------------------------
+
+
+def make_archive(path: Path, weights_mb: float, seed: int) -> None:
+    """A SavedModel-shaped .tar.gz with ``weights_mb`` MB of float32 weights (gzip level 6)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    total = int(weights_mb * (1 << 20))
+    shards = max(1, -(-total // (SHARD_MB << 20)))
+    tmp = path.with_suffix(".part")
+    with open(tmp, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
+
+        def add(name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+        for folder in ("assets", "variables"):  # tensorflow_hub creates no parent directories
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        add("saved_model.pb", rng.bytes(20_000))
+        add("variables/variables.index", rng.bytes(2_000))
+        left = total
+        for i in range(shards):
+            n = min(left, SHARD_MB << 20) // 4 * 4
+            left -= n
+            data = rng.standard_normal(n // 4, dtype=np.float32).tobytes()
+            add(f"variables/variables.data-{i:05d}-of-{shards:05d}", data)
+        add("assets/labels.txt", b"\n".join(b"label-%d" % i for i in range(1000)))
+    tmp.rename(path)
+
+
+def generate(specs: dict[str, float]) -> dict[str, Path]:
+    """name -> archive; made once (2 processes) and kept in benchmarks/.work."""
+    folder = WORK / "archives"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {name: folder / f"{name}-{mb:g}MB.tar.gz" for name, mb in specs.items()}
+    todo = [(paths[n], mb, i) for i, (n, mb) in enumerate(specs.items()) if not paths[n].exists()]
+    if todo:
+        print(f"generating {len(todo)} archives ({sum(t[1] for t in todo):.0f} MB of weights)...", flush=True)
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            pool.starmap(make_archive, sorted(todo, key=lambda t: -t[1]))
+    return paths
+
+
+# -- the server ------------------------------------------------------------------------------
+
+
+class Server:
+    """Serves ``/m/<name>`` (any query) from a file with sendfile; counts requests."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        self.files = files
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                server.requests += 1
+                name = self.path.split("?")[0].removeprefix("/m/")
+                path = server.files.get(name)
+                if path is None:
+                    self.send_error(404)
+                    return
+                size = path.stat().st_size
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-gzip")
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                self.wfile.flush()
+                with open(path, "rb") as f:
+                    offset = 0
+                    while offset < size:
+                        offset += os.sendfile(self.connection.fileno(), f.fileno(), offset, size - offset)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def handle(self, name: str) -> str:
+        return f"{self.url}/m/{name}"
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+def run(cmd: list[str] | str, **kw: object) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one child process; fails loudly."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{cmd} failed:\n{out.decode()}\n{err.decode()}")
+    return wall, usage.ru_maxrss * 1024
+
+
+def best(fn, repeat: int, prepare=None) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeat):
+        if prepare is not None:
+            prepare()
+        times.append(fn())
+    return min(times)
+
+
+def fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def project(where: Path, handles: dict[str, str]) -> Path:
+    fresh(where)
+    lines = ["[models]", *(f'{n} = "{h}"' for n, h in handles.items()), "", "[cache]", 'dir = "cache"']
+    (where / "hub.toml").write_text("\n".join(lines) + "\n")
+    return where
+
+
+def hublock_env(downloads: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "TFHUB_CACHE_DIR"}
+    env["HUBLOCK_DOWNLOAD_CACHE"] = str(downloads)
+    return env
+
+
+def hublock(proj: Path, *args: str, downloads: Path) -> tuple[float, int]:
+    return run([PYTHON, "-m", "hublock", *args], cwd=proj, env=hublock_env(downloads))
+
+
+TFHUB_RESOLVE = """
+import os, sys, time
+import tensorflow_hub as hub
+start = time.perf_counter()
+for handle in sys.argv[1:]:
+    hub.resolve(handle)
+print(time.perf_counter() - start)
+"""
+
+
+def tfhub_resolve(handles: list[str], cache: Path) -> float:
+    """Seconds of the resolve loop alone (TensorFlow's import is not counted against it)."""
+    env = {**os.environ, "TFHUB_CACHE_DIR": str(fresh(cache)), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([PYTHON, "-c", TFHUB_RESOLVE, *handles], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"tensorflow_hub failed:\n{done.stderr[-3000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _gunzip_module():  # type: ignore[no-untyped-def]
+    try:
+        from isal import isal_zlib
+
+        return isal_zlib
+    except ImportError:
+        return zlib
+
+
+class _Gunzip:
+    """What the reference pipeline reads through: urllib stream -> sha256 -> gunzip."""
+
+    def __init__(self, url: str) -> None:
+        self.raw = urllib.request.urlopen(url)
+        self.sha = hashlib.sha256()
+        self.z = _gunzip_module().decompressobj(31)
+        self.buf = b""
+
+    def read(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.raw.read(1 << 20)
+            if not chunk:
+                break
+            self.sha.update(chunk)
+            self.buf += self.z.decompress(chunk)
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+
+def reference_one(job: tuple[str, str]) -> str:
+    url, dest = job
+    src = _Gunzip(url)
+    with tarfile.open(fileobj=src, mode="r|", bufsize=1 << 20) as tar:  # type: ignore[call-overload]
+        for member in tar:
+            target = os.path.join(dest, member.name)
+            if member.isdir():
+                os.makedirs(target, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            h = hashlib.sha256()
+            data = tar.extractfile(member)
+            with open(target, "wb") as out:
+                while chunk := data.read(1 << 20):  # type: ignore[union-attr]
+                    h.update(chunk)
+                    out.write(chunk)
+    return src.sha.hexdigest()
+
+
+def reference(urls: dict[str, str], sizes: dict[str, int], dest: Path) -> float:
+    fresh(dest)
+    jobs = [(urls[n], str(dest / n)) for n in sorted(urls, key=lambda n: -sizes[n])]
+    start = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(os.cpu_count() or 2) as pool:
+        pool.map(reference_one, jobs, chunksize=1)
+    return time.perf_counter() - start
+
+
+def curl_tar(urls: dict[str, str], sizes: dict[str, int], dest: Path) -> float:
+    fresh(dest)
+
+    def one(name: str) -> None:
+        (dest / name).mkdir()
+        subprocess.run(f"curl -sf '{urls[name]}' | tar xz -C '{dest / name}'", shell=True, check=True)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(one, sorted(urls, key=lambda n: -sizes[n])))
+    return time.perf_counter() - start
+
+
+def curl_null(urls: list[str]) -> float:
+    """The server alone: curl to /dev/null, 2 at a time."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda u: subprocess.run(["curl", "-sf", "-o", "/dev/null", u], check=True), urls))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply every model size (0.1 for a quick run)"
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    args = parser.parse_args()
+    r = args.repeat
+
+    mixed = {f"mixed-{mb}mb": mb * args.scale for mb in SIZES_MB}
+    small = {f"small-{i:03d}": 0.004 for i in range(100)}
+    twenty = {f"lock-{i:02d}": 1.0 * args.scale for i in range(20)}
+    big = {"big-1gb": 1024 * args.scale}
+    files = generate({**mixed, **small, **twenty, **big})
+    sizes = {n: p.stat().st_size for n, p in files.items()}
+    server = Server(files)
+    urls = {n: server.handle(n) + "?tf-hub-format=compressed" for n in files}
+    mixed_bytes = sum(sizes[n] for n in mixed)
+    tmp = WORK / "run"
+    results: dict[str, object] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    print(f"mixed set: {len(mixed)} models, {mixed_bytes / 1e6:.0f} MB of archives", flush=True)
+
+    # 1. cold sync of the mixed set
+    server_s = best(lambda: curl_null([urls[n] for n in mixed]), r)
+    sha256sum_s = best(lambda: run(["sha256sum", *(str(files[n]) for n in mixed)])[0], r)
+    curl_s = best(lambda: curl_tar({n: urls[n] for n in mixed}, sizes, tmp / "curl"), r)
+    ref_s = best(lambda: reference({n: urls[n] for n in mixed}, sizes, tmp / "ref"), r)
+    tfhub_s = best(lambda: tfhub_resolve([server.handle(n) for n in mixed], tmp / "tfhub"), r)
+    proj = project(tmp / "mixed", {n.replace("-", "_"): server.handle(n) for n in mixed})
+    hublock(proj, "lock", downloads=tmp / "lock-downloads")
+    cold: list[tuple[float, int]] = []
+
+    def cold_sync() -> float:
+        shutil.rmtree(proj / "cache", ignore_errors=True)
+        shutil.rmtree(tmp / "downloads", ignore_errors=True)
+        cold.append(hublock(proj, "sync", downloads=tmp / "downloads"))
+        return cold[-1][0]
+
+    hublock_s = best(cold_sync, r)
+    mb = mixed_bytes / 1e6
+    results["cold_sync"] = {
+        "archive_mb": round(mb, 1),
+        "hublock_s": hublock_s,
+        "tensorflow_hub_s": tfhub_s,
+        "reference_s": ref_s,
+        "curl_tar_s": curl_s,
+        "sha256sum_s": sha256sum_s,
+        "server_alone_s": server_s,
+        "speedup_vs_tensorflow_hub": tfhub_s / hublock_s,
+        "throughput_vs_reference": ref_s / hublock_s,
+        "speedup_vs_curl_tar": curl_s / hublock_s,
+        "server_vs_fastest_client": min(ref_s, hublock_s, curl_s) / server_s,
+        "peak_rss_mb": max(m for _, m in cold) / 1e6,
+    }
+
+    # 4. verify --full of what was just synced, against sha256sum of the same files
+    synced = [str(p) for p in (proj / "cache").rglob("*") if p.is_file() and p.parent != proj / "cache"]
+    verify_s = best(lambda: hublock(proj, "verify", "--full", downloads=tmp / "downloads")[0], r)
+    sum_files_s = best(lambda: run(["sha256sum", *synced])[0], r)
+    results["verify_full"] = {
+        "files": len(synced),
+        "hublock_s": verify_s,
+        "sha256sum_s": sum_files_s,
+        "ratio_to_sha256sum": verify_s / sum_files_s,
+    }
+
+    # 2. no-op sync of 100 small models
+    proj100 = project(tmp / "small", {n.replace("-", "_"): server.handle(n) for n in small})
+    hublock(proj100, "lock", downloads=tmp / "downloads")
+    hublock(proj100, "sync", downloads=tmp / "downloads")
+    before = server.requests
+    noop_s = best(lambda: hublock(proj100, "sync", downloads=tmp / "downloads")[0], max(r, 5))
+    import_s = best(lambda: run([PYTHON, "-c", "import hublock"])[0], max(r, 5))
+    pass_s = best(lambda: run([PYTHON, "-c", "pass"])[0], max(r, 5))
+    results["noop_sync_100"] = {
+        "hublock_sync_s": noop_s,
+        "import_hublock_s": import_s,
+        "python_pass_s": pass_s,
+        "ratio_to_import": noop_s / import_s,
+        "requests": server.requests - before,
+    }
+
+    # 3. lock of 20 handles from scratch, then with nothing changed
+    proj20 = project(tmp / "twenty", {n.replace("-", "_"): server.handle(n) for n in twenty})
+
+    def lock_scratch() -> float:
+        (proj20 / "hub.lock").unlink(missing_ok=True)
+        shutil.rmtree(tmp / "downloads20", ignore_errors=True)
+        return hublock(proj20, "lock", downloads=tmp / "downloads20")[0]
+
+    scratch_s = best(lock_scratch, r)
+    before = server.requests
+    relock_s = best(lambda: hublock(proj20, "lock", downloads=tmp / "downloads20")[0], max(r, 5))
+    results["lock_20"] = {
+        "from_scratch_s": scratch_s,
+        "unchanged_s": relock_s,
+        "unchanged_requests": server.requests - before,
+    }
+
+    # 5. peak RSS of syncing one 1 GB model (and one 1 MB model, for the floor)
+    rss = {}
+    for name in ("big-1gb", "lock-00"):
+        one = project(tmp / f"one-{name}", {"m": server.handle(name)})
+        hublock(one, "lock", downloads=tmp / f"dl-{name}")
+        shutil.rmtree(tmp / f"dl-{name}")
+        wall, peak = hublock(one, "sync", downloads=tmp / f"dl-{name}")
+        rss[name] = {"archive_mb": sizes[name] / 1e6, "sync_s": wall, "peak_rss_mb": peak / 1e6}
+        shutil.rmtree(one)
+    results["one_model_rss"] = rss
+
+    shutil.rmtree(tmp, ignore_errors=True)
+    out = Path(args.out)
+    data = json.loads(out.read_text()) if out.exists() else {}
+    data["sync"] = results
+    out.write_text(json.dumps(data, indent=2) + "\n")
+    print(table(results))
+
+
+def table(res: dict) -> str:  # type: ignore[type-arg]
+    """The results as the markdown table of README's Performance section."""
+    c, v, n, lk = res["cold_sync"], res["verify_full"], res["noop_sync_100"], res["lock_20"]
+    mb = c["archive_mb"]
+    rows = [
+        (f"cold sync, 8 models, {mb:.0f} MB: `hublock sync`", c["hublock_s"], True, "1.00"),
+        (
+            "(a) tensorflow_hub `hub.resolve`, one by one",
+            c["tensorflow_hub_s"],
+            True,
+            f"hublock {c['speedup_vs_tensorflow_hub']:.2f}x faster",
+        ),
+        (
+            "(b) reference pipeline, one process per core",
+            c["reference_s"],
+            True,
+            f"hublock at {c['throughput_vs_reference']:.2f}x its throughput",
+        ),
+        (
+            "(c) `curl -s URL \\| tar xz`, 2 at a time",
+            c["curl_tar_s"],
+            True,
+            f"hublock {c['speedup_vs_curl_tar']:.2f}x faster",
+        ),
+        ("(d) `sha256sum` of the archives", c["sha256sum_s"], True, ""),
+        (
+            "the server alone (curl to /dev/null, 2 at a time)",
+            c["server_alone_s"],
+            True,
+            f"{c['server_vs_fastest_client']:.1f}x faster than the fastest client",
+        ),
+        (
+            "`hublock verify --full` of the synced models",
+            v["hublock_s"],
+            False,
+            f"{v['ratio_to_sha256sum']:.2f}x the time of `sha256sum` of the same files "
+            f"({v['sha256sum_s']:.3f} s)",
+        ),
+        (
+            "no-op `hublock sync`, 100 models",
+            n["hublock_sync_s"],
+            False,
+            f"{n['ratio_to_import']:.2f}x `python -c 'import hublock'` ({n['import_hublock_s']:.3f} s; "
+            f"`python -c pass` {n['python_pass_s']:.3f} s); {n['requests']} requests",
+        ),
+        ("`hublock lock`, 20 handles from scratch", lk["from_scratch_s"], False, ""),
+        (
+            "`hublock lock`, 20 handles, nothing changed",
+            lk["unchanged_s"],
+            False,
+            f"{lk['unchanged_requests']} requests",
+        ),
+    ]
+    lines = ["| what | seconds | MB/s | ratio |", "| --- | ---: | ---: | --- |"]
+    for what, seconds, rate, ratio in rows:
+        lines.append(f"| {what} | {seconds:.3f} | {f'{mb / seconds:.0f}' if rate else ''} | {ratio} |")
+    big, small = res["one_model_rss"]["big-1gb"], res["one_model_rss"]["lock-00"]
+    lines += [
+        "",
+        f"Peak RSS: cold sync of the mixed set {c['peak_rss_mb']:.0f} MB; syncing one "
+        f"{big['archive_mb']:.0f} MB model {big['peak_rss_mb']:.0f} MB ({big['sync_s']:.2f} s); "
+        f"one {small['archive_mb']:.1f} MB model {small['peak_rss_mb']:.0f} MB.",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
