@@ -275,7 +275,9 @@ def sync(
                     cancel=cancel,
                     local_staging=local_staging,
                 ),
-                report.pending,
+                # largest first: the biggest model is the longest chain of work, so it must not
+                # start last and leave a core idle at the end
+                sorted(report.pending, key=lambda s: -s.model.size),
                 jobs,
             )
         )
