@@ -87,6 +87,17 @@ class Project:
         ]
         self.manifest.write_text("\n".join(lines) + "\n")
 
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """Start the hublock CLI in the background (to interrupt it, or to run several at once)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "hublock", *args],
+            cwd=self.dir,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run the hublock CLI as a user would, in the project directory."""
         return subprocess.run(

@@ -27,11 +27,9 @@ print(json.dumps({"y": model(tf.constant([1.0, 2.0])).numpy().tolist(), "waited"
 """
 
 
-@needs_unshare
-def test_plain_hub_load_waits_for_a_running_sync(project: Project) -> None:
-    assert project.run("lock").returncode == 0
-    shutil.rmtree(project.downloads)
-    project.hub.throttle = 0.5
+def start_loader(project: Project) -> subprocess.Popen[str]:
+    """A plain `hub.load` of TFHUB_LINEAR with no network, started (TensorFlow imported) and
+    set to call hub.load as soon as a sync takes the model's lock."""
     key = hashlib.sha1(TFHUB_LINEAR.encode()).hexdigest()
     ready = project.dir / "ready"
     loader = subprocess.Popen(
@@ -57,6 +55,15 @@ def test_plain_hub_load_waits_for_a_running_sync(project: Project) -> None:
             loader.stderr.read() if loader.stderr else ""
         )
         time.sleep(0.05)
+    return loader
+
+
+@needs_unshare
+def test_plain_hub_load_waits_for_a_running_sync(project: Project) -> None:
+    assert project.run("lock").returncode == 0
+    shutil.rmtree(project.downloads)
+    project.hub.throttle = 0.5
+    loader = start_loader(project)
     sync = project.run("sync")
     out, err = loader.communicate(timeout=120)
     assert sync.returncode == 0, sync.stderr
@@ -76,40 +83,8 @@ def test_four_syncs_and_a_plain_hub_load_at_once(project: Project) -> None:
     shutil.rmtree(project.downloads)
     project.hub.reset_requests()
     project.hub.throttle = 0.2
-    key = hashlib.sha1(TFHUB_LINEAR.encode()).hexdigest()
-    ready = project.dir / "ready"
-    loader = subprocess.Popen(
-        [
-            "unshare",
-            "-n",
-            sys.executable,
-            "-c",
-            CHILD,
-            str(project.cache / f"{key}.lock"),
-            str(ready),
-            TFHUB_LINEAR,
-        ],
-        cwd=ROOT,
-        env={**os.environ, **TF_QUIET, "TFHUB_CACHE_DIR": str(project.cache)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not ready.exists():
-        assert time.monotonic() < deadline and loader.poll() is None
-        time.sleep(0.05)
-    syncs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "hublock", "sync"],
-            cwd=project.dir,
-            env=project.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
+    loader = start_loader(project)
+    syncs = [project.start("sync") for _ in range(4)]
     outputs = [p.communicate(timeout=180) for p in syncs]
     out, err = loader.communicate(timeout=120)
     assert [p.returncode for p in syncs] == [0, 0, 0, 0], outputs

@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,17 +133,7 @@ def test_four_concurrent_syncs_download_each_archive_once(project: Project) -> N
     shutil.rmtree(project.downloads)
     project.hub.reset_requests()
     project.hub.throttle = 0.02  # long enough for the four to overlap
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "hublock", "sync"],
-            cwd=project.dir,
-            env=project.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
+    procs = [project.start("sync") for _ in range(4)]
     results = [p.communicate(timeout=180) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], results
     fetched = sum(int(n) for out, _ in results for n in re.findall(r"(\d+) fetched", out))

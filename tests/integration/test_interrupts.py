@@ -6,8 +6,6 @@ import hashlib
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,14 +26,7 @@ def test_interrupted_sync_leaves_nothing_half_written(project: Project, signum: 
     assert project.run("lock").returncode == 0
     shutil.rmtree(project.downloads)
     project.hub.throttle = 0.5  # a few seconds per model
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hublock", "sync"],
-        cwd=project.dir,
-        env=project.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = project.start("sync")
     wait_for(project.cache / f"{hashlib.sha1(TFHUB_LINEAR.encode()).hexdigest()}.lock")
     time.sleep(0.3)
     proc.send_signal(signum)
