@@ -1,8 +1,10 @@
-"""Fetching model archives: mirrors, the tfhub.dev -> Kaggle -> storage redirect chain, retries.
+"""Fetching model archives: mirrors, the tfhub.dev -> Kaggle -> storage redirect chain, retries,
+resumes.
 
-Every byte is written into the download cache while it is hashed, so the caller gets a verified,
-content-addressed file and the URL it came from (the last stable URL of the chain: signed,
-expiring storage URLs are never recorded).
+An archive arrives as an ``ArchiveStream``: hashed and counted as it is read, written into the
+download cache on the way, and kept there (under its sha256) only once the caller has judged it,
+together with the URL it came from (the last stable URL of the chain: signed, expiring storage
+URLs are never recorded).
 """
 
 from __future__ import annotations

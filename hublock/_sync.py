@@ -1,8 +1,9 @@
 """``hublock sync``: make a tensorflow_hub cache hold exactly what hub.lock says.
 
-Per model, under tensorflow_hub's own ``<sha1>.lock``: fetch (or reuse the download cache),
-extract into ``<sha1>.<uuid>.tmp/`` while hashing the archive, check archive and tree digests,
-then publish with one rename. Nothing unverified is ever visible at ``<sha1>/``.
+Per model, under tensorflow_hub's own ``<sha1>.lock``: stream the archive (from the download
+cache or the network) into ``<sha1>.<uuid>.tmp/``, hashing and unpacking it in one pass, check
+archive and tree digests, then publish with one rename. Nothing unverified is ever visible at
+``<sha1>/``.
 """
 
 from __future__ import annotations
