@@ -222,3 +222,24 @@ def test_gunzip_steps_are_bounded_however_well_it_compresses(codec: object) -> N
     bomb = gzip.compress(bytes(64 << 20), compresslevel=9)  # 64 MiB of zeros in ~64 KB
     steps = gunzip([bomb], codec)  # type: ignore[arg-type]
     assert max(len(next(steps)) for _ in range(8)) <= 1 << 20  # never more than 1 MiB at once
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
+@pytest.mark.parametrize("mode", ["w:gz", "w", "w:bz2", "w:xz"])
+def test_every_tar_format_and_compression_gives_the_same_tree(tmp_path: Path, fmt: int, mode: str) -> None:
+    """tensorflow_hub reads any tar tarfile can; so does hublock, with long and non-ASCII names."""
+    long_name = "variables/" + "x" * (89 if fmt == tarfile.USTAR_FORMAT else 120) + "/shard"
+    members = {
+        long_name: b"w" * 5000,
+        "assets/ünï/çødé.txt": os.urandom(70_000),
+        "big": os.urandom(3 << 19),
+    }  # > 1 MiB: crosses chunks
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode, format=fmt) as tar:  # type: ignore[call-overload]
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    tree = extract(buf.getvalue(), tmp_path, max_bytes=1 << 30)
+    assert {f.path: f.size for f in tree.files} == {n: len(d) for n, d in members.items()}
+    assert {n: (tmp_path / n).read_bytes() for n in members} == members
