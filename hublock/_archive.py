@@ -137,7 +137,8 @@ def extract_archive(
         head += more
     data = itertools.chain([head], chunks)
     source: _Forward | ReadAhead
-    if head.startswith(GZIP_MAGIC):  # what tfhub.dev and Kaggle serve
+    gzipped = head.startswith(GZIP_MAGIC)
+    if gzipped:  # what tfhub.dev and Kaggle serve
         # inflated on a thread of its own, read by tarfile as a forward-only file: no copies
         stage = ReadAhead(gunzip(data))
         source, mode = _Forward(iter(stage)), "r:"
@@ -174,6 +175,13 @@ def extract_archive(
                         "different archive than the one locked)"
                     )
                 files.append(_copy_member(tar, member, path, sink, source))
+        if gzipped:
+            # inflate what follows the tar's end (its padding) to the gzip trailer, so that a bad
+            # CRC or length is seen; what is left is still under the byte budget
+            for chunk in stage:
+                total += len(chunk)
+                if total > max_bytes:
+                    raise UnsafeArchiveError(f"archive expands past {max_bytes} bytes after its end")
     except (tarfile.TarError, EOFError, zlib.error, inflater().error, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise  # a local disk error, not a bad archive: the caller reports it as such

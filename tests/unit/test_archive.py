@@ -243,3 +243,28 @@ def test_every_tar_format_and_compression_gives_the_same_tree(tmp_path: Path, fm
     tree = extract(buf.getvalue(), tmp_path, max_bytes=1 << 30)
     assert {f.path: f.size for f in tree.files} == {n: len(d) for n, d in members.items()}
     assert {n: (tmp_path / n).read_bytes() for n in members} == members
+
+
+class _Pieces:
+    """A stream that arrives in the given pieces, one per read, as a network does."""
+
+    def __init__(self, *pieces: bytes) -> None:
+        self._pieces = list(pieces)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._pieces.pop(0) if self._pieces else b""
+
+
+def test_a_bad_gzip_crc_is_refused_even_after_the_tar_ends(tmp_path: Path) -> None:
+    data = bytearray(build([("file", "weights", os.urandom(10_000))]))
+    data[-8] ^= 0xFF  # the CRC32 in the gzip trailer, after the tar's end-of-archive blocks
+    # the trailer comes in a read of its own, after tarfile has seen the end of the archive
+    with pytest.raises(IntegrityError, match="not a valid tar archive"):
+        extract_archive(_Pieces(bytes(data[:-8]), bytes(data[-8:])), str(tmp_path), max_bytes=1 << 20)
+
+
+def test_a_bomb_after_the_tar_end_is_refused(tmp_path: Path) -> None:
+    tar = gzip.decompress(build([("file", "weights", b"w" * 1000)]))
+    bomb = gzip.compress(tar + bytes(8 << 20), compresslevel=9)  # 8 MiB of zeros after the end
+    with pytest.raises(UnsafeArchiveError, match="after its end"):
+        extract(bomb, tmp_path, max_bytes=1 << 20)
