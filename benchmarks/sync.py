@@ -16,7 +16,7 @@ Everything runs on this machine, against a loopback HTTP server that serves gene
 4. ``hublock verify --full`` of the synced ~1 GB, against ``sha256sum`` of the same files;
 5. peak RSS of the cold sync, and of syncing one 1 GB model.
 
-Every figure is the best of ``--repeat`` runs. Generated archives are kept in
+Every figure is the best of ``--repeat`` (5) runs. Generated archives are kept in
 ``benchmarks/.work`` (git-ignored) and reused by later runs. The models are SavedModel-shaped
 (saved_model.pb, variables/ shards, assets/) but random: tensorflow_hub resolves them (download and
 unpack), nobody loads them.
@@ -31,6 +31,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -291,7 +292,7 @@ def main() -> None:
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiply every model size (0.1 for a quick run)"
     )
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
     args = parser.parse_args()
     r = args.repeat
@@ -351,6 +352,11 @@ def main() -> None:
         "speedup_vs_curl_tar": curl_s / hublock_s,
         "server_vs_fastest_client": min(ref_s, hublock_s, curl_s) / server_s,
         "peak_rss_mb": max(m for _, m in cold) / 1e6,
+        "trials_s": times,
+        "median_speedup_vs_tensorflow_hub": statistics.median(times["tfhub"])
+        / statistics.median(times["hublock"]),
+        "median_throughput_vs_reference": statistics.median(times["reference"])
+        / statistics.median(times["hublock"]),
     }
 
     # 4. verify --full of what was just synced, against sha256sum of the same files
