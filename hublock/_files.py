@@ -13,9 +13,14 @@ from pathlib import Path
 _TEMP = re.compile(r"^\..+\.(\d+)-([0-9a-f]{32})@([^/@]+)\.part$")
 
 
+def temp_path(path: Path) -> Path:
+    """A unique temp name beside ``path`` that says who writes it (see ``temp_owner``)."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex}@{socket.gethostname()}.part")
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write via a unique temp file and a rename: readers see the old or the new text, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex}@{socket.gethostname()}.part")
+    tmp = temp_path(path)
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
@@ -24,6 +29,6 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def temp_owner(name: str) -> str | None:
-    """The ``host.pid.uuid`` owner of an ``atomic_write`` temp file name (as in a lock file)."""
+    """The ``host.pid.uuid`` owner of a ``temp_path`` name (the form of a lock file's content)."""
     m = _TEMP.match(name)
     return f"{m[3]}.{m[1]}.{m[2]}" if m else None

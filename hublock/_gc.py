@@ -23,7 +23,6 @@ _STAGING = re.compile(r"^([0-9a-f]{40})\.([0-9a-f]{32})\.tmp$")
 _LOCK = re.compile(r"^([0-9a-f]{40})\.lock$")
 _SIDECAR = re.compile(r"^([0-9a-f]{40})\.(descriptor\.txt|hublock\.json)$")
 _PART = re.compile(r"\.part$")
-_LOCK_PART = re.compile(r"^[0-9a-f]{40}\.lock\.[0-9a-f]{32}\.part$")  # a lock file being created
 
 
 @dataclass(frozen=True)
@@ -66,11 +65,8 @@ def find_garbage(
             model_gone = m[1] not in by_name or (m[1] not in locked and not keep_unlocked)
             if model_gone and live_lock(m[1]) is None:
                 garbage.append(Garbage(name, "bookkeeping of a model that is gone", entry.size))
-        elif _LOCK_PART.match(name) and (
-            owner_is_dead(entry.content) or (not entry.content and now - entry.mtime > 10)
-        ):
-            garbage.append(Garbage(name, "lock file of a process killed while taking it", entry.size))
         elif (owner := temp_owner(name)) is not None and owner_is_dead(owner):
+            # a lock, stamp or descriptor being written when its process was killed
             garbage.append(Garbage(name, "temp file of a process killed while writing it", entry.size))
         elif _PART.search(name) and now - entry.mtime > LOCK_TIMEOUT_SEC:
             garbage.append(Garbage(name, "abandoned temp file", entry.size))

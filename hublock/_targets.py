@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from hublock._digest import TreeDigest, hash_directory
 from hublock._errors import CacheError
-from hublock._files import atomic_write
+from hublock._files import atomic_write, temp_path
 from hublock._lockfile import LockedModel
 from hublock._verify import Inspection, Stamp, check_fast, check_full, file_stats
 
@@ -205,7 +205,7 @@ class LocalCache:
             st = item.stat(follow_symlinks=False)
             size = _dir_size(Path(item.path)) if item.is_dir(follow_symlinks=False) else st.st_size
             content = ""
-            if item.name.endswith(".lock") or ".lock." in item.name:  # a lock, or a lock being made
+            if item.name.endswith(".lock"):
                 with suppress(OSError, UnicodeDecodeError):
                     content = Path(item.path).read_text()
             found.append(Entry(item.name, size, st.st_mtime, content))
@@ -283,7 +283,7 @@ def _acquire(lock_file: Path, contents: str, module_dir: Path, timeout: float) -
     progress: tuple[str, int] | None = None
     progress_time = time.monotonic()
     while True:
-        tmp = lock_file.with_name(f"{lock_file.name}.{uuid.uuid4().hex}.part")
+        tmp = temp_path(lock_file)
         try:
             tmp.write_text(contents)
             os.link(tmp, lock_file)

@@ -42,9 +42,9 @@ def test_find_garbage_rules() -> None:
         Entry("0" * 40 + ".lock", 1, now - 3600, f"otherhost.1.{UID}"),  # stalled for an hour
         Entry("1" * 40 + ".lock", 1, now, f"otherhost.1.{UID}"),  # another host, recent: keep
         # lock files being created when their process was killed (kill -9 between write and link)
-        Entry("2" * 40 + f".lock.{UID}.part", 1, now, f"{host}.{dead_pid()}.{UID}"),
-        Entry("3" * 40 + f".lock.{UID}.part", 0, now - 60),  # killed before it wrote a byte
-        Entry("4" * 40 + f".lock.{UID}.part", 1, now, live),  # being made right now: keep
+        Entry(f".{'2' * 40}.lock.{gone}-{UID}@{host}.part", 1, now),
+        Entry(f".{'3' * 40}.lock.{gone}-{UID}@{host}.part", 0, now),  # killed before it wrote a byte
+        Entry(f".{'4' * 40}.lock.{os.getpid()}-{UID}@{host}.part", 1, now),  # being made right now: keep
         # a stamp being written when its process was killed; and one being written now
         Entry(f".{'5' * 40}.hublock.json.{gone}-{UID}@{host}.part", 9, now),
         Entry(f".{'6' * 40}.hublock.json.{os.getpid()}-{UID}@{host}.part", 9, now),
@@ -56,8 +56,8 @@ def test_find_garbage_rules() -> None:
         "d" * 40 + f".{'e' * 32}.tmp",
         "f" * 40 + ".lock",
         "0" * 40 + ".lock",
-        "2" * 40 + f".lock.{UID}.part",
-        "3" * 40 + f".lock.{UID}.part",
+        f".{'2' * 40}.lock.{gone}-{UID}@{host}.part",
+        f".{'3' * 40}.lock.{gone}-{UID}@{host}.part",
         f".{'5' * 40}.hublock.json.{gone}-{UID}@{host}.part",
     }
     kept = {g.name for g in find_garbage(entries, Lockfile(), keep_unlocked=True, now=now)}
