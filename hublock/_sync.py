@@ -91,12 +91,10 @@ def unpack(
                 ) from exc
             raise CacheError(f"{model.name}: cannot write into {staging}: {exc}") from exc
         except IntegrityError as exc:
-            if raw.failure is not None:
-                raise raw.failure from None  # the transfer failed (the archive changed, say)
             failure = exc  # judged below: a damaged copy of the right archive is fetched again
         raw.drain()  # the digest covers every byte, also those after the end of the tar
-        if raw.failure is not None:  # met by the gunzip stage after the tar's end, say
-            raise raw.failure
+        if raw.failure is not None:  # the transfer itself failed (the archive changed, say):
+            raise raw.failure  # that is the error, whichever stage met it first
     actual = f"sha256:{stream.sha256}"
     if actual != model.archive or stream.size != model.size:
         if stream.cached is not None:
