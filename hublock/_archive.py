@@ -136,17 +136,13 @@ def extract_archive(
     while len(head) < 6 and (more := next(chunks, b"")):
         head += more
     data = itertools.chain([head], chunks)
-    source: _Forward | ReadAhead
-    gzipped = head.startswith(GZIP_MAGIC)
-    if gzipped:  # what tfhub.dev and Kaggle serve
-        # inflated on a thread of its own, read by tarfile as a forward-only file: no copies
-        stage = ReadAhead(gunzip(data))
-        source, mode = _Forward(iter(stage)), "r:"
-    elif head.startswith((b"BZh", b"\xfd7zXZ")):  # tensorflow_hub accepts these too: tarfile reads them
-        stage = source = ReadAhead(data)
-        mode = "r|*"
-    else:  # a plain tar
-        stage = ReadAhead(data)
+    gzipped = head.startswith(GZIP_MAGIC)  # what tfhub.dev and Kaggle serve
+    # gzip is inflated on a thread of its own, and tarfile reads the tar as a forward-only file
+    # (no copies); bz2 and xz (tensorflow_hub accepts them too) are left to tarfile's own reader
+    stage = ReadAhead(gunzip(data) if gzipped else data)
+    source: _Forward | ReadAhead = stage
+    mode = "r|*"
+    if not head.startswith((b"BZh", b"\xfd7zXZ")):
         source, mode = _Forward(iter(stage)), "r:"
     try:
         with tarfile.open(mode=mode, fileobj=source, bufsize=CHUNK) as tar:  # type: ignore[call-overload]
