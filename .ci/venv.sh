@@ -6,6 +6,6 @@ VENV="${HUBLOCK_VENV:-$HERE/.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$HERE[test]" 2> >(grep -v "^WARNING: Location" >&2)
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$HERE[${HUBLOCK_EXTRAS:-test,e2e}]" 2> >(grep -v "^WARNING: Location" >&2)
 PYTHON="$VENV/bin/python"
 export PATH="$VENV/bin:$PATH"

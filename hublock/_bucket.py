@@ -24,6 +24,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from hublock import _config as config
 from hublock._digest import CHUNK, FileEntry, TreeDigest, tree_digest
 from hublock._errors import CacheError, HublockError, IntegrityError
 from hublock._lockfile import LockedModel
@@ -42,8 +43,8 @@ def filesystem(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
         # gcsfs >= 2025.x defaults to a gRPC-based file system that stalls for a minute per call
         # against anything but the real service; the plain JSON API client is what works
         # everywhere. Must be set before gcsfs is imported.
-        os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-        if "token" not in opts and os.environ.get("STORAGE_EMULATOR_HOST"):
+        os.environ.setdefault(config.GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT.name, "false")
+        if "token" not in opts and config.STORAGE_EMULATOR_HOST.get():
             opts["token"] = "anon"  # an emulator needs no credentials; don't probe for them
     try:
         import fsspec.core

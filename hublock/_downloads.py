@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hublock import _config as config
 from hublock._errors import CacheError
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def default_download_dir() -> Path:
-    env = os.environ.get("HUBLOCK_DOWNLOAD_CACHE")
+    env = config.HUBLOCK_DOWNLOAD_CACHE.get()
     if env:
         return Path(os.path.expanduser(env))
     import platformdirs

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from hublock import _config as config
 from hublock._downloads import ArchiveWriter, DownloadCache
 from hublock._errors import FetchError, IntegrityError
 from hublock._manifest import handle_kind
@@ -100,7 +101,7 @@ class Fetcher:
         transport: httpx.BaseTransport | None = None,
         timeout: float | None = None,
         retries: int = 3,
-        backoff: float = 0.5,
+        backoff: float | None = None,
         auth: Mapping[str, str] | None = None,
     ) -> None:
         self.downloads = downloads
@@ -108,9 +109,9 @@ class Fetcher:
         self.offline = offline
         self._transport = transport
         # HUBLOCK_TIMEOUT: seconds a connection may stay silent before the attempt fails
-        self._timeout = timeout if timeout is not None else float(os.environ.get("HUBLOCK_TIMEOUT") or 30)
+        self._timeout = timeout if timeout is not None else config.HUBLOCK_TIMEOUT.number()
         self._retries = retries
-        self._backoff = backoff
+        self._backoff = backoff if backoff is not None else config.HUBLOCK_RETRY_BACKOFF.number()
         self._client: httpx.Client | None = None
 
     def close(self) -> None:
@@ -500,7 +501,7 @@ def _auth_class() -> type:
                     break
             else:
                 try:
-                    found = netrc.netrc(os.environ.get("NETRC")).authenticators(host)
+                    found = netrc.netrc(config.NETRC.get()).authenticators(host)
                 except (OSError, netrc.NetrcParseError):
                     found = None
                 if found and found[2] is not None:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.world.fakehub import FakeHub
 from tests.world.gcs import start_gcs_emulator
+from tests.world.savedmodels import pack, savedmodel_shaped, write_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 TF_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
@@ -24,8 +25,20 @@ MODELS = {"linear-v1": (2.0, 1.0), "linear-v2": (3.0, 1.0), "other-v1": (5.0, -1
 
 @pytest.fixture(scope="session")
 def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    """Real SavedModel archives, built once per session in a TensorFlow process of their own."""
+    """SavedModel-shaped archives of plain bytes (no TensorFlow): all that lock, sync, verify and
+    gc ever look at. The e2e tier overrides this with real SavedModels (tests/e2e/conftest.py)."""
     out = tmp_path_factory.mktemp("archives")
+    built = {}
+    for name, (a, b) in MODELS.items():
+        tree = out / name
+        write_tree(savedmodel_shaped(a, b), tree)
+        pack(tree, out / f"{name}.tar.gz")
+        built[name] = (out / f"{name}.tar.gz").read_bytes()
+    return built
+
+
+def real_archives(out: Path) -> dict[str, bytes]:
+    """Real SavedModel archives, built in a TensorFlow process of their own."""
     specs = [f"{name}={a},{b}" for name, (a, b) in MODELS.items()]
     subprocess.run(
         [sys.executable, "-m", "tests.world.savedmodels", str(out), *specs],
@@ -35,6 +48,14 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         capture_output=True,
     )
     return {name: (out / f"{name}.tar.gz").read_bytes() for name in MODELS}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e loads models with TensorFlow: mark it ``e2e``."""
+    e2e = ROOT / "tests" / "e2e"
+    for item in items:
+        if e2e in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture
@@ -115,6 +136,9 @@ def project(tmp_path: Path, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> Pr
     env = {k: v for k, v in os.environ.items() if k != "TFHUB_CACHE_DIR"}
     env["HUBLOCK_DOWNLOAD_CACHE"] = str(tmp_path / "downloads")
     env["PYTHONPATH"] = str(ROOT)
+    # the retry tests count requests; waiting 0.5 s, 1 s, 2 s between them only costs time
+    env["HUBLOCK_RETRY_BACKOFF"] = "0.02"
+    monkeypatch.setenv("HUBLOCK_RETRY_BACKOFF", "0.02")
     monkeypatch.delenv("TFHUB_CACHE_DIR", raising=False)
     monkeypatch.setenv("HUBLOCK_DOWNLOAD_CACHE", env["HUBLOCK_DOWNLOAD_CACHE"])
     proj = Project(tmp_path / "proj", hub, env)

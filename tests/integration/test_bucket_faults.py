@@ -65,7 +65,7 @@ def test_killed_bucket_syncs_never_expose_a_partial_model(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rnd.uniform(0.4, 1.6))
+        time.sleep(rnd.uniform(0.3, 1.1))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

@@ -53,7 +53,7 @@ def test_fifty_kills_never_expose_a_partial_model(project: Project, archives: di
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rnd.uniform(0.05, 0.8))
+        time.sleep(rnd.uniform(0.05, 0.45))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

@@ -1,7 +1,12 @@
-"""Tiny real SavedModels (y = a*x + b, with a variables/ dir and an assets/ file), packed the way
-tfhub.dev packs them: a .tar.gz with the SavedModel's files at the archive root.
+"""SavedModel archives for the tests, packed the way tfhub.dev packs them: a .tar.gz with the
+SavedModel's files at the archive root.
 
-Run as a program so that TensorFlow is imported in a process of its own:
+Two kinds, with the same file layout:
+- ``savedmodel_shaped(a, b)``: plain bytes shaped like a SavedModel (``saved_model.pb``,
+  ``variables/``, ``assets/``), made without TensorFlow. Everything hublock itself does (lock,
+  sync, verify, gc, faults) only ever sees bytes, so the unit and integration tiers use these.
+- real SavedModels (y = a*x + b) built with TensorFlow, for the e2e tier that loads them with
+  ``hub.load``. Run as a program so that TensorFlow is imported in a process of its own:
 
     python -m tests.world.savedmodels OUT_DIR NAME=A,B [NAME=A,B ...]
 
@@ -12,8 +17,10 @@ mtime 0, gzip mtime 0), so the same A,B always gives the same bytes.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
+import struct
 import sys
 import tarfile
 import tempfile
@@ -38,6 +45,29 @@ def build_savedmodel(out_dir: Path, a: float, b: float) -> None:
         labels = Path(tmp) / "labels.txt"
         labels.write_text(f"linear a={a} b={b}\n")
         tf.saved_model.save(Linear(str(labels)), str(out_dir))
+
+
+def savedmodel_shaped(a: float, b: float) -> dict[str, bytes]:
+    """The files of a SavedModel-shaped tree (no TensorFlow), ~16 KB like a tiny real one.
+    Different coefficients give different content of the same sizes (weights are
+    incompressible, text fixed-width), the same coefficients the same bytes."""
+    label = f"linear a={a:+09.3f} b={b:+09.3f}"
+    seed = label.encode()
+    weights = b"".join(hashlib.sha256(seed + i.to_bytes(4, "big")).digest() for i in range(512))
+    return {
+        "saved_model.pb": b"\x08\x01\x12\x0csaved-model:" + label.encode(),
+        "fingerprint.pb": hashlib.sha256(weights).digest(),
+        "variables/variables.index": b"\x00index:a,b\x00" + struct.pack("<2f", a, b),
+        "variables/variables.data-00000-of-00001": weights,
+        "assets/labels.txt": f"{label}\n".encode(),
+    }
+
+
+def write_tree(files: dict[str, bytes], root: Path) -> None:
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
 
 
 def pack(model_dir: Path, archive: Path) -> None:
