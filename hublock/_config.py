@@ -58,8 +58,7 @@ TFHUB_MODEL_LOAD_FORMAT = Variable(
 )
 HUBLOCK_DOWNLOAD_CACHE = Variable(
     "HUBLOCK_DOWNLOAD_CACHE",
-    "the download cache of verified archives [default: the user cache dir, e.g. "
-    "~/.cache/hublock/archives]",
+    "the download cache of verified archives [default: the user cache dir, e.g. ~/.cache/hublock/archives]",
 )
 HUBLOCK_TIMEOUT = Variable(
     "HUBLOCK_TIMEOUT", "seconds a connection may stay silent before the attempt counts as broken", "30"
@@ -86,7 +85,9 @@ HUBLOCK_OFFLINE = Variable(
     "1: a locked model missing from the cache is an error at load, never fetched; set by `hublock run`",
     sets=True,
 )
-NETRC = Variable("NETRC", "the netrc file with credentials for hosts [auth] does not name [default: ~/.netrc]")
+NETRC = Variable(
+    "NETRC", "the netrc file with credentials for hosts [auth] does not name [default: ~/.netrc]"
+)
 STORAGE_EMULATOR_HOST = Variable(
     "STORAGE_EMULATOR_HOST", "a GCS emulator's URL; gs:// caches then use anonymous credentials"
 )
