@@ -7,7 +7,10 @@ and load exactly what was locked.
 
 from typing import TYPE_CHECKING
 
-from hublock._digest import Digest, hash_directory, tree_hash
+from hublock._cache import CacheChoice
+from hublock._config import Setting, Variable
+from hublock._digest import Digest, TreeDigest, hash_directory, tree_hash
+from hublock._edit import add, init, remove
 from hublock._errors import (
     CacheError,
     FetchError,
@@ -15,16 +18,44 @@ from hublock._errors import (
     IntegrityError,
     LockfileError,
     ManifestError,
+    ModelErrors,
     NotInSyncError,
     UnsafeArchiveError,
 )
 from hublock._events import Event
-from hublock._gc import GcReport, gc
-from hublock._locker import LockResult, check, lock
-from hublock._lockfile import LockedModel, Lockfile, dump_lockfile, parse_lockfile, read_lockfile
+from hublock._gc import gc
+from hublock._layout import cache_key
+from hublock._locker import check, lock
+from hublock._lockfile import (
+    LockedModel,
+    Lockfile,
+    RemoteObject,
+    dump_lockfile,
+    parse_lockfile,
+    read_lockfile,
+)
 from hublock._manifest import Handle, Manifest, ModelSpec, load_manifest, parse_manifest
-from hublock._sync import ModelCheck, ModelStatus, SyncReport, SyncResult, VerifyReport, status, sync, verify
-from hublock._targets import cache_key
+from hublock._plan import Action, SyncStep
+from hublock._project import Project
+from hublock._reports import (
+    Edit,
+    EditResult,
+    Environment,
+    Garbage,
+    GcReport,
+    LockResult,
+    LockState,
+    ModelCheck,
+    ModelStatus,
+    Outcome,
+    Status,
+    StatusReport,
+    SyncReport,
+    SyncResult,
+    VerifyReport,
+)
+from hublock._status import environment, status, verify
+from hublock._sync import sync
 from hublock._verify import Inspection, State
 
 if TYPE_CHECKING:
@@ -43,16 +74,23 @@ else:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Action",
+    "CacheChoice",
     "CacheError",
     "Digest",
+    "Edit",
+    "EditResult",
+    "Environment",
     "Event",
     "FetchError",
+    "Garbage",
     "GcReport",
     "Handle",
     "HublockError",
     "Inspection",
     "IntegrityError",
     "LockResult",
+    "LockState",
     "LockedModel",
     "LockedResolver",
     "Lockfile",
@@ -60,27 +98,41 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "ModelCheck",
+    "ModelErrors",
     "ModelSpec",
     "ModelStatus",
     "NotInSyncError",
+    "Outcome",
+    "Project",
+    "RemoteObject",
+    "Setting",
     "State",
+    "Status",
+    "StatusReport",
     "SyncReport",
     "SyncResult",
+    "SyncStep",
+    "TreeDigest",
     "UnsafeArchiveError",
+    "Variable",
     "VerifyReport",
     "__version__",
     "activate",
+    "add",
     "cache_key",
     "check",
     "deactivate",
     "dump_lockfile",
+    "environment",
     "gc",
     "hash_directory",
+    "init",
     "load_manifest",
     "lock",
     "parse_lockfile",
     "parse_manifest",
     "read_lockfile",
+    "remove",
     "status",
     "sync",
     "tree_hash",

@@ -27,6 +27,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 
 @functools.cache
+def unpacked_limit(archive_size: int) -> int:
+    """Refuse archives that expand past this: real models compress 1-5x, bombs 1000x."""
+    return max(256 << 20, archive_size * 100)
+
+
 def inflater() -> ModuleType:
     """The fastest zlib-compatible inflater installed: ISA-L (``pip install hublock[fast]``,
     about 1.3x zlib on model weights), else the standard library's zlib."""

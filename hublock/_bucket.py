@@ -16,6 +16,7 @@ import base64
 import datetime
 import hashlib
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -27,8 +28,17 @@ from typing import Any, BinaryIO
 from hublock import _config as config
 from hublock._digest import CHUNK, FileEntry, TreeDigest, tree_digest
 from hublock._errors import CacheError, HublockError, IntegrityError
+from hublock._files import remove_tree
+from hublock._layout import (
+    LOCK_TIMEOUT_SEC,
+    TFHUB,
+    Entry,
+    Layout,
+    descriptor_text,
+    lock_contents,
+    owner_is_dead,
+)
 from hublock._lockfile import LockedModel
-from hublock._targets import LOCK_TIMEOUT_SEC, Entry, cache_key, descriptor, lock_contents, owner_is_dead
 from hublock._verify import FileStat, Inspection, Stamp, State, check_hashes, check_stamp, differences
 
 LAST = ("saved_model.pb", "tfhub_module.pb")  # what tensorflow_hub reads first: copied last
@@ -192,8 +202,9 @@ class RemoteSink:
 class BucketCache:
     """A tensorflow_hub cache at an fsspec URL."""
 
-    def __init__(self, url: str, options: Mapping[str, Any]) -> None:
+    def __init__(self, url: str, options: Mapping[str, Any], layout: Layout = TFHUB) -> None:
         self.location = url.rstrip("/")
+        self.layout = layout
         self.fs, self.root = filesystem(self.location, options)
 
     def __str__(self) -> str:
@@ -203,16 +214,14 @@ class BucketCache:
         return f"{self.root}/{name}"
 
     def model_path(self, handle: str) -> str:
-        return f"{self.location}/{cache_key(handle)}"
+        return f"{self.location}/{self.layout.model(handle)}"
 
     def _listing(self, prefix: str) -> dict[str, dict[str, Any]]:
         return list_objects(self.fs, self._path(prefix))
 
     def read_stamp(self, handle: str) -> Stamp | None:
         try:
-            stamp = Stamp.from_json(
-                self.fs.cat_file(self._path(f"{cache_key(handle)}.hublock.json")).decode()
-            )
+            stamp = Stamp.from_json(self.fs.cat_file(self._path(self.layout.stamp(handle))).decode())
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None
         return stamp if stamp.handle == handle else None
@@ -220,7 +229,7 @@ class BucketCache:
     def inspect(self, model: LockedModel, *, full: bool = False, jobs: int = 2) -> Inspection:
         """Fast: object sizes and checksums from one listing against the stamp. Full: read and
         hash every object."""
-        key = cache_key(model.handle)
+        key = self.layout.model(model.handle)
         listing = self._listing(key)
         if not listing:
             return Inspection(State.MISSING)
@@ -230,7 +239,7 @@ class BucketCache:
         return check_stamp(stamp, model, {rel: fingerprint(info) for rel, info in listing.items()})
 
     def adopt(self, model: LockedModel) -> bool:
-        key = cache_key(model.handle)
+        key = self.layout.model(model.handle)
         tree = hash_objects(self.fs, self._path(key), self._listing(key), 4)
         if tree.tree != model.tree:
             return False
@@ -238,9 +247,12 @@ class BucketCache:
         return True
 
     def _write_stamp(self, model: LockedModel, tree: TreeDigest) -> None:
-        key = cache_key(model.handle)
-        files = {rel: fingerprint(info) for rel, info in self._listing(key).items()}
-        self.fs.pipe_file(self._path(f"{key}.hublock.json"), Stamp.of(model, tree, files).to_json().encode())
+        files = {
+            rel: fingerprint(info) for rel, info in self._listing(self.layout.model(model.handle)).items()
+        }
+        self.fs.pipe_file(
+            self._path(self.layout.stamp(model.handle)), Stamp.of(model, tree, files).to_json().encode()
+        )
 
     def ensure_root(self) -> None:
         try:
@@ -249,35 +261,35 @@ class BucketCache:
         except OSError as exc:
             raise CacheError(f"cannot create the cache {self.location}: {exc}") from exc
 
-    def staging_dir(self, handle: str, uid: str) -> Path:
-        import tempfile
+    @contextmanager
+    def staging(self, handle: str, uid: str, *, local: bool = True) -> Iterator[BucketStaging]:
+        """A local directory whose verified files are uploaded on publish, or (``local`` False)
+        a staging prefix in the bucket that receives the files as they are extracted. Either
+        way the bucket's staging prefix has tensorflow_hub's temp-dir name (gc knows it)."""
+        remote = self.layout.staging(handle, uuid.uuid4().hex)
+        directory = Path(tempfile.gettempdir()) / f"hublock-{self.layout.staging(handle, uid)}"
+        try:
+            if local:
+                directory.mkdir()
+                yield BucketStaging(self, remote, directory)
+            else:
+                yield BucketStaging(self, remote, RemoteSink(self.fs, self._path(remote)))
+        finally:
+            remove_tree(directory)
+            self.discard(remote)
 
-        return Path(tempfile.gettempdir()) / f"hublock-{cache_key(handle)}.{uid}.tmp"
-
-    def publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
+    def upload(self, model: LockedModel, staging: Path, remote: str, tree: TreeDigest) -> None:
         """Upload the verified local ``staging`` directory, check what landed, then commit."""
-        remote = self.remote_prefix(model.handle)
         paths = [f.path for f in tree.files]
 
         def put(rel: str) -> None:
             self.fs.put_file(str(staging / rel), self._path(f"{remote}/{rel}"))
 
         with store_errors(self.location):
-            try:
-                with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
-                    list(pool.map(put, paths))
-                expected = {rel: ((staging / rel).stat().st_size, _md5_b64(staging / rel)) for rel in paths}
-                self.commit(model, remote, tree, expected)
-            finally:
-                self.discard(remote)
-
-    def remote_prefix(self, handle: str) -> str:
-        """A new staging prefix, under tensorflow_hub's temp-dir name (so gc knows it)."""
-        return f"{cache_key(handle)}.{uuid.uuid4().hex}.tmp"
-
-    def sink(self, remote: str) -> RemoteSink:
-        """Extract straight into a staging prefix (``sync --no-local-staging``)."""
-        return RemoteSink(self.fs, self._path(remote))
+            with ThreadPoolExecutor(max_workers=UPLOAD_THREADS) as pool:
+                list(pool.map(put, paths))
+            expected = {rel: ((staging / rel).stat().st_size, _md5_b64(staging / rel)) for rel in paths}
+            self.commit(model, remote, tree, expected)
 
     def discard(self, remote: str) -> None:
         with suppress(Exception):
@@ -288,7 +300,7 @@ class BucketCache:
     ) -> None:
         """Check the staged objects against ``expected`` (size, base64 md5) using the store's own
         metadata, then copy them into ``<sha1>/`` (readers' first file last) and stamp."""
-        key = cache_key(model.handle)
+        key = self.layout.model(model.handle)
         paths = [f.path for f in tree.files]
         with store_errors(self.location):
             landed = self._listing(remote)
@@ -301,9 +313,11 @@ class BucketCache:
                     raise IntegrityError(
                         f"upload of {rel} to {self.location}: md5 differs from what was sent"
                     )
-            self.fs.pipe_file(self._path(f"{key}.descriptor.txt"), descriptor(model.handle).encode())
+            self.fs.pipe_file(
+                self._path(self.layout.descriptor(model.handle)), descriptor_text(model.handle).encode()
+            )
             with suppress(FileNotFoundError):
-                self.fs.rm_file(self._path(f"{key}.hublock.json"))
+                self.fs.rm_file(self._path(self.layout.stamp(model.handle)))
             self._replace(key, remote, paths)
             self._write_stamp(model, tree)
 
@@ -357,7 +371,7 @@ class BucketCache:
         create-if-absent, so this writes, reads back and keeps the lock only if it reads its own
         content: two writers in the same instant may both proceed, which is still safe because
         the copy protocol, not the lock, keeps readers from half-written models."""
-        lock = self._path(f"{cache_key(handle)}.lock")
+        lock = self._path(self.layout.lock(handle))
         uid = uuid.uuid4().hex
         contents = lock_contents(uid)
         deadline = time.monotonic() + timeout
@@ -381,3 +395,17 @@ class BucketCache:
                 if self.fs.cat_file(lock).decode() == contents:
                     return
             time.sleep(0.5)
+
+
+class BucketStaging:
+    """A model on its way into a bucket: extracted locally (``destination`` a directory) and
+    uploaded on publish, or extracted straight into the bucket's staging prefix (a sink)."""
+
+    def __init__(self, cache: BucketCache, remote: str, destination: Path | RemoteSink) -> None:
+        self.cache, self.remote, self.destination = cache, remote, destination
+
+    def publish(self, model: LockedModel, tree: TreeDigest) -> None:
+        if isinstance(self.destination, RemoteSink):
+            self.cache.commit(model, self.remote, tree, self.destination.sent)
+        else:
+            self.cache.upload(model, self.destination, self.remote, tree)

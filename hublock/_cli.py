@@ -16,17 +16,26 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
+from hublock import _config as config
 from hublock._errors import HublockError
 from hublock._events import Event, OnEvent, ignore
 
 if TYPE_CHECKING:
-    from hublock._targets import CacheChoice
+    from hublock._cache import CacheChoice
+    from hublock._project import Project
 
 ALL = ":all:"
+
+
+class Report(Protocol):
+    """What every API call returns: data that serialises itself."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
 
 EPILOG = """\b
 Exit codes: 0 ok, 1 not in sync, 2 bad input or usage, 3 fetch or integrity
@@ -35,7 +44,11 @@ failure, 4 cache not writable, 130 interrupted, 143 terminated.
 
 
 class Context:
-    def __init__(self, manifest: Path, lockfile: Path | None, quiet: bool) -> None:
+    """What the options said, shared by the group and its commands (and read by ``main``)."""
+
+    def __init__(
+        self, manifest: Path = Path("hub.toml"), lockfile: Path | None = None, quiet: bool = False
+    ) -> None:
         self.manifest = manifest
         self.lockfile = lockfile
         self.quiet = quiet
@@ -46,18 +59,20 @@ class Context:
         if not self.quiet and not self.json:
             click.echo(message)
 
+    def project(self, cache: str | None = None) -> Project:
+        """The project, for commands that only need to name its lock or cache (env, run)."""
+        from hublock._project import Project
+
+        return Project.load(self.manifest, self.lockfile, cache=cache)
+
     def cache_choice(self, option: str | None) -> CacheChoice:
-        """The cache `sync` would use, for commands that only need to name it (env, run)."""
-        from hublock._manifest import load_manifest
-        from hublock._targets import choose_cache
+        """The cache `sync` would use."""
+        return self.project(option).cache_choice()
 
-        manifest_cache = load_manifest(self.manifest).cache_dir if self.manifest.exists() else None
-        return choose_cache(option, manifest_cache)
-
-    def result(self, document: dict[str, Any]) -> None:
+    def result(self, report: Report) -> None:
         """The one JSON document of a --format json run (nothing otherwise)."""
         if self.json:
-            click.echo(json.dumps(document, indent=2))
+            click.echo(json.dumps(report.to_dict(), indent=2))
 
     @contextmanager
     def reporter(self) -> Iterator[OnEvent]:
@@ -275,7 +290,8 @@ def cli(ctx: click.Context, manifest: Path, lockfile: Path | None, quiet: bool, 
     hublock sync    fill the cache so hub.load(handle) works offline
     """
     _configure_logging(verbose)
-    ctx.obj = Context(manifest, lockfile, quiet)
+    obj = ctx.ensure_object(Context)
+    obj.manifest, obj.lockfile, obj.quiet = manifest, lockfile, quiet
 
 
 @cli.command("lock", epilog=EPILOG)
@@ -315,10 +331,11 @@ def lock_command(
     as they are, with no network I/O, unless --upgrade names them.
     """
     from hublock import _locker
+    from hublock._project import default_lockfile
 
     if check:
         _locker.check(obj.manifest, obj.lockfile)
-        obj.say(f"{obj.lockfile or _locker.default_lockfile(obj.manifest)} is up to date")
+        obj.say(f"{obj.lockfile or default_lockfile(obj.manifest)} is up to date")
         return
     upgrades: bool | set[str] = True if ALL in upgrade else set(upgrade)
     started = time.monotonic()
@@ -335,21 +352,7 @@ def lock_command(
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if obj.json:
-        models = {}
-        for model in result.lockfile.models:
-            before = result.previous.get(model.name)
-            models[model.name] = {
-                "state": "unchanged" if before == model else "added" if before is None else "changed",
-                **model.to_dict(),
-                "previous": before.to_dict() if before is not None and before != model else None,
-            }
-        document = {
-            "lockfile": str(result.path),
-            "written": result.written,
-            "models": models,
-            "removed": list(result.removed),
-        }
-        click.echo(json.dumps(document, indent=2))
+        obj.result(result)
         return
     for name in (*result.changed, *result.removed):
         obj.say(result.diff(name))
@@ -413,18 +416,7 @@ def sync_command(
             local_staging=not no_local_staging,
         )
     if obj.json:
-        states = {s.model.name: s.action.value for s in report.steps} if dry_run else {}
-        states.update({r.name: r.outcome for r in report.results} if not dry_run else {})
-        paths = {r.name: r.path for r in report.results}
-        document = {
-            "cache": {"path": report.cache.location, "source": report.cache.reason},
-            "dry_run": dry_run,
-            "models": {
-                name: {"state": state, "path": paths.get(name)} for name, state in sorted(states.items())
-            },
-            "pending": len(report.pending),
-        }
-        click.echo(json.dumps(document, indent=2))
+        obj.result(report)
         if dry_run and report.pending:
             sys.exit(1)
         return
@@ -440,12 +432,12 @@ def sync_command(
         return
     counts: dict[str, int] = {}
     for result in report.results:
-        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
     obj.say(f"{_models(len(report.results))}: {summary} ({time.monotonic() - started:.2f}s)")
     if (
-        report.cache.reason not in ("TFHUB_CACHE_DIR", "tensorflow_hub's default")
-        and os.environ.get("TFHUB_CACHE_DIR") != report.cache.location
+        report.cache.reason not in (config.TFHUB_CACHE_DIR.name, "tensorflow_hub's default")
+        and config.TFHUB_CACHE_DIR.get() != report.cache.location
     ):
         obj.say(f"hub.load reads TFHUB_CACHE_DIR; use: export TFHUB_CACHE_DIR={report.cache.location}")
 
@@ -473,29 +465,11 @@ def verify_command(obj: Context, full: bool, cache: str | None, fmt: str) -> Non
     missing, modified, extra files, stale stamp (synced from another lock),
     unstamped (not put there by hublock sync). `hublock sync` repairs them all.
     """
-    from hublock import _sync
+    from hublock import _status
 
-    report = _sync.verify(obj.manifest, obj.lockfile, cache=cache, full=full)
-    if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "cache": {"path": report.cache.location, "source": report.cache.reason},
-                    "ok": report.ok,
-                    "models": {
-                        c.model.name: {
-                            "state": c.inspection.state.value,
-                            "handle": c.model.handle,
-                            "path": str(c.path),
-                            "files": list(c.inspection.files),
-                            "detail": c.inspection.detail,
-                        }
-                        for c in report.checks
-                    },
-                },
-                indent=2,
-            )
-        )
+    report = _status.verify(obj.manifest, obj.lockfile, cache=cache, full=full)
+    if obj.json:
+        obj.result(report)
     else:
         obj.say(f"cache: {report.cache.location} (from {report.cache.reason})")
         width = max([len(c.model.name) for c in report.checks] + [4])
@@ -518,23 +492,10 @@ def verify_command(obj: Context, full: bool, cache: str | None, fmt: str) -> Non
 @click.pass_obj
 def init_command(obj: Context, fmt: str) -> None:
     """Write a commented starter hub.toml (never overwrites one)."""
-    from hublock._edit import STARTER
+    from hublock._edit import init
 
-    if obj.manifest.exists():
-        raise HublockError(f"{obj.manifest} already exists; edit it, or use `hublock add NAME HANDLE`")
-    obj.manifest.write_text(STARTER, encoding="utf-8")
-    obj.result({"manifest": str(obj.manifest), "written": True})
+    obj.result(init(obj.manifest))
     obj.say(f"wrote {obj.manifest}; next: hublock add NAME HANDLE --lock")
-
-
-def _edit_manifest(obj: Context, edit: Any) -> None:
-    from hublock._files import atomic_write
-
-    try:
-        text = obj.manifest.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HublockError(f"{obj.manifest}: no such file; create one with `hublock init`") from None
-    atomic_write(obj.manifest, edit(text))
 
 
 @cli.command("add", epilog=EPILOG)
@@ -554,16 +515,16 @@ def add_command(ctx: click.Context, name: str, handle: str, then_lock: bool, fmt
     listed one only by case, a trailing '/' or ?tf-hub-format=... (tensorflow_hub
     caches every spelling separately).
     """
-    from hublock._edit import add_model
+    from hublock._edit import add
 
     obj = ctx.find_object(Context)
     assert obj is not None
-    _edit_manifest(obj, lambda text: add_model(text, name, handle, source=str(obj.manifest)))
+    result = add(obj.manifest, name, handle)
     obj.say(f"added {name} = {handle!r} to {obj.manifest}")
     if then_lock:
         ctx.invoke(lock_command, fmt=fmt)
     else:
-        obj.result({"manifest": str(obj.manifest), "added": {"name": name, "handle": handle}})
+        obj.result(result)
 
 
 @cli.command("remove", epilog=EPILOG)
@@ -574,16 +535,16 @@ def add_command(ctx: click.Context, name: str, handle: str, then_lock: bool, fmt
 @click.pass_context
 def remove_command(ctx: click.Context, name: str, then_lock: bool, fmt: str) -> None:
     """Remove model NAME from [models], keeping everything else as it is."""
-    from hublock._edit import remove_model
+    from hublock._edit import remove
 
     obj = ctx.find_object(Context)
     assert obj is not None
-    _edit_manifest(obj, lambda text: remove_model(text, name, source=str(obj.manifest)))
+    result = remove(obj.manifest, name)
     obj.say(f"removed {name} from {obj.manifest}")
     if then_lock:
         ctx.invoke(lock_command, fmt=fmt)
     else:
-        obj.result({"manifest": str(obj.manifest), "removed": name})
+        obj.result(result)
 
 
 @cli.command("status", epilog=EPILOG)
@@ -601,25 +562,18 @@ def status_command(obj: Context, cache: str | None, fmt: str) -> None:
     `hublock lock`), not_in_manifest (only hub.lock lists it).
     Example: hublock status --format json --cache /data/tfhub
     """
-    from hublock import _sync
+    from hublock import _status
 
-    choice, rows = _sync.status(obj.manifest, obj.lockfile, cache=cache)
+    report = _status.status(obj.manifest, obj.lockfile, cache=cache)
     if obj.json:
-        models = {
-            r.name: {"state": r.state, "handle": r.handle, "size": r.size, "path": r.path, "detail": r.detail}
-            for r in rows
-        }
-        click.echo(
-            json.dumps(
-                {"cache": {"path": choice.location, "source": choice.reason}, "models": models}, indent=2
-            )
-        )
+        obj.result(report)
         return
-    obj.say(f"cache: {choice.location} (from {choice.reason})")
+    obj.say(f"cache: {report.cache.location} (from {report.cache.reason})")
+    rows = report.models
     width = max([len(r.name) for r in rows] + [4])
     for r in rows:
         size = f"{r.size} B" if r.size is not None else "-"
-        obj.say(f"{r.name:{width}}  {r.state:15}  {size:>12}  {r.handle}")
+        obj.say(f"{r.name:{width}}  {r.state.value:15}  {size:>12}  {r.handle}")
         if r.path:
             obj.say(f"{'':{width}}  {'':15}  {'':>12}  -> {r.path}")
 
@@ -631,19 +585,34 @@ cli.add_command(status_command, "list")
 @common_options
 @cache_option
 @click.option("--shell", type=click.Choice(["bash", "fish", "powershell"]), default="bash", show_default=True)
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="List every environment variable hublock reads or sets, its value now and where it came from.",
+)
 @format_option
 @click.pass_obj
-def env_command(obj: Context, cache: str | None, shell: str, fmt: str) -> None:
+def env_command(obj: Context, cache: str | None, shell: str, show_all: bool, fmt: str) -> None:
     """Print the line that makes plain hub.load() use the synced cache.
 
     \b
     eval "$(hublock env)"              # bash, zsh
     hublock env --shell fish | source
     hublock env --shell powershell | Invoke-Expression
+    hublock env --all                  # every variable hublock reads or sets
     """
-    location = obj.cache_choice(cache).location
+    from hublock._status import environment
+
+    report = environment(obj.project(cache), show_all=show_all)
     if obj.json:
-        obj.result({"TFHUB_CACHE_DIR": location})
+        obj.result(report)
+        return
+    location = report.cache.location
+    if show_all:
+        for setting in report.settings:
+            value = "" if setting.value is None else _quote_sh(setting.value)
+            click.echo(f"{setting.name}={value}  # {setting.source}: {setting.help}")
         return
     if shell == "fish":
         click.echo(f"set -gx TFHUB_CACHE_DIR {_quote_sh(location)};")
@@ -680,21 +649,8 @@ def gc_command(obj: Context, dry_run: bool, keep_unlocked: bool, cache: str | No
     from hublock import _gc
 
     report = _gc.gc(obj.manifest, obj.lockfile, cache=cache, dry_run=dry_run, keep_unlocked=keep_unlocked)
-    if fmt == "json":
-        items = [{"name": g.name, "reason": g.reason, "bytes": g.size} for g in report.garbage]
-        downloads = [{"name": g.name, "reason": g.reason, "bytes": g.size} for g in report.downloads]
-        click.echo(
-            json.dumps(
-                {
-                    "cache": report.cache.location,
-                    "dry_run": dry_run,
-                    "removed": items,
-                    "downloads": downloads,
-                    "freed_bytes": report.freed,
-                },
-                indent=2,
-            )
-        )
+    if obj.json:
+        obj.result(report)
         return
     verb = "would remove" if dry_run else "removed"
     obj.say(f"cache: {report.cache.location} (from {report.cache.reason})")
@@ -742,21 +698,19 @@ def run_command(
     HUBLOCK_VERIFY, HUBLOCK_UNLOCKED and HUBLOCK_OFFLINE (offline unless
     --online). The exit code is the command's.
     """
-    from hublock._locker import default_lockfile
-    from hublock._lockfile import read_lockfile
-
-    lockfile = (obj.lockfile or default_lockfile(obj.manifest)).resolve()
-    read_lockfile(lockfile)  # fail here, clearly, rather than inside the command
-    choice = obj.cache_choice(cache)
+    project = obj.project(cache)
+    lockfile = project.lockfile_path.resolve()
+    project.lock()  # fail here, clearly, rather than inside the command
+    choice = project.cache_choice()
     autoload = str(Path(__file__).resolve().parent / "_autoload")
     pythonpath = os.pathsep.join(p for p in (autoload, os.environ.get("PYTHONPATH", "")) if p)
     env = {
         **os.environ,
-        "TFHUB_CACHE_DIR": choice.location,
-        "HUBLOCK_LOCKFILE": str(lockfile),
-        "HUBLOCK_VERIFY": verify_mode,
-        "HUBLOCK_UNLOCKED": unlocked,
-        "HUBLOCK_OFFLINE": "0" if online else "1",
+        config.TFHUB_CACHE_DIR.name: choice.location,
+        config.HUBLOCK_LOCKFILE.name: str(lockfile),
+        config.HUBLOCK_VERIFY.name: verify_mode,
+        config.HUBLOCK_UNLOCKED.name: unlocked,
+        config.HUBLOCK_OFFLINE.name: "0" if online else "1",
         "PYTHONPATH": pythonpath,
     }
     sys.stdout.flush()
@@ -777,13 +731,16 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _terminate)
+    state = Context()
     try:
-        cli.main(args=argv, prog_name="hublock", standalone_mode=False)
+        cli.main(args=argv, prog_name="hublock", standalone_mode=False, obj=state)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except HublockError as exc:
         click.echo(f"error: {exc}", err=True)
+        if state.json:  # a script reading stdout gets one document, failures included
+            click.echo(json.dumps({"error": exc.to_dict()}, indent=2))
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort) as exc:
         click.echo("interrupted: nothing half-written was left in the cache", err=True)

@@ -8,18 +8,14 @@ digest is known: a reader never sees a partial archive under a digest name.
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hublock import _config as config
 from hublock._errors import CacheError
-
-if TYPE_CHECKING:
-    from hublock._gc import Garbage
+from hublock._layout import Entry
 
 
 def default_download_dir() -> Path:
@@ -93,18 +89,15 @@ class DownloadCache:
             return {}
         return {p.name: p.stat().st_size for p in folder.iterdir() if p.is_file()}
 
-    def abandoned(self, older_than: float) -> list[Garbage]:
-        """Partial downloads of processes that died (older than ``older_than`` seconds)."""
-        from hublock._gc import Garbage
-
+    def partial(self) -> list[Entry]:
+        """Downloads in progress, or left by processes that died (gc judges them by age)."""
         folder = self.root / "tmp"
         if not folder.is_dir():
             return []
-        now = time.time()
         return [
-            Garbage(f"tmp/{p.name}", "partial download of an interrupted run", p.stat().st_size)
+            Entry(f"tmp/{p.name}", st.st_size, st.st_mtime)
             for p in sorted(folder.iterdir())
-            if now - p.stat().st_mtime > older_than
+            if (st := p.stat())
         ]
 
     def remove(self, name: str) -> None:

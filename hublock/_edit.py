@@ -1,14 +1,20 @@
 """Edits of hub.toml that keep every comment, blank line and key order (tomlkit round trip).
-Pure: text in, text out; the CLI reads and writes the file."""
+``add_model`` and ``remove_model`` are pure (text in, text out); ``init``, ``add`` and
+``remove`` read and write the file (atomically) and say what they did."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
 
 import tomlkit
 import tomlkit.exceptions
 import tomlkit.items
 
 from hublock._errors import ManifestError
+from hublock._files import atomic_write
 from hublock._manifest import _NAME, check_handle, comparable_handle, did_you_mean, parse_manifest
+from hublock._reports import Edit, EditResult
 
 STARTER = """\
 # hub.toml: the models this project loads, each under the handle its code passes to hub.load().
@@ -82,3 +88,38 @@ def remove_model(text: str, name: str, *, source: str = "hub.toml") -> str:
     assert isinstance(models, tomlkit.items.Table)
     models.remove(name)
     return tomlkit.dumps(doc)
+
+
+def init(manifest: str | Path = "hub.toml") -> EditResult:
+    """Write a commented starter hub.toml; never overwrite one."""
+    path = Path(manifest)
+    if path.exists():
+        raise ManifestError(
+            f"{path} already exists", path=str(path), hint="edit it, or use `hublock add NAME HANDLE`"
+        )
+    path.write_text(STARTER, encoding="utf-8")
+    return EditResult(Edit.INIT, path)
+
+
+def _edit(path: Path, change: Callable[[str], str]) -> None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(
+            f"{path}: no such file", path=str(path), hint="create one with `hublock init`"
+        ) from None
+    atomic_write(path, change(text))
+
+
+def add(manifest: str | Path, name: str, handle: str) -> EditResult:
+    """Add ``name = handle`` to hub.toml's [models], keeping every comment and the key order."""
+    path = Path(manifest)
+    _edit(path, lambda text: add_model(text, name, handle, source=str(path)))
+    return EditResult(Edit.ADD, path, name, handle)
+
+
+def remove(manifest: str | Path, name: str) -> EditResult:
+    """Remove model ``name`` from hub.toml, keeping everything else as it is."""
+    path = Path(manifest)
+    _edit(path, lambda text: remove_model(text, name, source=str(path)))
+    return EditResult(Edit.REMOVE, path, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import uuid
 from pathlib import Path
@@ -32,3 +33,8 @@ def temp_owner(name: str) -> str | None:
     """The ``host.pid.uuid`` owner of a ``temp_path`` name (the form of a lock file's content)."""
     m = _TEMP.match(name)
     return f"{m[3]}.{m[1]}.{m[2]}" if m else None
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a directory tree, whatever is left of it (a staging area, a replaced model)."""
+    shutil.rmtree(path, ignore_errors=True)

@@ -5,83 +5,24 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hublock._archive import extract_archive
+from hublock._archive import extract_archive, unpacked_limit
+from hublock._bucket import hash_objects, object_checksum, remote_objects
 from hublock._digest import sha256_digest
-from hublock._downloads import DownloadCache
 from hublock._errors import FetchError, HublockError, ManifestError, NotInSyncError
 from hublock._events import Event, OnEvent, ignore
 from hublock._fetch import Fetcher, apply_mirror, source_url
-from hublock._lockfile import LockedModel, Lockfile, RemoteObject, read_lockfile, write_lockfile
-from hublock._manifest import (
-    Manifest,
-    ModelSpec,
-    check_mirror,
-    handle_kind,
-    load_manifest,
-    near_duplicates,
-)
+from hublock._lockfile import LockedModel, Lockfile, RemoteObject, write_lockfile
+from hublock._manifest import Manifest, ModelSpec, handle_kind, near_duplicates
 from hublock._parallel import raise_if_cancelled, run_parallel
-from hublock._plan import lock_problems, plan_lock
+from hublock._plan import plan_lock
+from hublock._project import Project
+from hublock._reports import LockResult
 
 if TYPE_CHECKING:
     import httpx
-
-
-def unpacked_limit(archive_size: int) -> int:
-    """Refuse archives that expand past this: real models compress 1-5x, bombs 1000x."""
-    return max(256 << 20, archive_size * 100)
-
-
-@dataclass(frozen=True)
-class LockResult:
-    """What ``lock`` did: the new lock, and which names were re-resolved, changed or removed."""
-
-    lockfile: Lockfile
-    resolved: tuple[str, ...]
-    changed: tuple[str, ...]
-    removed: tuple[str, ...]
-    written: bool
-    path: Path
-    warnings: tuple[str, ...] = ()
-    previous: Lockfile = field(default_factory=Lockfile)
-
-    def diff(self, name: str) -> str:
-        """What changed for one model, for people: archive digests (12+ hex), exact sizes."""
-        new, old = self.lockfile.get(name), self.previous.get(name)
-        if new is None:
-            return f"{name}: removed"
-        if old is None:
-            return f"{name}: added, {new.size} bytes, {_short(new.archive or new.url)}"
-        if old == new:
-            return f"{name}: unchanged"
-        parts = []
-        if old.archive != new.archive:
-            parts.append(f"archive {_short(old.archive)} -> {_short(new.archive)}")
-        if old.size != new.size:
-            parts.append(f"size {old.size} -> {new.size} bytes")
-        if old.url != new.url:
-            parts.append(f"url {old.url} -> {new.url}")
-        parts.append("tree changed" if old.tree != new.tree else "tree unchanged")
-        return f"{name}: " + ", ".join(parts)
-
-
-def _short(digest: str | None) -> str:
-    if digest is None:
-        return "no archive"
-    algo, _, value = digest.partition(":")
-    return f"{algo}:{value[:16]}" if value else digest
-
-
-def default_lockfile(manifest_path: str | Path) -> Path:
-    return Path(manifest_path).parent / "hub.lock"
-
-
-def _current_lock(path: Path) -> Lockfile:
-    return read_lockfile(path) if path.exists() else Lockfile()
 
 
 def resolve_model(
@@ -103,7 +44,8 @@ def resolve_model(
         try:
             return resolve_uncompressed(spec, mirrors, fetcher, on_event)
         except HublockError as exc:
-            raise type(exc)(f"{spec.name}: {exc}") from exc
+            exc.about(model=spec.name, handle=spec.handle)
+            raise
     stop = cancel or threading.Event()
 
     def progress(n: int) -> None:
@@ -118,7 +60,8 @@ def resolve_model(
         with open(download.path, "rb") as archive:
             tree = extract_archive(archive, None, max_bytes=unpacked_limit(download.size))
     except HublockError as exc:
-        raise type(exc)(f"{spec.name}: {exc}") from exc
+        exc.about(model=spec.name, handle=spec.handle)
+        raise
     on_event(Event(spec.name, "done", f"locked {download.size} bytes, {len(tree.files)} files"))
     return LockedModel(
         name=spec.name,
@@ -137,8 +80,6 @@ def resolve_uncompressed(
 ) -> LockedModel:
     """Ask the hub where the model lives in GCS; record its objects' sizes and checksums, and
     the tree hash of their bytes."""
-    from hublock._bucket import hash_objects, object_checksum, remote_objects
-
     location = fetcher.uncompressed_location(apply_mirror(spec.handle, mirrors))
     fs, root, listing = remote_objects(location, {})
     if not listing:
@@ -167,14 +108,16 @@ def lock_manifest(
     current: Lockfile,
     fetcher: Fetcher,
     *,
+    mirrors: Mapping[str, str] | None = None,
     upgrade: bool | Collection[str] = False,
     jobs: int = 4,
     on_event: OnEvent = ignore,
 ) -> tuple[Lockfile, tuple[str, ...]]:
     """The new lock for ``manifest`` (pure apart from the fetcher), and the names resolved."""
     plan = plan_lock(manifest, current, upgrade, os.environ)
+    sources = manifest.mirrors if mirrors is None else mirrors
     resolved = run_parallel(
-        lambda spec, cancel: resolve_model(spec, manifest.mirrors, fetcher, on_event, cancel),
+        lambda spec, cancel: resolve_model(spec, sources, fetcher, on_event, cancel),
         plan.resolve,
         jobs,
     )
@@ -197,44 +140,53 @@ def lock(
 
     ``mirrors`` adds to (and overrides) the ``[mirrors]`` of hub.toml.
     """
-    spec = with_mirrors(load_manifest(manifest), mirrors)
-    path = Path(lockfile) if lockfile is not None else default_lockfile(manifest)
-    current = _current_lock(path)
-    with Fetcher(
-        DownloadCache(download_cache), offline=offline, transport=transport, auth=spec.auth if spec else None
-    ) as fetcher:
-        new, resolved = lock_manifest(spec, current, fetcher, upgrade=upgrade, jobs=jobs, on_event=on_event)
+    project = Project.load(
+        manifest,
+        lockfile,
+        mirrors=mirrors,
+        offline=offline,
+        download_cache=download_cache,
+        transport=transport,
+        manifest_required=True,
+    )
+    return lock_project(project, upgrade=upgrade, jobs=jobs, on_event=on_event)
+
+
+def lock_project(
+    project: Project,
+    *,
+    upgrade: bool | Collection[str] = False,
+    jobs: int = 4,
+    on_event: OnEvent = ignore,
+) -> LockResult:
+    """``lock`` of a loaded project."""
+    spec = project.need_manifest()
+    current = project.current_lock()
+    with project.fetcher() as fetcher:
+        new, resolved = lock_manifest(
+            spec, current, fetcher, mirrors=project.mirrors, upgrade=upgrade, jobs=jobs, on_event=on_event
+        )
     changed = tuple(m.name for m in new.models if current.get(m.name) != m)
     removed = tuple(m.name for m in current.models if new.get(m.name) is None)
-    written = write_lockfile(path, new)
+    written = write_lockfile(project.lockfile_path, new)
     warnings = tuple(
         f"{a.name} and {b.name}: handles differ only by case, a trailing '/' or tf-hub-format; "
         "tensorflow_hub caches each spelling separately, so this is probably a typo"
         for a, b in near_duplicates(spec)
     )
-    return LockResult(new, resolved, changed, removed, written, path, warnings, current)
+    return LockResult(new, resolved, changed, removed, written, project.lockfile_path, warnings, current)
 
 
 def check(manifest: str | Path = "hub.toml", lockfile: str | Path | None = None) -> None:
     """Raise NotInSyncError naming each stale, missing or extra entry. No network, no writes."""
-    spec = load_manifest(manifest)
-    path = Path(lockfile) if lockfile is not None else default_lockfile(manifest)
+    project = Project.load(manifest, lockfile, manifest_required=True)
+    path = project.lockfile_path
     if not path.exists():
-        raise NotInSyncError(f"{path} does not exist; run `hublock lock`")
-    problems = lock_problems(spec, read_lockfile(path), os.environ)
+        raise NotInSyncError(f"{path} does not exist", path=str(path), hint="run `hublock lock`")
+    problems = project.problems(project.lock())
     if problems:
         raise NotInSyncError(
-            f"{path} does not match {manifest}:\n  "
-            + "\n  ".join(problems)
-            + "\nrun `hublock lock` to update it"
+            f"{path} does not match {project.manifest_path}:\n  " + "\n  ".join(problems),
+            path=str(path),
+            hint="run `hublock lock` to update it",
         )
-
-
-def with_mirrors(manifest: Manifest, extra: Mapping[str, str] | None) -> Manifest:
-    """The manifest with ``--mirror PREFIX=URL`` options added (they win over hub.toml)."""
-    if not extra:
-        return manifest
-    merged = dict(manifest.mirrors)
-    for prefix, target in extra.items():
-        merged[prefix] = check_mirror(prefix, target, f"--mirror {prefix}", Path.cwd())
-    return replace(manifest, mirrors=merged)

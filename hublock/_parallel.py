@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from hublock._errors import HublockError
+from hublock._errors import HublockError, ModelErrors
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,8 +30,8 @@ def raise_if_cancelled(cancel: threading.Event) -> None:
 
 
 def run_parallel(func: Callable[[T, threading.Event], R], items: Sequence[T], jobs: int) -> list[R]:
-    """``[func(x, cancel) for x in items]`` on up to ``jobs`` threads. If any fail, raise one
-    error of the first failure's type whose message lists every failure."""
+    """``[func(x, cancel) for x in items]`` on up to ``jobs`` threads. Every item runs even
+    when others fail; one failure is raised as it is, several as ``ModelErrors``."""
     if not items:
         return []
     cancel = threading.Event()
@@ -51,13 +51,10 @@ def run_parallel(func: Callable[[T, threading.Event], R], items: Sequence[T], jo
         raise
     finally:
         pool.shutdown(wait=True)
+    if len(errors) == 1:
+        raise errors[0]
     if errors:
-        if len(errors) == 1:
-            raise errors[0]
-        message = f"{len(errors)} of {len(items)} models failed:\n  " + "\n  ".join(
-            str(e).replace("\n", "\n    ") for e in errors
-        )
-        raise type(errors[0])(message) from errors[0]
+        raise ModelErrors(tuple(errors), len(items)) from errors[0]
     return results
 
 

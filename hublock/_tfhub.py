@@ -18,21 +18,20 @@ from typing import Literal
 import tensorflow_hub  # noqa: F401 - the registry below must exist before we add to it
 from tensorflow_hub import registry
 
-from hublock._downloads import DownloadCache
+from hublock import _config as config
+from hublock._bucket import check_remote
+from hublock._cache import Cache
 from hublock._errors import HublockError, IntegrityError, NotInSyncError
-from hublock._fetch import Fetcher
-from hublock._lockfile import LockedModel, read_lockfile
-from hublock._manifest import load_manifest
+from hublock._lockfile import LockedModel
 from hublock._plan import Action, SyncStep
+from hublock._project import Project
 from hublock._sync import sync_model
-from hublock._targets import Cache, choose_cache, open_cache
 from hublock._verify import Inspection, State
 
 Verify = Literal["fast", "full", "off"]
 Unlocked = Literal["allow", "warn", "error"]
 _VERIFY = ("fast", "full", "off")
 _UNLOCKED = ("allow", "warn", "error")
-_TRUE = ("1", "true", "yes", "on")
 
 
 class LockedResolver:
@@ -48,14 +47,8 @@ class LockedResolver:
         offline: bool,
     ) -> None:
         self.lockfile = lockfile
-        self.models: dict[str, LockedModel] = {m.handle: m for m in read_lockfile(lockfile).models}
-        manifest_path = lockfile.parent / "hub.toml"
-        manifest = load_manifest(manifest_path) if manifest_path.exists() else None
-        self.manifest_cache = manifest.cache_dir if manifest else None
-        self.cache_options = dict(manifest.cache_options) if manifest else {}
-        self.mirrors = dict(manifest.mirrors) if manifest else {}
-        self.auth = dict(manifest.auth) if manifest else {}
-        self.cache = cache
+        self.project = Project.beside(lockfile, cache=cache, offline=offline)
+        self.models: dict[str, LockedModel] = {m.handle: m for m in self.project.lock().models}
         self.verify = verify
         self.unlocked = unlocked
         self.offline = offline
@@ -80,8 +73,7 @@ class LockedResolver:
             )
         if model.uncompressed:
             return self._remote(model)
-        choice = choose_cache(self.cache, self.manifest_cache)
-        cache = open_cache(choice.location, self.cache_options)
+        choice, cache = self.project.open_cache()  # at each load, as tensorflow_hub decides it
         path = cache.model_path(handle)
         if self.verify == "off":
             found = cache.inspect(model)
@@ -96,8 +88,12 @@ class LockedResolver:
         elif not found.ok:
             raise IntegrityError(
                 f"{handle!r} (model {model.name!r} in {self.lockfile}, {model.tree}): the copy in "
-                f"{path} is {found.state.value.replace('_', ' ')}: {found.detail}. "
-                f"Run `hublock sync` (with the cache {choice.location}) to repair it."
+                f"{path} is {found.state.value.replace('_', ' ')}: {found.detail}",
+                model=model.name,
+                handle=handle,
+                path=path,
+                expected=model.tree,
+                hint=f"run `hublock sync` (with the cache {choice.location}) to repair it",
             )
         return str(path)
 
@@ -105,9 +101,7 @@ class LockedResolver:
         """An uncompressed model is read in place from gs://: check the store's metadata (or,
         with verify="full", the bytes) against the lock, then hand tensorflow_hub the location."""
         if self.verify != "off":
-            from hublock._bucket import check_remote
-
-            found = check_remote(model, self.cache_options, full=self.verify == "full")
+            found = check_remote(model, self.project.cache_options, full=self.verify == "full")
             if not found.ok:
                 raise IntegrityError(
                     f"{model.handle!r} (model {model.name!r} in {self.lockfile}): the objects at "
@@ -121,15 +115,16 @@ class LockedResolver:
         if self.offline:
             raise NotInSyncError(
                 f"{model.handle!r} (model {model.name!r} in {self.lockfile}) is not in the cache "
-                f"{where}, and hublock is offline: run `hublock sync` first"
+                f"{where}, and hublock is offline",
+                model=model.name,
+                handle=model.handle,
+                path=where,
+                hint="run `hublock sync` first",
             )
         # Downloaded the way `hublock sync` does it, so it is verified before it becomes visible.
         cache.ensure_root()
-        with self._fetching, Fetcher(DownloadCache(), auth=self.auth) as fetcher:
-            try:
-                sync_model(SyncStep(model, Action.FETCH), cache, fetcher, self.mirrors)
-            except HublockError as exc:
-                raise type(exc)(f"{model.handle!r}: {exc}") from exc
+        with self._fetching, self.project.fetcher() as fetcher:
+            sync_model(SyncStep(model, Action.FETCH), cache, fetcher, self.project.mirrors)
 
 
 _active: LockedResolver | None = None
@@ -150,15 +145,15 @@ def activate(
     the lock, else tensorflow_hub's default, decided at each load as tensorflow_hub does.
     """
     global _active
-    path = Path(lockfile or os.environ.get("HUBLOCK_LOCKFILE") or "hub.lock").resolve()
-    verify_mode = verify or os.environ.get("HUBLOCK_VERIFY") or "fast"
-    unlocked_mode = unlocked or os.environ.get("HUBLOCK_UNLOCKED") or "allow"
+    path = Path(lockfile or config.HUBLOCK_LOCKFILE.get() or "hub.lock").resolve()
+    verify_mode = verify or config.HUBLOCK_VERIFY.get() or "fast"
+    unlocked_mode = unlocked or config.HUBLOCK_UNLOCKED.get() or "allow"
     if verify_mode not in _VERIFY:
         raise HublockError(f"verify={verify_mode!r}: expected one of {', '.join(_VERIFY)}")
     if unlocked_mode not in _UNLOCKED:
         raise HublockError(f"unlocked={unlocked_mode!r}: expected one of {', '.join(_UNLOCKED)}")
     if offline is None:
-        offline = os.environ.get("HUBLOCK_OFFLINE", "").lower() in _TRUE
+        offline = config.HUBLOCK_OFFLINE.flag()
     resolver = LockedResolver(
         path,
         cache=cache,

@@ -1,0 +1,114 @@
+"""Which cache a command uses, and what every cache can do.
+
+A cache is a local directory (``LocalCache``) or any fsspec URL (``BucketCache``), laid out by a
+``Layout``. ``sync`` talks to the ``Cache`` protocol only: it extracts into whatever ``staging``
+gives it and calls ``publish``; how a cache makes a verified tree appear at once (one rename on
+disk, a copy with the readers' first file last in a bucket) is the cache's business.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from hublock import _config as config
+from hublock._archive import Sink
+from hublock._bucket import BucketCache
+from hublock._digest import TreeDigest
+from hublock._layout import Entry
+from hublock._local_cache import LocalCache
+from hublock._lockfile import LockedModel
+from hublock._verify import Inspection
+
+
+class Staging(Protocol):
+    """Where one model is extracted before it is published."""
+
+    @property
+    def destination(self) -> Path | Sink:
+        """A local directory, or a sink that writes elsewhere (a bucket prefix)."""
+        ...
+
+    def publish(self, model: LockedModel, tree: TreeDigest) -> None:
+        """Make the verified tree the model's directory, so no reader sees it half-done."""
+        ...
+
+
+class Cache(Protocol):
+    """A tensorflow_hub cache: a local directory (LocalCache) or any fsspec URL (BucketCache)."""
+
+    location: str
+
+    def model_path(self, handle: str) -> str:
+        """Where tensorflow_hub looks for the handle: ``<cache>/<sha1(handle)>``."""
+        ...
+
+    def inspect(self, model: LockedModel, *, full: bool = False, jobs: int = 2) -> Inspection: ...
+
+    def adopt(self, model: LockedModel) -> bool:
+        """Re-hash an unstamped copy; stamp it and return True if it matches the lock."""
+        ...
+
+    def ensure_root(self) -> None: ...
+
+    def model_lock(self, handle: str) -> AbstractContextManager[str]:
+        """Hold the loader's lock for a handle; yields the lock's uuid."""
+        ...
+
+    def staging(self, handle: str, uid: str, *, local: bool = True) -> AbstractContextManager[Staging]:
+        """A new, empty staging area for the model, removed on exit whatever happened. ``local``
+        False lets a bucket receive the files directly (no local copy of the tree)."""
+        ...
+
+    def entries(self) -> list[Entry]:
+        """Every name at the top of the cache, with its size, age and (for locks) content."""
+        ...
+
+    def remove(self, name: str) -> None:
+        """Delete a top-level name (a model, staging, a lock or a sidecar file)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CacheChoice:
+    """The cache a command uses, and why (printed so nobody has to guess)."""
+
+    location: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.location, "source": self.reason}
+
+
+def tfhub_default_cache() -> str:
+    return os.path.join(tempfile.gettempdir(), "tfhub_modules")
+
+
+def choose_cache(option: str | None, manifest_cache: str | None) -> CacheChoice:
+    """``--cache``, then ``TFHUB_CACHE_DIR``, then ``[cache] dir``, then tensorflow_hub's default."""
+    if option:
+        return CacheChoice(_expand(option), "--cache")
+    env = config.TFHUB_CACHE_DIR.get()
+    if env:
+        return CacheChoice(_expand(env), config.TFHUB_CACHE_DIR.name)
+    if manifest_cache:
+        return CacheChoice(manifest_cache, "[cache] dir in hub.toml")
+    return CacheChoice(tfhub_default_cache(), "tensorflow_hub's default")
+
+
+def _expand(location: str) -> str:
+    if "://" in location:
+        return location[len("file://") :] if location.startswith("file://") else location
+    return os.path.abspath(os.path.expanduser(location))
+
+
+def open_cache(location: str, options: Mapping[str, Any] | None = None) -> Cache:
+    """The cache at a local path or an fsspec URL (``gs://bucket/prefix``, ``memory://...``)."""
+    if "://" in location:
+        return BucketCache(location, options or {})
+    return LocalCache(location)

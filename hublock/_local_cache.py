@@ -1,0 +1,208 @@
+"""A tensorflow_hub cache directory on the local file system, laid out by ``_layout.TFHUB``.
+
+tensorflow_hub treats any non-empty ``<sha1>/`` as complete, so a model only ever appears there
+by one rename of a finished, verified directory. Correctness comes from that rename; the lock
+file only keeps a concurrent ``hub.load`` or sync from doing the same work twice.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from hublock._digest import TreeDigest, hash_directory
+from hublock._errors import CacheError
+from hublock._files import atomic_write, remove_tree, temp_path
+from hublock._layout import (
+    LOCK_TIMEOUT_SEC,
+    TFHUB,
+    Entry,
+    Layout,
+    descriptor_text,
+    lock_contents,
+    lock_uid,
+    owner_is_dead,
+)
+from hublock._lockfile import LockedModel
+from hublock._verify import Inspection, Stamp, check_fast, check_full, file_stats
+
+
+class LocalCache:
+    """A tensorflow_hub cache directory on the local file system."""
+
+    def __init__(self, root: str | os.PathLike[str], layout: Layout = TFHUB) -> None:
+        self.root = Path(root)
+        self.location = str(self.root)
+        self.layout = layout
+
+    def __str__(self) -> str:
+        return self.location
+
+    def model_dir(self, handle: str) -> Path:
+        return self.root / self.layout.model(handle)
+
+    def model_path(self, handle: str) -> str:
+        return str(self.model_dir(handle))
+
+    def read_stamp(self, handle: str) -> Stamp | None:
+        try:
+            stamp = Stamp.from_json((self.root / self.layout.stamp(handle)).read_text("utf-8"))
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+        return stamp if stamp.handle == handle else None
+
+    def inspect(self, model: LockedModel, *, full: bool = False, jobs: int = 2) -> Inspection:
+        """Check one model against its lock entry: by its stamp's file stats (fast), or by
+        re-hashing every file (full)."""
+        directory = self.model_dir(model.handle)
+        stamp = self.read_stamp(model.handle)
+        return check_full(directory, stamp, model, jobs) if full else check_fast(directory, stamp, model)
+
+    def adopt(self, model: LockedModel) -> bool:
+        tree = hash_directory(self.model_dir(model.handle), jobs=2)
+        if tree.tree != model.tree:
+            return False
+        self.write_stamp(model, tree)
+        return True
+
+    def ensure_root(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(
+                f"cannot create the cache directory {self.root}: {exc}", path=str(self.root)
+            ) from exc
+
+    @contextmanager
+    def staging(self, handle: str, uid: str, *, local: bool = True) -> Iterator[LocalStaging]:
+        """``<sha1>.<uid>.tmp/`` beside the model, removed on exit (published or not)."""
+        directory = self.root / self.layout.staging(handle, uid)
+        directory.mkdir()
+        try:
+            yield LocalStaging(self, directory)
+        finally:
+            remove_tree(directory)
+
+    def write_stamp(self, model: LockedModel, tree: TreeDigest) -> None:
+        """Record what was verified (``tree`` must match the lock) and the files' stats now."""
+        stamp = Stamp.of(model, tree, file_stats(self.model_dir(model.handle)))
+        atomic_write(self.root / self.layout.stamp(model.handle), stamp.to_json())
+
+    def publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
+        """Make ``staging`` the model's directory with one rename; replace what was there."""
+        final = self.model_dir(model.handle)
+        atomic_write(self.root / self.layout.descriptor(model.handle), descriptor_text(model.handle))
+        (self.root / self.layout.stamp(model.handle)).unlink(missing_ok=True)
+        aside = None
+        if final.exists() or final.is_symlink():
+            # Moved aside under a staging name, so that a crash leaves only what gc cleans.
+            aside = self.root / self.layout.staging(model.handle, uuid.uuid4().hex)
+            os.rename(final, aside)
+        os.rename(staging, final)
+        self.write_stamp(model, tree)
+        if aside is not None:
+            remove_tree(aside)
+
+    def entries(self) -> list[Entry]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for item in os.scandir(self.root):
+            st = item.stat(follow_symlinks=False)
+            size = dir_size(Path(item.path)) if item.is_dir(follow_symlinks=False) else st.st_size
+            content = ""
+            if item.name.endswith(".lock"):
+                with suppress(OSError, UnicodeDecodeError):
+                    content = Path(item.path).read_text()
+            found.append(Entry(item.name, size, st.st_mtime, content))
+        return found
+
+    def remove(self, name: str) -> None:
+        path = self.root / name
+        if path.is_dir() and not path.is_symlink():
+            remove_tree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+    @contextmanager
+    def model_lock(self, handle: str, timeout: float = LOCK_TIMEOUT_SEC) -> Iterator[str]:
+        """Hold tensorflow_hub's ``<sha1>.lock`` for a handle; yields the lock's uuid."""
+        lock_file = self.root / self.layout.lock(handle)
+        uid = uuid.uuid4().hex
+        contents = lock_contents(uid)
+        _acquire(lock_file, contents, lambda holder: self.root / self.layout.staging(handle, holder), timeout)
+        try:
+            yield uid
+        finally:
+            with suppress(OSError):
+                if lock_file.read_text() == contents:
+                    lock_file.unlink()
+
+
+@dataclass(frozen=True)
+class LocalStaging:
+    """A staging directory of a LocalCache: extract into it, then publish it with one rename."""
+
+    cache: LocalCache
+    destination: Path
+
+    def publish(self, model: LockedModel, tree: TreeDigest) -> None:
+        self.cache.publish(model, self.destination, tree)
+
+
+def dir_size(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def _acquire(lock_file: Path, contents: str, staging_of: Callable[[str], Path], timeout: float) -> None:
+    """Create the lock file atomically (link of a finished temp file), or wait for its owner.
+
+    Like tensorflow_hub, a lock whose owner made no progress for ``timeout`` seconds is taken
+    over; unlike it, a lock left by a dead process on this host is taken over at once.
+    """
+    progress: tuple[str, int] | None = None
+    progress_time = time.monotonic()
+    while True:
+        tmp = temp_path(lock_file)
+        try:
+            tmp.write_text(contents)
+            os.link(tmp, lock_file)
+            return
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise CacheError(f"cannot create the lock file {lock_file}: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+        try:
+            holder = lock_file.read_text()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            holder = ""
+        if owner_is_dead(holder):
+            _remove_if_unchanged(lock_file, holder)
+            continue
+        now = (holder, dir_size(staging_of(lock_uid(holder))))
+        if now != progress:
+            progress, progress_time = now, time.monotonic()
+        elif time.monotonic() - progress_time > timeout:
+            _remove_if_unchanged(lock_file, holder)
+            continue
+        time.sleep(0.2)
+
+
+def _remove_if_unchanged(lock_file: Path, holder: str) -> None:
+    with suppress(OSError):
+        if lock_file.read_text() == holder:
+            lock_file.unlink()

@@ -1,0 +1,299 @@
+"""What each command did, as data: frozen, built whole, and serialising itself.
+
+``to_dict()`` is exactly the ``--format json`` document of the command (the CLI prints it and
+builds no JSON of its own); the package ships a JSON Schema for each (``hublock/schemas/``), and
+the tests check every command's output against it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hublock._cache import CacheChoice
+from hublock._config import TFHUB_CACHE_DIR, Setting
+from hublock._lockfile import LockedModel, Lockfile
+from hublock._plan import Action, SyncStep
+from hublock._verify import Inspection, State
+
+
+class LockState(enum.StrEnum):
+    """What ``lock`` did to one entry."""
+
+    ADDED = "added"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class LockResult:
+    """What ``lock`` did: the new lock, and which names were re-resolved, changed or removed."""
+
+    lockfile: Lockfile
+    resolved: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    written: bool
+    path: Path
+    warnings: tuple[str, ...] = ()
+    previous: Lockfile = field(default_factory=Lockfile)
+
+    def state(self, name: str) -> LockState:
+        new, old = self.lockfile.get(name), self.previous.get(name)
+        if old is None:
+            return LockState.ADDED
+        return LockState.UNCHANGED if old == new else LockState.CHANGED
+
+    def diff(self, name: str) -> str:
+        """What changed for one model, for people: archive digests (16 hex), exact sizes."""
+        new, old = self.lockfile.get(name), self.previous.get(name)
+        if new is None:
+            return f"{name}: removed"
+        if old is None:
+            return f"{name}: added, {new.size} bytes, {_short(new.archive or new.url)}"
+        if old == new:
+            return f"{name}: unchanged"
+        parts = []
+        if old.archive != new.archive:
+            parts.append(f"archive {_short(old.archive)} -> {_short(new.archive)}")
+        if old.size != new.size:
+            parts.append(f"size {old.size} -> {new.size} bytes")
+        if old.url != new.url:
+            parts.append(f"url {old.url} -> {new.url}")
+        parts.append("tree changed" if old.tree != new.tree else "tree unchanged")
+        return f"{name}: " + ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        models = {}
+        for model in self.lockfile.models:
+            state = self.state(model.name)
+            before = self.previous.get(model.name)
+            models[model.name] = {
+                "state": state.value,
+                **model.to_dict(),
+                "previous": before.to_dict() if before is not None and state is LockState.CHANGED else None,
+            }
+        return {
+            "lockfile": str(self.path),
+            "written": self.written,
+            "models": models,
+            "removed": list(self.removed),
+        }
+
+
+def _short(digest: str | None) -> str:
+    if digest is None:
+        return "no archive"
+    algo, _, value = digest.partition(":")
+    return f"{algo}:{value[:16]}" if value else digest
+
+
+class Outcome(enum.StrEnum):
+    """What ``sync`` did to one model."""
+
+    FETCHED = "fetched"
+    REPLACED = "replaced"
+    PRESENT = "present"  # verified by its stamp: nothing done
+    VERIFIED = "verified"  # an unstamped copy re-hashed and kept
+    REMOTE = "remote"  # an uncompressed model: read in place at load
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """One model after ``sync``: what was done, and where it is now."""
+
+    name: str
+    outcome: Outcome
+    path: str
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """The plan ``sync`` made (``steps``), and on a real run what happened (``results``)."""
+
+    cache: CacheChoice
+    steps: tuple[SyncStep, ...]
+    results: tuple[SyncResult, ...] = ()
+    dry_run: bool = False
+    paths: tuple[tuple[str, str], ...] = ()
+    """Where each model is (or would be): name -> cache path or remote URL."""
+
+    @property
+    def pending(self) -> tuple[SyncStep, ...]:
+        return tuple(s for s in self.steps if s.action not in (Action.SKIP, Action.REMOTE))
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.dry_run:
+            states = {s.model.name: s.action.value for s in self.steps}
+        else:
+            states = {r.name: r.outcome.value for r in self.results}
+        paths = dict(self.paths)
+        return {
+            "cache": self.cache.to_dict(),
+            "dry_run": self.dry_run,
+            "models": {
+                name: {"state": state, "path": paths.get(name)} for name, state in sorted(states.items())
+            },
+            "pending": len(self.pending),
+        }
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """One locked model, where it is, and what the check found."""
+
+    model: LockedModel
+    path: str
+    inspection: Inspection
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    cache: CacheChoice
+    checks: tuple[ModelCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.inspection.ok for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cache": self.cache.to_dict(),
+            "ok": self.ok,
+            "models": {
+                c.model.name: {
+                    "state": c.inspection.state.value,
+                    "handle": c.model.handle,
+                    "path": c.path,
+                    "files": list(c.inspection.files),
+                    "detail": c.inspection.detail,
+                }
+                for c in self.checks
+            },
+        }
+
+
+class Status(enum.StrEnum):
+    """A model as ``hublock status`` shows it: a cache ``State``, or where hub.toml and hub.lock
+    disagree."""
+
+    OK = "ok"
+    MISSING = "missing"
+    MODIFIED = "modified"
+    EXTRA_FILES = "extra_files"
+    STALE_STAMP = "stale_stamp"
+    UNSTAMPED = "unstamped"
+    REMOTE = "remote"  # an uncompressed model whose objects match
+    STALE = "stale"  # hub.toml changed since it was locked
+    NOT_LOCKED = "not_locked"
+    NOT_IN_MANIFEST = "not_in_manifest"
+
+    @classmethod
+    def of(cls, state: State) -> Status:
+        return cls(state.value)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One model as ``hublock status`` shows it."""
+
+    name: str
+    handle: str
+    state: Status
+    size: int | None
+    path: str | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    cache: CacheChoice
+    models: tuple[ModelStatus, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cache": self.cache.to_dict(),
+            "models": {
+                m.name: {
+                    "state": m.state.value,
+                    "handle": m.handle,
+                    "size": m.size,
+                    "path": m.path,
+                    "detail": m.detail,
+                }
+                for m in self.models
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """Something gc removes (or would), and why."""
+
+    name: str
+    reason: str
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "reason": self.reason, "bytes": self.size}
+
+
+@dataclass(frozen=True)
+class GcReport:
+    cache: CacheChoice
+    garbage: tuple[Garbage, ...]
+    downloads: tuple[Garbage, ...]
+    dry_run: bool
+
+    @property
+    def freed(self) -> int:
+        return sum(g.size for g in self.garbage + self.downloads)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cache": self.cache.location,
+            "dry_run": self.dry_run,
+            "removed": [g.to_dict() for g in self.garbage],
+            "downloads": [g.to_dict() for g in self.downloads],
+            "freed_bytes": self.freed,
+        }
+
+
+class Edit(enum.StrEnum):
+    INIT = "init"
+    ADD = "add"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """What ``init``, ``add`` or ``remove`` did to hub.toml."""
+
+    edit: Edit
+    manifest: Path
+    name: str = ""
+    handle: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.edit is Edit.INIT:
+            return {"manifest": str(self.manifest), "written": True}
+        if self.edit is Edit.ADD:
+            return {"manifest": str(self.manifest), "added": {"name": self.name, "handle": self.handle}}
+        return {"manifest": str(self.manifest), "removed": self.name}
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What ``hublock env`` prints: the variable that points plain ``hub.load`` at the synced
+    cache, and with ``--all`` every variable hublock reads or sets."""
+
+    cache: CacheChoice
+    settings: tuple[Setting, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {TFHUB_CACHE_DIR.name: self.cache.location}
+        if self.settings:
+            document["variables"] = {s.name: s.to_dict() for s in self.settings}
+        return document

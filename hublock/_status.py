@@ -1,0 +1,67 @@
+"""``hublock verify``, ``status`` and ``env``: what the cache holds, checked against hub.lock,
+and where the loaders should look. Reads only; ``sync`` repairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hublock._bucket import check_remote
+from hublock._config import settings
+from hublock._lockfile import Lockfile
+from hublock._project import Project
+from hublock._reports import Environment, ModelCheck, ModelStatus, Status, StatusReport, VerifyReport
+
+
+def verify(
+    manifest: str | Path = "hub.toml",
+    lockfile: str | Path | None = None,
+    *,
+    cache: str | None = None,
+    full: bool = False,
+    jobs: int = 2,
+) -> VerifyReport:
+    """Check every locked model in the cache against hub.lock, by stamp (fast) or re-hash (full)."""
+    project = Project.load(manifest, lockfile, cache=cache)
+    return verify_project(project, project.lock(), full=full, jobs=jobs)
+
+
+def verify_project(project: Project, lock: Lockfile, *, full: bool = False, jobs: int = 2) -> VerifyReport:
+    choice, target = project.open_cache()
+    checks = []
+    for m in lock.models:
+        if m.uncompressed:
+            checks.append(ModelCheck(m, m.url, check_remote(m, project.cache_options, full=full)))
+        else:
+            checks.append(ModelCheck(m, target.model_path(m.handle), target.inspect(m, full=full, jobs=jobs)))
+    return VerifyReport(choice, tuple(checks))
+
+
+def status(
+    manifest: str | Path = "hub.toml", lockfile: str | Path | None = None, *, cache: str | None = None
+) -> StatusReport:
+    """Every model of hub.toml and hub.lock, with its state in the cache (fast checks only)."""
+    project = Project.load(manifest, lockfile, cache=cache)
+    lock = project.lock()
+    report = verify_project(project, lock)
+    stale = {p.split(":", 1)[0] for p in project.problems(lock)}
+    names = set(project.manifest.names) if project.manifest else None
+    rows = []
+    for check in report.checks:
+        m, found = check.model, check.inspection
+        state = Status.of(found.state)
+        if m.uncompressed and found.ok:
+            state = Status.REMOTE
+        if names is not None and m.name not in names:
+            state = Status.NOT_IN_MANIFEST
+        elif m.name in stale:
+            state = Status.STALE
+        rows.append(ModelStatus(m.name, m.handle, state, m.size, check.path, found.detail))
+    for spec in project.manifest.models if project.manifest else ():
+        if lock.get(spec.name) is None:
+            rows.append(ModelStatus(spec.name, spec.handle, Status.NOT_LOCKED, None, None))
+    return StatusReport(report.cache, tuple(sorted(rows, key=lambda r: r.name)))
+
+
+def environment(project: Project, *, show_all: bool = False) -> Environment:
+    """The cache the loaders should be pointed at, and (``show_all``) every variable in force."""
+    return Environment(project.cache_choice(), settings() if show_all else ())
