@@ -13,8 +13,8 @@ import pytest
 
 import hublock
 from hublock._gc import find_garbage
-from hublock._lockfile import Lockfile
 from hublock._layout import Entry
+from hublock._lockfile import Lockfile
 from tests.conftest import KAGGLE_OTHER, TFHUB_LINEAR, Project
 
 K = "a" * 40
