@@ -36,7 +36,6 @@ from hublock._lockfile import (
 )
 from hublock._manifest import Handle, Manifest, ModelSpec, load_manifest, parse_manifest
 from hublock._plan import Action, SyncStep
-from hublock._project import Project
 from hublock._reports import (
     Edit,
     EditResult,
@@ -103,7 +102,6 @@ __all__ = [
     "ModelStatus",
     "NotInSyncError",
     "Outcome",
-    "Project",
     "RemoteObject",
     "Setting",
     "State",
