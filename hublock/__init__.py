@@ -55,7 +55,7 @@ from hublock._reports import (
 )
 from hublock._status import environment, status, verify
 from hublock._sync import sync
-from hublock._verify import Inspection, State
+from hublock._verify import Change, FileChange, Inspection, State
 
 if TYPE_CHECKING:
     from hublock._tfhub import LockedResolver, activate, deactivate
@@ -76,12 +76,14 @@ __all__ = [
     "Action",
     "CacheChoice",
     "CacheError",
+    "Change",
     "Digest",
     "Edit",
     "EditResult",
     "Environment",
     "Event",
     "FetchError",
+    "FileChange",
     "Garbage",
     "GcReport",
     "Handle",

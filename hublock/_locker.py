@@ -186,7 +186,7 @@ def check(manifest: str | Path = "hub.toml", lockfile: str | Path | None = None)
     problems = project.problems(project.lock())
     if problems:
         raise NotInSyncError(
-            f"{path} does not match {project.manifest_path}:\n  " + "\n  ".join(problems),
+            f"{path} does not match {project.manifest_path}:\n  " + "\n  ".join(map(str, problems)),
             path=str(path),
             hint="run `hublock lock` to update it",
         )

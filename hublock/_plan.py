@@ -55,29 +55,63 @@ def _matches(spec: ModelSpec, locked: LockedModel, environ: Mapping[str, str]) -
     )
 
 
-def lock_problems(manifest: Manifest, lock: Lockfile, environ: Mapping[str, str] | None = None) -> list[str]:
+class Problem(enum.StrEnum):
+    """Why a lock entry does not match hub.toml."""
+
+    MISSING = "missing"  # listed in hub.toml, not locked
+    STALE = "stale"  # hub.toml's entry changed since it was locked
+    HAND_EDITED = "hand_edited"  # its seal does not match its fields
+    FORMAT = "format"  # locked in another load format than TFHUB_MODEL_LOAD_FORMAT asks for
+    EXTRA = "extra"  # locked, no longer in hub.toml
+
+
+@dataclass(frozen=True)
+class LockProblem:
+    """One entry of hub.lock that does not match hub.toml: which, why, and what it says."""
+
+    name: str
+    problem: Problem
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.detail}"
+
+
+def lock_problems(
+    manifest: Manifest, lock: Lockfile, environ: Mapping[str, str] | None = None
+) -> list[LockProblem]:
     """Why the lock does not match the manifest (empty when it does). No network, no I/O.
     ``environ`` supplies TFHUB_MODEL_LOAD_FORMAT for entries that do not set a format."""
     problems = []
     for spec in manifest.models:
         locked = lock.get(spec.name)
         if locked is None:
-            problems.append(f"{spec.name}: missing from hub.lock")
+            problems.append(LockProblem(spec.name, Problem.MISSING, "missing from hub.lock"))
         elif locked.manifest != spec.entry_digest or locked.handle != spec.handle:
-            problems.append(f"{spec.name}: stale (hub.toml changed since it was locked)")
+            problems.append(
+                LockProblem(spec.name, Problem.STALE, "stale (hub.toml changed since it was locked)")
+            )
         elif locked.hand_edited:
             problems.append(
-                f"{spec.name}: edited by hand (its seal does not match its fields; its url is now "
-                f"{locked.url}); `hublock lock` resolves it again"
+                LockProblem(
+                    spec.name,
+                    Problem.HAND_EDITED,
+                    "edited by hand (its seal does not match its fields; its url is now "
+                    f"{locked.url}); `hublock lock` resolves it again",
+                )
             )
         elif locked.format != spec.load_format(environ or {}):
             problems.append(
-                f"{spec.name}: locked {locked.format}, but TFHUB_MODEL_LOAD_FORMAT asks for "
-                f"{spec.load_format(environ or {})}"
+                LockProblem(
+                    spec.name,
+                    Problem.FORMAT,
+                    f"locked {locked.format}, but TFHUB_MODEL_LOAD_FORMAT asks for "
+                    f"{spec.load_format(environ or {})}",
+                )
             )
     for locked in lock.models:
         if locked.name not in manifest.names:
-            problems.append(f"{locked.name}: in hub.lock but no longer in hub.toml")
+            problems.append(LockProblem(locked.name, Problem.EXTRA, "in hub.lock but no longer in hub.toml"))
     return problems
 
 

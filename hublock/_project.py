@@ -21,7 +21,7 @@ from hublock._errors import NotInSyncError
 from hublock._fetch import Fetcher
 from hublock._lockfile import Lockfile, read_lockfile
 from hublock._manifest import Manifest, check_mirror, load_manifest
-from hublock._plan import lock_problems
+from hublock._plan import LockProblem, lock_problems
 
 if TYPE_CHECKING:
     import httpx
@@ -106,7 +106,7 @@ class Project:
         """hub.lock as it is now, or an empty lock when there is none yet."""
         return self.lock() if self.lockfile_path.exists() else Lockfile()
 
-    def problems(self, lock: Lockfile) -> list[str]:
+    def problems(self, lock: Lockfile) -> list[LockProblem]:
         """Why ``lock`` does not match hub.toml (nothing without a hub.toml)."""
         if self.manifest is None:
             return []
@@ -117,7 +117,8 @@ class Project:
         problems = self.problems(lock)
         if problems:
             raise NotInSyncError(
-                f"{self.lockfile_path} is out of date with {self.manifest_path}:\n  " + "\n  ".join(problems),
+                f"{self.lockfile_path} is out of date with {self.manifest_path}:\n  "
+                + "\n  ".join(map(str, problems)),
                 path=str(self.lockfile_path),
                 hint=f"run `hublock lock`, then {action} again",
             )

@@ -167,7 +167,7 @@ class VerifyReport:
                     "state": c.inspection.state.value,
                     "handle": c.model.handle,
                     "path": c.path,
-                    "files": list(c.inspection.files),
+                    "files": [str(f) for f in c.inspection.files],
                     "detail": c.inspection.detail,
                 }
                 for c in self.checks

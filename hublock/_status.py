@@ -43,7 +43,7 @@ def status(
     project = Project.load(manifest, lockfile, cache=cache)
     lock = project.lock()
     report = verify_project(project, lock)
-    stale = {p.split(":", 1)[0] for p in project.problems(lock)}
+    stale = {p.name for p in project.problems(lock)}
     names = set(project.manifest.names) if project.manifest else None
     rows = []
     for check in report.checks:

@@ -39,12 +39,29 @@ class State(enum.Enum):
     UNSTAMPED = "unstamped"  # present, but not put there (or not stamped) by hublock sync
 
 
+class Change(enum.StrEnum):
+    DELETED = "deleted"
+    CHANGED = "changed"
+    ADDED = "added"
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file that differs from what was verified, and how."""
+
+    path: str
+    change: Change
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.change})"
+
+
 @dataclass(frozen=True)
 class Inspection:
-    """A verdict, with the first files that differ (``path (deleted|changed|added)``)."""
+    """A verdict, with the files that differ."""
 
     state: State
-    files: tuple[str, ...] = ()
+    files: tuple[FileChange, ...] = ()
     note: str = ""
     restamp: bool = False  # stats moved but content did not: the stamp is worth refreshing
 
@@ -54,7 +71,7 @@ class Inspection:
 
     @property
     def detail(self) -> str:
-        shown = ", ".join(self.files[:SHOWN]) + (
+        shown = ", ".join(map(str, self.files[:SHOWN])) + (
             f" and {len(self.files) - SHOWN} more" if len(self.files) > SHOWN else ""
         )
         return "; ".join(part for part in (shown, self.note) if part)
@@ -118,13 +135,20 @@ def absent(directory: Path) -> Inspection | None:
     return None
 
 
-def differences(before: dict[str, object], now: dict[str, object]) -> tuple[State, tuple[str, ...]]:
+def differences(before: dict[str, object], now: dict[str, object]) -> tuple[State, tuple[FileChange, ...]]:
     """Compare two ``{path: version}`` maps: MODIFIED, EXTRA_FILES or OK, and the files."""
-    gone = [f"{p} (deleted)" for p in sorted(before.keys() - now.keys())]
-    changed = [f"{p} (changed)" for p in sorted(before.keys() & now.keys()) if before[p] != now[p]]
-    added = [f"{p} (added)" for p in sorted(now.keys() - before.keys())]
-    state = State.MODIFIED if gone or changed else State.EXTRA_FILES if added else State.OK
-    return state, tuple(gone + changed + added)
+    gone = [FileChange(p, Change.DELETED) for p in sorted(before.keys() - now.keys())]
+    changed = [
+        FileChange(p, Change.CHANGED) for p in sorted(before.keys() & now.keys()) if before[p] != now[p]
+    ]
+    added = [FileChange(p, Change.ADDED) for p in sorted(now.keys() - before.keys())]
+    return _verdict((*gone, *changed, *added)), (*gone, *changed, *added)
+
+
+def _verdict(files: tuple[FileChange, ...]) -> State:
+    if any(f.change is not Change.ADDED for f in files):
+        return State.MODIFIED
+    return State.EXTRA_FILES if files else State.OK
 
 
 def check_stamp(
@@ -143,17 +167,12 @@ def check_stamp(
         return Inspection(State.STALE, note=f"verified as {stamp.tree}, hub.lock wants {model.tree}")
     state, files = differences(dict(stamp.files), dict(now))
     if state is State.MODIFIED and rehash is not None:
-        stat_only = [f.removesuffix(" (changed)") for f in files if f.endswith(" (changed)")]
-        same = {p for p in stat_only if rehash(p) == stamp.sha256.get(p)}
+        same = {
+            f.path for f in files if f.change is Change.CHANGED and rehash(f.path) == stamp.sha256.get(f.path)
+        }
         if same:
-            files = tuple(f for f in files if f.removesuffix(" (changed)") not in same)
-            state = (
-                State.OK
-                if not files
-                else State.EXTRA_FILES
-                if all(f.endswith("(added)") for f in files)
-                else state
-            )
+            files = tuple(f for f in files if f.path not in same)
+            state = _verdict(files)
             note = f"{len(same)} file(s) with new stats re-hashed: content unchanged"
             return Inspection(state, files, note, restamp=True)
     return Inspection(state, files)

@@ -31,7 +31,9 @@ def test_unchanged_entries_are_kept_changed_and_new_resolved_removed_dropped() -
     assert [x.name for x in plan.keep] == ["a"]
     assert [x.name for x in plan.resolve] == ["b", "c"]
     assert [x.name for x in plan.drop] == ["gone"]
-    assert lock_problems(m, lock) == [
+    problems = lock_problems(m, lock)
+    assert [(p.name, p.problem) for p in problems] == [("b", "stale"), ("c", "missing"), ("gone", "extra")]
+    assert [str(p) for p in problems] == [
         "b: stale (hub.toml changed since it was locked)",
         "c: missing from hub.lock",
         "gone: in hub.lock but no longer in hub.toml",
