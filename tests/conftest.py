@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -48,6 +49,14 @@ def real_archives(out: Path) -> dict[str, bytes]:
         capture_output=True,
     )
     return {name: (out / f"{name}.tar.gz").read_bytes() for name in MODELS}
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The fast tier (``-m "not e2e"``) runs where TensorFlow is not installed: there, tests/e2e
+    (whose modules import it) is not even collected. Anywhere else it is, and fails loudly."""
+    if collection_path == ROOT / "tests" / "e2e" and "not e2e" in (config.option.markexpr or ""):
+        return importlib.util.find_spec("tensorflow") is None
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
