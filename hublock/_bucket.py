@@ -39,6 +39,7 @@ from hublock._layout import (
     owner_is_dead,
 )
 from hublock._lockfile import LockedModel
+from hublock._roots import Root
 from hublock._verify import FileStat, Inspection, Stamp, State, check_hashes, check_stamp, differences
 
 LAST = ("saved_model.pb", "tfhub_module.pb")  # what tensorflow_hub reads first: copied last
@@ -364,6 +365,33 @@ class BucketCache:
     def remove(self, name: str) -> None:
         with store_errors(self.location), suppress(FileNotFoundError):
             self.fs.rm(self._path(name), recursive=True)
+
+    def roots(self) -> list[Root]:
+        found = []
+        with store_errors(self.location):
+            for rel in sorted(list_objects(self.fs, self._path(self.layout.roots()))):
+                with suppress(FileNotFoundError):
+                    text = self.fs.cat_file(self._path(f"{self.layout.roots()}/{rel}")).decode(
+                        errors="replace"
+                    )
+                    if (root := Root.from_json(text)) is not None:
+                        found.append(root)
+        return found
+
+    def write_root(self, root: Root) -> None:
+        with store_errors(self.location):
+            self.fs.pipe_file(self._path(f"{self.layout.roots()}/{root.id}.json"), root.to_json().encode())
+
+    def remove_root(self, root_id: str) -> None:
+        with store_errors(self.location), suppress(FileNotFoundError):
+            self.fs.rm_file(self._path(f"{self.layout.roots()}/{root_id}.json"))
+
+    @contextmanager
+    def guard(self, *, exclusive: bool) -> Iterator[None]:
+        """Stores have no shared/exclusive lock: a gc racing a sync of another project on a
+        bucket may remove a model that sync has just found present (the next sync fetches it
+        again; nothing half-written is ever exposed)."""
+        yield
 
     @contextmanager
     def model_lock(self, handle: str, timeout: float = LOCK_TIMEOUT_SEC) -> Iterator[str]:

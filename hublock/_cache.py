@@ -23,6 +23,7 @@ from hublock._digest import TreeDigest
 from hublock._layout import Entry
 from hublock._local_cache import LocalCache
 from hublock._lockfile import LockedModel
+from hublock._roots import Root
 from hublock._verify import Inspection
 
 
@@ -67,6 +68,21 @@ class Cache(Protocol):
 
     def entries(self) -> list[Entry]:
         """Every name at the top of the cache, with its size, age and (for locks) content."""
+        ...
+
+    def roots(self) -> list[Root]:
+        """Every project's record of what it needs from this cache (unreadable ones skipped)."""
+        ...
+
+    def write_root(self, root: Root) -> None:
+        """Record (replace) one project's root."""
+        ...
+
+    def remove_root(self, root_id: str) -> None: ...
+
+    def guard(self, *, exclusive: bool) -> AbstractContextManager[None]:
+        """Held shared by every sync from the moment it records its root until it is done, and
+        exclusively by gc: a gc never decides from roots a running sync has not written yet."""
         ...
 
     def remove(self, name: str) -> None:

@@ -378,6 +378,12 @@ def lock_command(
     help="Bucket caches: extract straight into the bucket's staging prefix instead of a local "
     "directory (for hosts with little disk).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace a model even when another project using the same cache verified other content "
+    "under its handle (that project then loads this content).",
+)
 @offline_option
 @mirror_option
 @jobs_option
@@ -388,6 +394,7 @@ def sync_command(
     cache: str | None,
     dry_run: bool,
     no_local_staging: bool,
+    force: bool,
     offline: bool,
     mirrors: tuple[str, ...],
     jobs: int,
@@ -414,7 +421,12 @@ def sync_command(
             jobs=jobs,
             on_event=on_event,
             local_staging=not no_local_staging,
+            force=force,
         )
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for name, project in report.taken:
+        click.echo(f"warning: {name}: replaced the copy {project} had verified (--force)", err=True)
     if obj.json:
         obj.result(report)
         if dry_run and report.pending:
@@ -631,24 +643,41 @@ def _quote_sh(value: str) -> str:
 @cli.command("gc", epilog=EPILOG)
 @common_options
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
-@click.option("--keep-unlocked", is_flag=True, help="Keep models that hub.lock does not list.")
+@click.option("--keep-unlocked", is_flag=True, help="Keep models that no hub.lock lists.")
+@click.option(
+    "--only-this-project",
+    is_flag=True,
+    help="Remove what this project's hub.lock does not list, even models other projects need.",
+)
 @cache_option
 @format_option
 @click.pass_obj
-def gc_command(obj: Context, dry_run: bool, keep_unlocked: bool, cache: str | None, fmt: str) -> None:
+def gc_command(
+    obj: Context, dry_run: bool, keep_unlocked: bool, only_this_project: bool, cache: str | None, fmt: str
+) -> None:
     """Remove what nothing needs from the cache and the download cache.
 
     \b
-    - models hub.lock does not list (unless --keep-unlocked), with their
-      descriptor and stamp;
+    - models no live project needs (unless --keep-unlocked), with their
+      descriptor and stamp. Every sync records in the cache which project
+      needs which models; a project is live while its hub.lock exists and
+      still lists the model. Models other projects need are kept, and named;
+      --only-this-project removes whatever this hub.lock does not list;
     - <sha1>.<uuid>.tmp staging and <sha1>.lock files left by killed
       processes (tensorflow_hub never removes them): only when their owner is
       dead or made no progress for tensorflow_hub's 10-minute timeout;
-    - download-cache archives no model in hub.lock uses, and partial downloads.
+    - download-cache archives no live project uses, and partial downloads.
     """
     from hublock import _gc
 
-    report = _gc.gc(obj.manifest, obj.lockfile, cache=cache, dry_run=dry_run, keep_unlocked=keep_unlocked)
+    report = _gc.gc(
+        obj.manifest,
+        obj.lockfile,
+        cache=cache,
+        dry_run=dry_run,
+        keep_unlocked=keep_unlocked,
+        only_this_project=only_this_project,
+    )
     if obj.json:
         obj.result(report)
         return
@@ -658,6 +687,8 @@ def gc_command(obj: Context, dry_run: bool, keep_unlocked: bool, cache: str | No
         obj.say(f"{verb} {item.name} ({item.reason}, {_size(item.size)})")
     for item in report.downloads:
         obj.say(f"{verb} download cache {item.name} ({item.reason}, {_size(item.size)})")
+    for kept in report.kept:
+        obj.say(f"kept {kept.name}: needed by {', '.join(kept.projects)}")
     obj.say(f"{'would free' if dry_run else 'freed'} {_size(report.freed)} ({report.freed} bytes)")
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from hublock import _config as config
 from hublock._errors import CacheError
+from hublock._files import atomic_write
 from hublock._layout import Entry
+from hublock._roots import Root
 
 
 def default_download_dir() -> Path:
@@ -99,6 +101,23 @@ class DownloadCache:
             for p in sorted(folder.iterdir())
             if (st := p.stat())
         ]
+
+    def roots(self) -> list[Root]:
+        """Which project needs which archives (written by every lock and sync)."""
+        found = []
+        with suppress(FileNotFoundError, NotADirectoryError):
+            for path in sorted((self.root / "roots").glob("*.json")):
+                with suppress(OSError, UnicodeDecodeError):
+                    if (root := Root.from_json(path.read_text("utf-8"))) is not None:
+                        found.append(root)
+        return found
+
+    def write_root(self, root: Root) -> None:
+        """Record one project's root; a download cache that cannot be written only loses gc's
+        knowledge of it (the archives are still verified on every use)."""
+        with suppress(OSError):
+            (self.root / "roots").mkdir(parents=True, exist_ok=True)
+            atomic_write(self.root / "roots" / f"{root.id}.json", root.to_json())
 
     def remove(self, name: str) -> None:
         (self.root / name).unlink(missing_ok=True)

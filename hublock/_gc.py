@@ -8,6 +8,7 @@ minutes). ``find_garbage`` is pure over listings read back by the cache's ``Layo
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -15,7 +16,8 @@ from pathlib import Path
 from hublock._layout import LOCK_TIMEOUT_SEC, TFHUB, Entry, Kind, Layout, owner_is_dead
 from hublock._lockfile import Lockfile
 from hublock._project import Project
-from hublock._reports import Garbage, GcReport
+from hublock._reports import Garbage, GcReport, Kept
+from hublock._roots import live_roots, read_lock_or_none, root_id
 
 _REASONS = {
     Kind.MODEL: "not in hub.lock",
@@ -34,14 +36,16 @@ def find_garbage(
     keep_unlocked: bool = False,
     now: float | None = None,
     layout: Layout = TFHUB,
+    others: Iterable[str] = (),
 ) -> list[Garbage]:
-    """What may go: models no lock entry refers to (unless ``keep_unlocked``), staging that no
-    live lock owns, locks whose owner is dead or that made no progress for tensorflow_hub's
-    10-minute timeout, bookkeeping of models that are gone, and abandoned temp files."""
+    """What may go: models no lock entry refers to (neither this project's ``lock`` nor, by key,
+    ``others``: what other live projects need; unless ``keep_unlocked``), staging that no live
+    lock owns, locks whose owner is dead or that made no progress for tensorflow_hub's 10-minute
+    timeout, bookkeeping of models that are gone, and abandoned temp files."""
     now = time.time() if now is None else now
     by_name = {e.name: e for e in entries}
     parsed = {name: layout.parse(name) for name in by_name}
-    locked = {layout.key(m.handle) for m in lock.models if not m.uncompressed}
+    locked = {layout.key(m.handle) for m in lock.models if not m.uncompressed} | set(others)
     present = {p.key for p in parsed.values() if p is not None and p.kind is Kind.MODEL}
     locks = {p.key: by_name[n] for n, p in parsed.items() if p is not None and p.kind is Kind.LOCK}
 
@@ -61,6 +65,8 @@ def find_garbage(
             if name.endswith(".part") and now - entry.mtime > LOCK_TIMEOUT_SEC:
                 garbage.append(Garbage(name, "abandoned temp file", entry.size))
             continue
+        if found.kind is Kind.ROOTS:
+            continue  # the roots are judged one by one, by gc
         if found.kind is Kind.MODEL:
             gone = unneeded(found.key)
         elif found.kind is Kind.STAGING:
@@ -79,12 +85,19 @@ def find_garbage(
 
 
 def unused_downloads(
-    archives: Mapping[str, int], partial: Iterable[Entry], lock: Lockfile, *, now: float | None = None
+    archives: Mapping[str, int],
+    partial: Iterable[Entry],
+    lock: Lockfile,
+    *,
+    now: float | None = None,
+    others: Iterable[str] = (),
 ) -> list[Garbage]:
-    """Download-cache archives (sha256 hex -> size) that hub.lock no longer refers to, and
-    partial downloads older than tensorflow_hub's lock timeout (their process is gone)."""
+    """Download-cache archives (sha256 hex -> size) that neither hub.lock nor ``others`` (the
+    archive digests other live projects need) refers to, and partial downloads older than
+    tensorflow_hub's lock timeout (their process is gone)."""
     now = time.time() if now is None else now
     wanted = {m.archive.removeprefix("sha256:") for m in lock.models if m.archive}
+    wanted |= {a.removeprefix("sha256:") for a in others}
     unused = [
         Garbage(f"sha256/{h}", "archive no model in hub.lock uses", s)
         for h, s in sorted(archives.items())
@@ -105,17 +118,53 @@ def gc(
     dry_run: bool = False,
     keep_unlocked: bool = False,
     download_cache: str | Path | None = None,
+    only_this_project: bool = False,
 ) -> GcReport:
-    """Remove what ``find_garbage`` and ``unused_downloads`` find (nothing, with ``dry_run``)."""
+    """Remove what no live project needs from the cache and the download cache (nothing, with
+    ``dry_run``). ``only_this_project``: what this project's hub.lock does not list, whoever
+    else needs it."""
     project = Project.load(manifest, lockfile, cache=cache, download_cache=download_cache)
     lock = project.lock()
+    me = root_id(socket.gethostname(), str(project.lockfile_path.resolve()))
     choice, target = project.open_cache()
     downloads = project.downloads()
-    garbage = find_garbage(target.entries(), lock, keep_unlocked=keep_unlocked)
-    unused = unused_downloads(downloads.archives(), downloads.partial(), lock)
-    if not dry_run:
-        for item in garbage:
-            target.remove(item.name)
-        for item in unused:
-            downloads.remove(item.name)
-    return GcReport(choice, tuple(garbage), tuple(unused), dry_run)
+    with target.guard(exclusive=True):
+        others = [] if only_this_project else live_roots(target.roots(), read_lock_or_none, skip=me)
+        users: dict[str, list[str]] = {}
+        for live in others:
+            for m in live.needed:
+                users.setdefault(TFHUB.key(m.handle), []).append(live.root.label)
+        garbage = find_garbage(target.entries(), lock, keep_unlocked=keep_unlocked, others=users)
+        dead = [live.root for live in others if not live.needed]
+        garbage += [
+            Garbage(
+                f"{TFHUB.roots()}/{root.id}.json", f"record of {root.label}: gone, or needs none of it", 0
+            )
+            for root in dead
+        ]
+        mine = {TFHUB.key(m.handle) for m in lock.models}
+        present = {e.name for e in target.entries()}
+        kept = tuple(
+            Kept(key, tuple(sorted(set(labels))))
+            for key, labels in sorted(users.items())
+            if key not in mine and key in present
+        )
+        fetched = [] if only_this_project else live_roots(downloads.roots(), read_lock_or_none, skip=me)
+        unused = unused_downloads(
+            downloads.archives(),
+            downloads.partial(),
+            lock,
+            others=(m.archive for live in fetched for m in live.needed if m.archive),
+        )
+        if not dry_run:
+            for item in garbage:
+                if item.name.startswith(f"{TFHUB.roots()}/"):
+                    target.remove_root(item.name.split("/", 1)[1].removesuffix(".json"))
+                else:
+                    target.remove(item.name)
+            for item in unused:
+                downloads.remove(item.name)
+            for live in fetched:
+                if not live.needed:
+                    downloads.remove(f"roots/{live.root.id}.json")
+    return GcReport(choice, tuple(garbage), tuple(unused), dry_run, kept)

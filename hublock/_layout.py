@@ -8,6 +8,8 @@ tensorflow_hub's cache (``TFHUB``), as tensorflow_hub itself lays it out::
     <cache>/<sha1>.<uuid>.tmp/              a download in progress (ours use the lock's uuid)
     <cache>/<sha1>.hublock.json             hublock's stamp: what was verified, and file stats
     <cache>/.<name>.<pid>-<uuid>@<host>.part   a file being written (see ``_files.temp_path``)
+    <cache>/.hublock-roots/<id>.json        which project needs which models (``_roots.py``)
+    <cache>/.hublock-roots/gc.lock          held shared by sync, exclusively by gc (local caches)
 
 A cache (local directory or bucket) asks its ``Layout`` for every name and never spells one
 itself; ``parse`` reads a name back, so gc knows what it looks at. Another loader's cache
@@ -43,6 +45,7 @@ class Kind(enum.Enum):
     DESCRIPTOR = "descriptor"
     STAMP = "stamp"
     TEMP = "temp"
+    ROOTS = "roots"
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,10 @@ class Layout(Protocol):
 
     def descriptor(self, handle: str) -> str: ...
 
+    def roots(self) -> str:
+        """The directory of the cache's roots: which project needs which models."""
+        ...
+
     def parse(self, name: str) -> CacheName | None:
         """What a name at the top of the cache is; None for a name this layout never makes."""
         ...
@@ -125,7 +132,12 @@ class TfhubLayout:
     def descriptor(self, handle: str) -> str:
         return f"{cache_key(handle)}.descriptor.txt"
 
+    def roots(self) -> str:
+        return ".hublock-roots"
+
     def parse(self, name: str) -> CacheName | None:
+        if name == self.roots():
+            return CacheName(Kind.ROOTS)
         if (owner := temp_owner(name)) is not None:
             return CacheName(Kind.TEMP, owner=owner)
         m = self._NAME.match(name)

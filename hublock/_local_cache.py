@@ -7,6 +7,7 @@ file only keeps a concurrent ``hub.load`` or sync from doing the same work twice
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 import uuid
@@ -29,6 +30,7 @@ from hublock._layout import (
     owner_is_dead,
 )
 from hublock._lockfile import LockedModel
+from hublock._roots import Root
 from hublock._verify import Inspection, Stamp, check_fast, check_full, file_stats
 
 
@@ -128,6 +130,41 @@ class LocalCache:
             remove_tree(path)
         else:
             path.unlink(missing_ok=True)
+
+    def roots(self) -> list[Root]:
+        folder = self.root / self.layout.roots()
+        found = []
+        with suppress(FileNotFoundError, NotADirectoryError):
+            for path in sorted(folder.glob("*.json")):
+                with suppress(OSError, UnicodeDecodeError):
+                    if (root := Root.from_json(path.read_text("utf-8"))) is not None:
+                        found.append(root)
+        return found
+
+    def write_root(self, root: Root) -> None:
+        folder = self.root / self.layout.roots()
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(folder / f"{root.id}.json", root.to_json())
+
+    def remove_root(self, root_id: str) -> None:
+        (self.root / self.layout.roots() / f"{root_id}.json").unlink(missing_ok=True)
+
+    @contextmanager
+    def guard(self, *, exclusive: bool) -> Iterator[None]:
+        """An flock on ``.hublock-roots/gc.lock`` (advisory; a read-only cache goes unguarded:
+        nothing there can be removed either)."""
+        path = self.root / self.layout.roots() / "gc.lock"
+        try:
+            path.parent.mkdir(exist_ok=True)  # never the cache itself
+            handle = open(path, "a+b")  # noqa: SIM115 - closed below
+        except OSError:
+            yield
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            handle.close()  # releases the flock
 
     @contextmanager
     def model_lock(self, handle: str, timeout: float = LOCK_TIMEOUT_SEC) -> Iterator[str]:

@@ -20,6 +20,7 @@ from hublock._parallel import raise_if_cancelled, run_parallel
 from hublock._plan import plan_lock
 from hublock._project import Project
 from hublock._reports import LockResult
+from hublock._roots import Root
 
 if TYPE_CHECKING:
     import httpx
@@ -169,6 +170,7 @@ def lock_project(
     changed = tuple(m.name for m in new.models if current.get(m.name) != m)
     removed = tuple(m.name for m in current.models if new.get(m.name) is None)
     written = write_lockfile(project.lockfile_path, new)
+    project.downloads().write_root(Root.of(project.lockfile_path, new))  # its archives are needed
     warnings = tuple(
         f"{a.name} and {b.name}: handles differ only by case, a trailing '/' or tf-hub-format; "
         "tensorflow_hub caches each spelling separately, so this is probably a typo"

@@ -128,6 +128,8 @@ class SyncStep:
     model: LockedModel
     action: Action
     reason: str = ""
+    inspection: Inspection | None = None
+    """What the fast check of the cache found (None for models read in place)."""
 
 
 _ACTIONS = {
@@ -148,5 +150,5 @@ def plan_sync(lock: Lockfile, inspections: Mapping[str, Inspection]) -> list[Syn
             steps.append(SyncStep(model, Action.REMOTE, f"read from {model.url} at load"))
             continue
         found = inspections[model.name]
-        steps.append(SyncStep(model, _ACTIONS[found.state], found.detail))
+        steps.append(SyncStep(model, _ACTIONS[found.state], found.detail, found))
     return steps

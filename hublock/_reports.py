@@ -119,6 +119,10 @@ class SyncReport:
     dry_run: bool = False
     paths: tuple[tuple[str, str], ...] = ()
     """Where each model is (or would be): name -> cache path or remote URL."""
+    warnings: tuple[str, ...] = ()
+    taken: tuple[tuple[str, str], ...] = ()
+    """Models replaced with ``force`` although another live project had verified them there:
+    (name, that project)."""
 
     @property
     def pending(self) -> tuple[SyncStep, ...]:
@@ -137,6 +141,8 @@ class SyncReport:
                 name: {"state": state, "path": paths.get(name)} for name, state in sorted(states.items())
             },
             "pending": len(self.pending),
+            "warnings": list(self.warnings),
+            "taken_from": [{"name": name, "project": project} for name, project in self.taken],
         }
 
 
@@ -241,11 +247,23 @@ class Garbage:
 
 
 @dataclass(frozen=True)
+class Kept:
+    """A model this project does not list, kept because other live projects need it."""
+
+    name: str
+    projects: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "projects": list(self.projects)}
+
+
+@dataclass(frozen=True)
 class GcReport:
     cache: CacheChoice
     garbage: tuple[Garbage, ...]
     downloads: tuple[Garbage, ...]
     dry_run: bool
+    kept: tuple[Kept, ...] = ()
 
     @property
     def freed(self) -> int:
@@ -258,6 +276,7 @@ class GcReport:
             "removed": [g.to_dict() for g in self.garbage],
             "downloads": [g.to_dict() for g in self.downloads],
             "freed_bytes": self.freed,
+            "kept": [k.to_dict() for k in self.kept],
         }
 
 

@@ -3,6 +3,7 @@ and where the loaders should look. Reads only; ``sync`` repairs."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from hublock._bucket import check_remote
@@ -10,6 +11,7 @@ from hublock._config import settings
 from hublock._lockfile import Lockfile
 from hublock._project import Project
 from hublock._reports import Environment, ModelCheck, ModelStatus, Status, StatusReport, VerifyReport
+from hublock._roots import Root
 
 
 def verify(
@@ -33,7 +35,26 @@ def verify_project(project: Project, lock: Lockfile, *, full: bool = False, jobs
             checks.append(ModelCheck(m, m.url, check_remote(m, project.cache_options, full=full)))
         else:
             checks.append(ModelCheck(m, target.model_path(m.handle), target.inspect(m, full=full, jobs=jobs)))
+    if any(c.inspection.verified for c in checks):
+        checks = _name_owners(checks, target.roots())
     return VerifyReport(choice, tuple(checks))
+
+
+def _name_owners(checks: list[ModelCheck], roots: list[Root]) -> list[ModelCheck]:
+    """A stale stamp in a shared cache usually means another project synced its own version of
+    the handle there: say which."""
+    owners: dict[tuple[str, str], list[str]] = {}
+    for root in roots:
+        for m in root.models:
+            owners.setdefault((m.handle, m.tree), []).append(root.label)
+    named = []
+    for check in checks:
+        found = check.inspection
+        labels = owners.get((check.model.handle, found.verified), []) if found.verified else []
+        if labels:
+            found = replace(found, note=f"{found.note}; synced there for {', '.join(sorted(labels))}")
+        named.append(replace(check, inspection=found))
+    return named
 
 
 def status(

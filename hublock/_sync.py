@@ -12,20 +12,22 @@ import errno
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hublock._archive import Sink, extract_archive, unpacked_limit
-from hublock._cache import Cache
+from hublock._cache import Cache, CacheChoice
 from hublock._digest import TreeDigest
-from hublock._errors import CacheError, HublockError, IntegrityError
+from hublock._errors import CacheError, HublockError, IntegrityError, NotInSyncError
 from hublock._events import Event, OnEvent, ignore
 from hublock._fetch import ArchiveStream, Fetcher, source_url
-from hublock._lockfile import LockedModel
+from hublock._lockfile import LockedModel, Lockfile
 from hublock._parallel import ReadAhead, raise_if_cancelled, run_parallel
 from hublock._plan import Action, SyncStep, plan_sync
 from hublock._project import Project
 from hublock._reports import Outcome, SyncReport, SyncResult
+from hublock._roots import Root, live_roots, read_lock_or_none
 from hublock._verify import State
 
 if TYPE_CHECKING:
@@ -178,8 +180,10 @@ def sync(
     on_event: OnEvent = ignore,
     transport: httpx.BaseTransport | None = None,
     local_staging: bool = True,
+    force: bool = False,
 ) -> SyncReport:
-    """Fill the cache from hub.lock. Refuses a lock that no longer matches hub.toml.
+    """Fill the cache from hub.lock. Refuses a lock that no longer matches hub.toml, and (unless
+    ``force``) to replace a model another live project verified in a shared cache.
     ``local_staging=False``: for a bucket, extract straight into it (no local copy of the tree)."""
     project = Project.load(
         manifest,
@@ -190,7 +194,9 @@ def sync(
         download_cache=download_cache,
         transport=transport,
     )
-    return sync_project(project, dry_run=dry_run, jobs=jobs, on_event=on_event, local_staging=local_staging)
+    return sync_project(
+        project, dry_run=dry_run, jobs=jobs, on_event=on_event, local_staging=local_staging, force=force
+    )
 
 
 def sync_project(
@@ -200,50 +206,111 @@ def sync_project(
     jobs: int = 4,
     on_event: OnEvent = ignore,
     local_staging: bool = True,
+    force: bool = False,
 ) -> SyncReport:
     """``sync`` of a loaded project."""
     lock = project.lock()
     project.require_in_sync(lock, "sync")
     choice, target = project.open_cache()
+    if dry_run:
+        return _plan(lock, target, choice, dry_run=True)
+    me = Root.of(project.lockfile_path, lock)
+    project.downloads().write_root(me)
+    in_cache = any(not m.uncompressed for m in lock.models)  # else nothing of it goes there
+    with target.guard(exclusive=False):
+        warnings = _record_root(target, me) if in_cache else ()
+        report = _plan(lock, target, choice, warnings=warnings)
+        taken = _conflicts(report, target, me, force)
+        for step in report.steps:
+            if step.inspection is not None and step.inspection.restamp:
+                # copied (docker COPY, cp -a) or touched, content re-verified: record the new stats
+                with suppress(OSError, HublockError):
+                    target.adopt(step.model)
+        if report.pending:
+            target.ensure_root()
+        untouched = tuple(
+            SyncResult(s.model.name, Outcome.PRESENT if s.action is Action.SKIP else Outcome.REMOTE, path)
+            for s, (_, path) in zip(report.steps, report.paths, strict=True)
+            if s.action in (Action.SKIP, Action.REMOTE)
+        )
+        with project.fetcher() as fetcher:
+            done = run_parallel(
+                lambda step, cancel: sync_model(
+                    step,
+                    target,
+                    fetcher,
+                    project.mirrors,
+                    on_event=on_event,
+                    cancel=cancel,
+                    local_staging=local_staging,
+                ),
+                # largest first: the biggest model is the longest chain of work, so it must not
+                # start last and leave a core idle at the end
+                sorted(report.pending, key=lambda s: -s.model.size),
+                jobs,
+            )
+    return replace(report, results=(*untouched, *done), taken=taken)
+
+
+def _plan(
+    lock: Lockfile,
+    target: Cache,
+    choice: CacheChoice,
+    *,
+    dry_run: bool = False,
+    warnings: tuple[str, ...] = (),
+) -> SyncReport:
     found = {m.name: target.inspect(m) for m in lock.models if not m.uncompressed}
     steps = tuple(plan_sync(lock, found))
     paths = tuple(
         (s.model.name, s.model.url if s.model.uncompressed else target.model_path(s.model.handle))
         for s in steps
     )
-    report = SyncReport(choice, steps, dry_run=dry_run, paths=paths)
-    if dry_run:
-        return report
-    for step in steps:
-        if (inspection := found.get(step.model.name)) is not None and inspection.restamp:
-            # copied (docker COPY, cp -a) or touched, content re-verified: record the new stats
-            with suppress(OSError, HublockError):
-                target.adopt(step.model)
-    if report.pending:
+    return SyncReport(choice, steps, dry_run=dry_run, paths=paths, warnings=warnings)
+
+
+def _record_root(target: Cache, me: Root) -> tuple[str, ...]:
+    """Say in the cache that this project needs these models (so no other project's gc removes
+    them). A read-only cache cannot be told: say so, and go on (nothing can be removed there)."""
+    try:
         target.ensure_root()
-    untouched = tuple(
-        SyncResult(
-            s.model.name,
-            Outcome.PRESENT if s.action is Action.SKIP else Outcome.REMOTE,
-            dict(paths)[s.model.name],
+        target.write_root(me)
+    except (OSError, CacheError) as exc:
+        return (
+            f"cannot record this project in the cache {target.location} ({exc}); another project's "
+            "`hublock gc` there may remove its models",
         )
-        for s in steps
-        if s.action in (Action.SKIP, Action.REMOTE)
-    )
-    with project.fetcher() as fetcher:
-        done = run_parallel(
-            lambda step, cancel: sync_model(
-                step,
-                target,
-                fetcher,
-                project.mirrors,
-                on_event=on_event,
-                cancel=cancel,
-                local_staging=local_staging,
-            ),
-            # largest first: the biggest model is the longest chain of work, so it must not
-            # start last and leave a core idle at the end
-            sorted(report.pending, key=lambda s: -s.model.size),
-            jobs,
+    return ()
+
+
+def _conflicts(report: SyncReport, target: Cache, me: Root, force: bool) -> tuple[tuple[str, str], ...]:
+    """Models this sync would replace that another live project verified there, with that
+    project. Refused unless ``force``: a silent swap would change what the other project loads."""
+    stale = [s for s in report.steps if s.inspection is not None and s.inspection.verified]
+    if not stale:
+        return ()
+    owners: dict[tuple[str, str], list[Root]] = {}
+    for live in live_roots(target.roots(), read_lock_or_none, skip=me.id):
+        for m in live.needed:
+            owners.setdefault((m.handle, m.tree), []).append(live.root)
+    clashes = [
+        (step, root)
+        for step in stale
+        for root in owners.get((step.model.handle, step.inspection.verified if step.inspection else ""), [])
+    ]
+    if clashes and not force:
+        step, other = clashes[0]
+        assert step.inspection is not None
+        raise NotInSyncError(
+            f"the cache {target.location} holds {step.model.handle} as verified for another project, "
+            f"{other.label}, which still needs it; this project ({me.lockfile}) locked other content",
+            model=step.model.name,
+            handle=step.model.handle,
+            path=target.model_path(step.model.handle),
+            expected=step.model.tree,
+            actual=f"{step.inspection.verified} (for {other.label})",
+            hint="give this project a cache of its own ([cache] dir in hub.toml, or --cache), or bring "
+            "the two locks to the same version (`hublock lock --upgrade NAME` in the older one), or "
+            "replace it anyway with `hublock sync --force` (the other project then loads this content)",
         )
-    return SyncReport(choice, steps, (*untouched, *done), paths=paths)
+    return tuple((step.model.name, root.label) for step, root in clashes)

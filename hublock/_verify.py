@@ -64,6 +64,8 @@ class Inspection:
     files: tuple[FileChange, ...] = ()
     note: str = ""
     restamp: bool = False  # stats moved but content did not: the stamp is worth refreshing
+    verified: str = ""
+    """The tree the stamp says was verified there (set when it is not the locked one: STALE)."""
 
     @property
     def ok(self) -> bool:
@@ -164,7 +166,9 @@ def check_stamp(
     if stamp is None:
         return Inspection(State.UNSTAMPED, note="no hublock stamp: not synced by hublock")
     if stamp.tree != model.tree or stamp.archive != (model.archive or ""):
-        return Inspection(State.STALE, note=f"verified as {stamp.tree}, hub.lock wants {model.tree}")
+        return Inspection(
+            State.STALE, note=f"verified as {stamp.tree}, hub.lock wants {model.tree}", verified=stamp.tree
+        )
     state, files = differences(dict(stamp.files), dict(now))
     if state is State.MODIFIED and rehash is not None:
         same = {

@@ -111,6 +111,7 @@ def test_gc_cleans_leftovers_and_unlocked_models(
     fs.invalidate_cache()
     left = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(root, detail=False))
     keys = sorted(hublock.cache_key(h) for h in (TFHUB_LINEAR, KAGGLE_OTHER))
-    assert left == sorted(keys + [f"{k}.descriptor.txt" for k in keys] + [f"{k}.hublock.json" for k in keys])
+    sidecars = [f"{k}.descriptor.txt" for k in keys] + [f"{k}.hublock.json" for k in keys]
+    assert left == sorted([*keys, *sidecars, ".hublock-roots"])  # the roots stay: they are the cache's
     assert hublock.verify(project.manifest, cache=cache).ok
     assert not (project.downloads / "sha256" / ("9" * 64)).exists()

@@ -99,7 +99,7 @@ def test_sync_publishes_tensorflow_hub_layout_and_cleans_up(project: Project) ->
     assert result.returncode == 0, result.stderr
     assert project.hub.requests == []  # the download cache filled by lock was used
     lock = read_lockfile(project.lockfile)
-    expected = []
+    expected = [".hublock-roots"]  # which project needs which models (for gc in a shared cache)
     for model in lock.models:
         k = key(model.handle)
         expected += [k, f"{k}.descriptor.txt", f"{k}.hublock.json"]
@@ -142,7 +142,9 @@ def test_offline_sync_uses_only_the_download_cache(project: Project) -> None:
     assert result.returncode == 3
     assert "linear:" in result.stderr and "--offline forbids the network" in result.stderr
     assert project.hub.requests == []
-    assert [e for e in cache_entries(project.cache) if not e.endswith(".descriptor.txt")] == []
+    assert [
+        e for e in cache_entries(project.cache) if not e.endswith(".descriptor.txt") and e != ".hublock-roots"
+    ] == []
 
 
 def test_cache_precedence_option_then_env_then_manifest(project: Project, tmp_path: Path) -> None:

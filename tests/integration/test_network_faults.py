@@ -21,7 +21,9 @@ def published(project: Project) -> list[str]:
     """What a loader could see in the cache: model directories and stamps."""
     if not project.cache.exists():
         return []
-    return sorted(p for p in os.listdir(project.cache) if not p.endswith(".descriptor.txt"))
+    return sorted(
+        p for p in os.listdir(project.cache) if not p.endswith(".descriptor.txt") and p != ".hublock-roots"
+    )
 
 
 def locked_then_forgotten(project: Project) -> None:

@@ -1,0 +1,123 @@
+"""Several projects on one cache (tensorflow_hub's default cache is machine-wide): gc keeps what
+another live project needs, and a sync never silently swaps another project's model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hublock
+from tests.conftest import KAGGLE_OTHER, TFHUB_LINEAR, Project
+
+LINEAR_2 = "https://tfhub.dev/google/linear/2"
+
+
+def second_project(project: Project, name: str, models: dict[str, str]) -> Project:
+    """Another project of the same user: its own directory, the same download cache."""
+    other = Project(project.dir.parent / name, project.hub, dict(project.env))
+    other.dir.mkdir()
+    other.write_manifest(models)
+    return other
+
+
+@pytest.fixture
+def shared(project: Project, tmp_path: Path) -> Path:
+    """One cache for every project, as TFHUB_CACHE_DIR or tensorflow_hub's default make it."""
+    cache = tmp_path / "shared-cache"
+    project.env["TFHUB_CACHE_DIR"] = str(cache)
+    project.write_manifest({"linear": TFHUB_LINEAR, "other": KAGGLE_OTHER})
+    return cache
+
+
+def test_gc_keeps_what_another_live_project_needs_and_says_so(project: Project, shared: Path) -> None:
+    b = second_project(project, "b", {"linear2": LINEAR_2})
+    for p in (project, b):
+        assert p.run("lock").returncode == 0 and p.run("sync").returncode == 0
+    keys = {h: hublock.cache_key(h) for h in (TFHUB_LINEAR, KAGGLE_OTHER, LINEAR_2)}
+    gc = project.run("gc", "--format", "json")
+    assert gc.returncode == 0, gc.stderr
+    report = json.loads(gc.stdout)
+    assert report["removed"] == [] and report["downloads"] == []
+    assert report["kept"] == [{"name": keys[LINEAR_2], "projects": [str(b.lockfile.resolve())]}]
+    assert (shared / keys[LINEAR_2]).is_dir()
+    assert f"kept {keys[LINEAR_2]}: needed by {b.lockfile.resolve()}" in project.run("gc").stdout
+    assert b.run("verify").returncode == 0  # b still loads what it locked
+
+    b.lockfile.unlink()  # b is gone: its models and archives may go now
+    gone = json.loads(project.run("gc", "--format", "json").stdout)
+    assert {i["name"] for i in gone["removed"]} >= {keys[LINEAR_2], f"{keys[LINEAR_2]}.hublock.json"}
+    assert len(gone["downloads"]) == 1 and gone["kept"] == []
+    assert not (shared / keys[LINEAR_2]).exists()
+    assert project.run("verify").returncode == 0
+
+
+def test_only_this_project_removes_what_others_need(project: Project, shared: Path) -> None:
+    b = second_project(project, "b", {"linear2": LINEAR_2})
+    for p in (project, b):
+        assert p.run("lock").returncode == 0 and p.run("sync").returncode == 0
+    result = project.run("gc", "--only-this-project")
+    assert result.returncode == 0, result.stderr
+    assert not (shared / hublock.cache_key(LINEAR_2)).exists()
+    assert b.run("verify").returncode == 1  # what it asked for: b must sync again
+
+
+def test_a_conflicting_sync_is_refused_naming_both_projects(
+    project: Project, shared: Path, archives: dict[str, bytes]
+) -> None:
+    assert project.run("lock").returncode == 0 and project.run("sync").returncode == 0
+    a_tree = hublock.read_lockfile(project.lockfile).get("linear").tree  # type: ignore[union-attr]
+    project.hub.swap("google/linear/1", archives["linear-v2"])  # upstream changed since a locked
+    b = second_project(project, "b", {"linear": TFHUB_LINEAR})
+    assert b.run("lock").returncode == 0
+    b_tree = hublock.read_lockfile(b.lockfile).get("linear").tree  # type: ignore[union-attr]
+    assert a_tree != b_tree
+
+    refused = b.run("sync")
+    assert refused.returncode == 1, refused.stderr
+    message = refused.stderr
+    assert str(project.lockfile.resolve()) in message and str(b.lockfile.resolve()) in message
+    assert a_tree in message and b_tree in message
+    assert "[cache] dir" in message and "--force" in message and "--upgrade" in message
+    assert project.run("verify", "--full").returncode == 0  # a's model untouched
+
+    forced = b.run("sync", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert f"replaced the copy {project.lockfile.resolve()} had verified" in forced.stderr
+    status = json.loads(project.run("status", "--format", "json").stdout)["models"]["linear"]
+    assert status["state"] == "stale_stamp" and str(b.lockfile.resolve()) in status["detail"]
+
+
+def test_projects_syncing_and_collecting_at_once_never_lose_a_model(project: Project, shared: Path) -> None:
+    """Three projects, each running sync and gc at the same moment, four rounds."""
+    projects = [
+        project,
+        second_project(project, "b", {"linear2": LINEAR_2}),
+        second_project(project, "c", {"linear": TFHUB_LINEAR, "linear2": LINEAR_2}),
+    ]
+    for p in projects:
+        assert p.run("lock").returncode == 0
+    for _ in range(4):
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "hublock", command, "-q"],
+                cwd=p.dir,
+                env=p.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for p in projects
+            for command in ("sync", "gc")
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+        for p in projects:  # every sync said it finished: every project has all it locked
+            check = p.run("verify")
+            assert check.returncode == 0, check.stdout
+    assert len([f for f in os.listdir(shared / ".hublock-roots") if f.endswith(".json")]) == 3
