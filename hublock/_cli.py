@@ -23,6 +23,7 @@ import click
 from hublock import _config as config
 from hublock._errors import HublockError
 from hublock._events import Event, OnEvent, ignore
+from hublock._redact import redact
 
 if TYPE_CHECKING:
     from hublock._cache import CacheChoice
@@ -57,7 +58,7 @@ class Context:
 
     def say(self, message: str) -> None:
         if not self.quiet and not self.json:
-            click.echo(message)
+            _echo(message)
 
     def project(self, cache: str | None = None) -> Project:
         """The project, for commands that only need to name its lock or cache (env, run)."""
@@ -72,7 +73,7 @@ class Context:
     def result(self, report: Report) -> None:
         """The one JSON document of a --format json run (nothing otherwise)."""
         if self.json:
-            click.echo(json.dumps(report.to_dict(), indent=2))
+            _echo(json.dumps(report.to_dict(), indent=2))
 
     @contextmanager
     def reporter(self) -> Iterator[OnEvent]:
@@ -96,15 +97,17 @@ class Context:
 
         def on_event(event: Event) -> None:
             if event.kind == "start":
-                tasks[event.model] = progress.add_task(f"{event.model}: {event.message}", total=event.total)
+                tasks[event.model] = progress.add_task(
+                    redact(f"{event.model}: {event.message}"), total=event.total
+                )
             elif event.kind == "bytes" and event.model in tasks:
                 progress.advance(tasks[event.model], event.amount)
             elif event.kind == "done" and event.model in tasks:
                 task = tasks[event.model]
                 total = progress.tasks[task].total
-                progress.update(task, description=f"{event.model}: {event.message}", completed=total)
+                progress.update(task, description=redact(f"{event.model}: {event.message}"), completed=total)
             elif event.kind == "done":
-                progress.console.print(f"{event.model}: {event.message}", highlight=False)
+                progress.console.print(redact(f"{event.model}: {event.message}"), highlight=False)
 
         with progress:
             yield on_event
@@ -121,7 +124,7 @@ class Context:
             if event.kind == "start":
                 received[event.model] = (0, event.total)
                 size = f" ({_size(event.total)})" if event.total else ""
-                click.echo(f"{event.model}: {event.message}{size}", err=True)
+                _echo(f"{event.model}: {event.message}{size}", err=True)
             elif event.kind == "bytes":
                 with guard:
                     before, total = received.get(event.model, (0, None))
@@ -130,11 +133,16 @@ class Context:
                 step = total // 4 if total and total >= 4 << 20 else 64 << 20
                 if now // step > before // step:
                     of = f" of {_size(total)}" if total else ""
-                    click.echo(f"{event.model}: {_size(now)}{of}", err=True)
+                    _echo(f"{event.model}: {_size(now)}{of}", err=True)
             else:
-                click.echo(f"{event.model}: {event.message}", err=True)
+                _echo(f"{event.model}: {event.message}", err=True)
 
         return on_event
+
+
+def _echo(message: str, err: bool = False) -> None:
+    """The one way the CLI prints: secrets in URLs (userinfo, signatures, tokens) never show."""
+    click.echo(redact(message), err=err)
 
 
 def _models(n: int) -> str:
@@ -164,10 +172,18 @@ def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s", force=True
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Redacting())  # httpx logs every URL it requests, signed ones included
     if not verbose:
         # storage clients log every retry with a traceback; hublock reports the failure once
         for noisy in ("gcsfs", "fsspec", "s3fs", "aiobotocore"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
+
+
+class _Redacting(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
 
 
 def _late(attr: str) -> Any:
@@ -350,7 +366,7 @@ def lock_command(
             on_event=on_event,
         )
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        _echo(f"warning: {warning}", err=True)
     if obj.json:
         obj.result(result)
         return
@@ -424,9 +440,9 @@ def sync_command(
             force=force,
         )
     for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        _echo(f"warning: {warning}", err=True)
     for name, project in report.taken:
-        click.echo(f"warning: {name}: replaced the copy {project} had verified (--force)", err=True)
+        _echo(f"warning: {name}: replaced the copy {project} had verified (--force)", err=True)
     if obj.json:
         obj.result(report)
         if dry_run and report.pending:
@@ -491,9 +507,9 @@ def verify_command(obj: Context, full: bool, cache: str | None, fmt: str) -> Non
             if c.inspection.ok:
                 obj.say(line)
             else:
-                click.echo(line)
+                _echo(line)
         if not report.ok:
-            click.echo("run `hublock sync` to repair", err=True)
+            _echo("run `hublock sync` to repair", err=True)
     if not report.ok:
         sys.exit(1)
 
@@ -624,14 +640,14 @@ def env_command(obj: Context, cache: str | None, shell: str, show_all: bool, fmt
     if show_all:
         for setting in report.settings:
             value = "" if setting.value is None else _quote_sh(setting.value)
-            click.echo(f"{setting.name}={value}  # {setting.source}: {setting.help}")
+            _echo(f"{setting.name}={value}  # {setting.source}: {setting.help}")
         return
     if shell == "fish":
-        click.echo(f"set -gx TFHUB_CACHE_DIR {_quote_sh(location)};")
+        _echo(f"set -gx TFHUB_CACHE_DIR {_quote_sh(location)};")
     elif shell == "powershell":
-        click.echo("$env:TFHUB_CACHE_DIR = '" + location.replace("'", "''") + "'")
+        _echo("$env:TFHUB_CACHE_DIR = '" + location.replace("'", "''") + "'")
     else:
-        click.echo(f"export TFHUB_CACHE_DIR={_quote_sh(location)}")
+        _echo(f"export TFHUB_CACHE_DIR={_quote_sh(location)}")
 
 
 def _quote_sh(value: str) -> str:
@@ -748,7 +764,7 @@ def run_command(
     try:
         os.execvpe(command[0], list(command), env)
     except OSError as exc:
-        click.echo(f"error: cannot run {command[0]!r}: {exc.strerror}", err=True)
+        _echo(f"error: cannot run {command[0]!r}: {exc.strerror}", err=True)
         sys.exit(127)
 
 
@@ -766,15 +782,19 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="hublock", standalone_mode=False, obj=state)
     except click.ClickException as exc:
-        exc.show()
+        # a --mirror value may hold a password: printed as click would, but redacted
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            hint = f"Try '{exc.ctx.command_path} {exc.ctx.help_option_names[0]}' for help."
+            _echo(f"{exc.ctx.get_usage()}\n{hint}\n", err=True)
+        _echo(f"Error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except HublockError as exc:
-        click.echo(f"error: {exc}", err=True)
+        _echo(f"error: {exc}", err=True)
         if state.json:  # a script reading stdout gets one document, failures included
-            click.echo(json.dumps({"error": exc.to_dict()}, indent=2))
+            _echo(json.dumps({"error": exc.to_dict()}, indent=2))
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort) as exc:
-        click.echo("interrupted: nothing half-written was left in the cache", err=True)
+        _echo("interrupted: nothing half-written was left in the cache", err=True)
         # click turns the interrupt into Abort; the signal that caused it is its __cause__
         terminated = isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated)
         sys.exit(143 if terminated else 130)

@@ -11,6 +11,7 @@
     ├── CacheError               exit 4: the cache directory cannot be written (full disk, permissions)
     └── ModelErrors              several models failed: every error, and the most severe exit code
 
+Secrets in URLs (userinfo, signatures, tokens) are redacted in the message and in ``to_dict``.
 Every error has the same fields (``model``, ``handle``, ``path``, ``expected``, ``actual``,
 ``hint``), builds its message from them, and serialises itself (``to_dict``). Context learnt
 further up (which model a download was for) is added with ``about()``, never glued onto the text.
@@ -20,6 +21,8 @@ The CLI maps ``exit_code`` to the process exit status; the library only raises.
 from __future__ import annotations
 
 from typing import Any, Self
+
+from hublock._redact import redact
 
 
 class HublockError(Exception):
@@ -62,20 +65,23 @@ class HublockError(Exception):
             text += f": expected {self.expected}, got {self.actual}"
         if self.hint:
             text += f"; {self.hint}"
-        return f"{self.model}: {text}" if self.model else text
+        return redact(f"{self.model}: {text}" if self.model else text)
 
     def to_dict(self) -> dict[str, Any]:
-        """The error as ``--format json`` reports it."""
-        return {
-            "type": type(self).__name__,
-            "message": str(self),
-            "exit_code": self.exit_code,
+        """The error as ``--format json`` reports it (secrets in URLs redacted, as in the message)."""
+        fields = {
             "model": self.model,
             "handle": self.handle,
             "path": self.path,
             "expected": self.expected,
             "actual": self.actual,
             "hint": self.hint,
+        }
+        return {
+            "type": type(self).__name__,
+            "message": str(self),
+            "exit_code": self.exit_code,
+            **{k: redact(v) if v is not None else None for k, v in fields.items()},
         }
 
 

@@ -19,6 +19,7 @@ from hublock._manifest import Manifest, ModelSpec, handle_kind, near_duplicates
 from hublock._parallel import raise_if_cancelled, run_parallel
 from hublock._plan import plan_lock
 from hublock._project import Project
+from hublock._redact import strip_secrets
 from hublock._reports import LockResult
 from hublock._roots import Root
 
@@ -67,7 +68,7 @@ def resolve_model(
     return LockedModel(
         name=spec.name,
         handle=spec.handle,
-        url=download.url,
+        url=strip_secrets(download.url),
         size=download.size,
         archive=sha256_digest(download.sha256),
         tree=tree.tree,
@@ -93,7 +94,7 @@ def resolve_uncompressed(
     return LockedModel(
         name=spec.name,
         handle=spec.handle,
-        url=location.rstrip("/"),
+        url=strip_secrets(location.rstrip("/")),
         size=tree.size,
         archive=None,
         tree=tree.tree,
