@@ -16,6 +16,7 @@ import base64
 import datetime
 import hashlib
 import os
+import socket
 import tempfile
 import time
 import uuid
@@ -24,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from hublock import _config as config
 from hublock._digest import CHUNK, FileEntry, TreeDigest, tree_digest
@@ -57,6 +59,7 @@ def filesystem(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
         os.environ.setdefault(config.GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT.name, "false")
         if "token" not in opts and config.STORAGE_EMULATOR_HOST.get():
             opts["token"] = "anon"  # an emulator needs no credentials; don't probe for them
+        _check_reachable(url, str(opts.get("endpoint_url") or config.STORAGE_EMULATOR_HOST.get() or GCS))
     try:
         import fsspec.core
 
@@ -68,6 +71,29 @@ def filesystem(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
     except (ValueError, TypeError) as exc:
         raise HublockError(f"cache {url}: {exc}") from exc
     return fs, root.rstrip("/")
+
+
+GCS = "https://storage.googleapis.com"
+_PROXIES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _check_reachable(url: str, endpoint: str) -> None:
+    """gcsfs retries an unreachable endpoint six times with growing waits (about a minute) before
+    it gives up: try one connection first, and say at once what is wrong. Not behind a proxy,
+    where only the client knows the way."""
+    if any(os.environ.get(name) for name in _PROXIES):
+        return
+    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=config.HUBLOCK_TIMEOUT.number()).close()
+    except OSError as exc:
+        raise CacheError(
+            f"cache {url}: cannot reach {host}:{port} ({exc.strerror or exc})",
+            path=url,
+            hint="check the network (and STORAGE_EMULATOR_HOST or [cache] options.endpoint_url "
+            "if you use another endpoint), then run the command again",
+        ) from exc
 
 
 def fingerprint(info: Mapping[str, Any]) -> FileStat:

@@ -462,7 +462,10 @@ def sync_command(
     for result in report.results:
         counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
-    obj.say(f"{_models(len(report.results))}: {summary} ({time.monotonic() - started:.2f}s)")
+    if not report.results:
+        obj.say("hub.lock lists no models: nothing to sync")
+    else:
+        obj.say(f"{_models(len(report.results))}: {summary} ({time.monotonic() - started:.2f}s)")
     if (
         report.cache.reason not in (config.TFHUB_CACHE_DIR.name, "tensorflow_hub's default")
         and config.TFHUB_CACHE_DIR.get() != report.cache.location
@@ -543,15 +546,16 @@ def add_command(ctx: click.Context, name: str, handle: str, then_lock: bool, fmt
     listed one only by case, a trailing '/' or ?tf-hub-format=... (tensorflow_hub
     caches every spelling separately).
     """
-    from hublock._edit import add
+    from hublock._edit import add, editing
 
     obj = ctx.find_object(Context)
     assert obj is not None
-    result = add(obj.manifest, name, handle)
-    obj.say(f"added {name} = {handle!r} to {obj.manifest}")
-    if then_lock:
-        ctx.invoke(lock_command, fmt=fmt)
-    else:
+    with editing(obj.manifest):  # held through --lock: a concurrent edit waits for both
+        result = add(obj.manifest, name, handle)
+        obj.say(f"added {name} = {handle!r} to {obj.manifest}")
+        if then_lock:
+            ctx.invoke(lock_command, fmt=fmt)
+    if not then_lock:
         obj.result(result)
 
 
@@ -563,15 +567,16 @@ def add_command(ctx: click.Context, name: str, handle: str, then_lock: bool, fmt
 @click.pass_context
 def remove_command(ctx: click.Context, name: str, then_lock: bool, fmt: str) -> None:
     """Remove model NAME from [models], keeping everything else as it is."""
-    from hublock._edit import remove
+    from hublock._edit import editing, remove
 
     obj = ctx.find_object(Context)
     assert obj is not None
-    result = remove(obj.manifest, name)
-    obj.say(f"removed {name} from {obj.manifest}")
-    if then_lock:
-        ctx.invoke(lock_command, fmt=fmt)
-    else:
+    with editing(obj.manifest):  # held through --lock: a concurrent edit waits for both
+        result = remove(obj.manifest, name)
+        obj.say(f"removed {name} from {obj.manifest}")
+        if then_lock:
+            ctx.invoke(lock_command, fmt=fmt)
+    if not then_lock:
         obj.result(result)
 
 
@@ -758,6 +763,8 @@ def run_command(
         config.HUBLOCK_VERIFY.name: verify_mode,
         config.HUBLOCK_UNLOCKED.name: unlocked,
         config.HUBLOCK_OFFLINE.name: "0" if online else "1",
+        # where this hublock and its dependencies live, for a command whose Python lacks hublock
+        config.HUBLOCK_PATH.name: os.pathsep.join(_hublock_path()),
         "PYTHONPATH": pythonpath,
     }
     sys.stdout.flush()
@@ -766,6 +773,14 @@ def run_command(
     except OSError as exc:
         _echo(f"error: cannot run {command[0]!r}: {exc.strerror}", err=True)
         sys.exit(127)
+
+
+def _hublock_path() -> list[str]:
+    """The directory holding the hublock package, then this interpreter's site-packages."""
+    import site
+
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    return [package_parent, *site.getsitepackages()]
 
 
 class Terminated(KeyboardInterrupt):
@@ -793,6 +808,10 @@ def main(argv: list[str] | None = None) -> None:
         if state.json:  # a script reading stdout gets one document, failures included
             _echo(json.dumps({"error": exc.to_dict()}, indent=2))
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a file hublock did not expect to be unreadable: no traceback
+        where = f" {exc.filename}" if exc.filename else ""
+        _echo(f"error: cannot access{where}: {exc.strerror or exc}; check its permissions", err=True)
+        sys.exit(4)
     except (KeyboardInterrupt, click.exceptions.Abort) as exc:
         _echo("interrupted: nothing half-written was left in the cache", err=True)
         # click turns the interrupt into Abort; the signal that caused it is its __cause__

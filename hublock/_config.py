@@ -85,6 +85,12 @@ HUBLOCK_OFFLINE = Variable(
     "1: a locked model missing from the cache is an error at load, never fetched; set by `hublock run`",
     sets=True,
 )
+HUBLOCK_PATH = Variable(
+    "HUBLOCK_PATH",
+    "set by `hublock run`: where hublock and its dependencies live, for a command whose Python "
+    "has no hublock of its own",
+    sets=True,
+)
 NETRC = Variable(
     "NETRC", "the netrc file with credentials for hosts [auth] does not name [default: ~/.netrc]"
 )
@@ -107,6 +113,7 @@ VARIABLES: tuple[Variable, ...] = (
     HUBLOCK_VERIFY,
     HUBLOCK_UNLOCKED,
     HUBLOCK_OFFLINE,
+    HUBLOCK_PATH,
     NETRC,
     STORAGE_EMULATOR_HOST,
     GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT,

@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import tomlkit
@@ -101,14 +104,51 @@ def init(manifest: str | Path = "hub.toml") -> EditResult:
     return EditResult(Edit.INIT, path)
 
 
-def _edit(path: Path, change: Callable[[str], str]) -> None:
+_held: dict[Path, int] = {}  # manifests this process holds, and how deep (editing() nests)
+
+
+@contextmanager
+def editing(manifest: str | Path) -> Iterator[Path]:
+    """Hold hub.toml against every other ``hublock`` edit until the block ends: an flock on the
+    file itself, re-taken if a writer replaced the file while we waited (edits rename a new file
+    into place, so the lock must be on the file that is there now). Nests within one process, so
+    ``add --lock`` holds it across the edit and the lock that follows."""
+    path = Path(manifest).resolve()
+    if _held.get(path):
+        _held[path] += 1
+        try:
+            yield path
+        finally:
+            _held[path] -= 1
+        return
+    while True:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise ManifestError(
+                f"{manifest}: no such file", path=str(manifest), hint="create one with `hublock init`"
+            ) from None
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()
+    _held[path] = 1
     try:
+        yield path
+    finally:
+        del _held[path]
+        handle.close()
+
+
+def _edit(manifest: Path, change: Callable[[str], str]) -> None:
+    with editing(manifest) as path:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ManifestError(
-            f"{path}: no such file", path=str(path), hint="create one with `hublock init`"
-        ) from None
-    atomic_write(path, change(text))
+        bom = "\ufeff" if text.startswith("\ufeff") else ""  # kept as the editor wrote it
+        atomic_write(path, bom + change(text.removeprefix(bom)))
 
 
 def add(manifest: str | Path, name: str, handle: str) -> EditResult:

@@ -5,23 +5,24 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hublock._archive import extract_archive, unpacked_limit
 from hublock._bucket import hash_objects, object_checksum, remote_objects
 from hublock._digest import sha256_digest
-from hublock._errors import FetchError, HublockError, ManifestError, NotInSyncError
+from hublock._errors import FetchError, HublockError, IntegrityError, ManifestError, NotInSyncError
 from hublock._events import Event, OnEvent, ignore
-from hublock._fetch import Fetcher, apply_mirror, source_url
-from hublock._lockfile import LockedModel, Lockfile, RemoteObject, write_lockfile
+from hublock._fetch import Download, Fetcher, apply_mirror, source_url
+from hublock._lockfile import ConflictedLockfileError, LockedModel, Lockfile, RemoteObject, write_lockfile
 from hublock._manifest import Manifest, ModelSpec, handle_kind, near_duplicates
 from hublock._parallel import raise_if_cancelled, run_parallel
 from hublock._plan import plan_lock
 from hublock._project import Project
 from hublock._redact import strip_secrets
 from hublock._reports import LockResult
-from hublock._roots import Root
+from hublock._roots import Root, RootModel
 
 if TYPE_CHECKING:
     import httpx
@@ -33,8 +34,10 @@ def resolve_model(
     fetcher: Fetcher,
     on_event: OnEvent = ignore,
     cancel: threading.Event | None = None,
+    known: Mapping[str, RootModel] | None = None,
 ) -> LockedModel:
-    """Download a model's archive (into the download cache) and compute its lock entry."""
+    """Download a model's archive (into the download cache) and compute its lock entry. ``known``:
+    archives already in the download cache by handle, used instead of the network (a rebuild)."""
     if handle_kind(spec.handle) == "path":
         raise ManifestError(
             f"{spec.name}: {spec.handle!r} is a local path; tensorflow_hub loads local paths in "
@@ -55,12 +58,21 @@ def resolve_model(
         on_event(Event(spec.name, "bytes", amount=n))
 
     try:
-        download = fetcher.fetch(
-            [source_url(spec.handle, mirrors)],
-            progress=progress,
-        )
+        record = (known or {}).get(spec.handle)
+        download = _known_download(fetcher, record)
+        rebuilt = download is not None
+        if download is None:
+            download = fetcher.fetch([source_url(spec.handle, mirrors)], progress=progress)
         with open(download.path, "rb") as archive:
             tree = extract_archive(archive, None, max_bytes=unpacked_limit(download.size))
+        if rebuilt and record is not None and tree.tree != record.tree:
+            raise IntegrityError(
+                "the archive in the download cache does not give the tree recorded for it",
+                path=str(download.path),
+                expected=record.tree,
+                actual=tree.tree,
+                hint="delete it and run `hublock lock` again",
+            )
     except HublockError as exc:
         exc.about(model=spec.name, handle=spec.handle)
         raise
@@ -75,6 +87,37 @@ def resolve_model(
         files=len(tree.files),
         manifest=spec.entry_digest,
     )
+
+
+def _known_download(fetcher: Fetcher, record: RootModel | None) -> Download | None:
+    """The archive an earlier lock of this handle left in the download cache, if it is there."""
+    if record is None or not record.archive:
+        return None
+    sha256 = record.archive.removeprefix("sha256:")
+    path = fetcher.downloads.get(sha256)
+    if path is None:
+        return None
+    return Download(path, sha256, path.stat().st_size, record.url)
+
+
+def known_archives(project: Project, *, others: bool) -> dict[str, RootModel]:
+    """What earlier locks and syncs recorded, by handle, for archives still in the download
+    cache: how a missing or conflicted hub.lock is rebuilt without the network. This project's
+    own record first; with ``others`` (offline: nothing else can answer) also other projects'
+    records, except for a handle they recorded with different contents."""
+    downloads = project.downloads()
+    me = str(project.lockfile_path.resolve())
+    own: dict[str, RootModel] = {}
+    theirs: dict[str, set[RootModel]] = {}
+    for root in downloads.roots():
+        for m in root.models:
+            if m.archive and downloads.get(m.archive.removeprefix("sha256:")) is not None:
+                if root.lockfile == me:
+                    own[m.handle] = m
+                elif others:
+                    theirs.setdefault(m.handle, set()).add(replace(m, name=""))
+    unique = {h: next(iter(ms)) for h, ms in theirs.items() if len({(m.archive, m.tree) for m in ms}) == 1}
+    return {**unique, **own}
 
 
 def resolve_uncompressed(
@@ -114,12 +157,13 @@ def lock_manifest(
     upgrade: bool | Collection[str] = False,
     jobs: int = 4,
     on_event: OnEvent = ignore,
+    known: Mapping[str, RootModel] | None = None,
 ) -> tuple[Lockfile, tuple[str, ...]]:
     """The new lock for ``manifest`` (pure apart from the fetcher), and the names resolved."""
     plan = plan_lock(manifest, current, upgrade, os.environ)
     sources = manifest.mirrors if mirrors is None else mirrors
     resolved = run_parallel(
-        lambda spec, cancel: resolve_model(spec, sources, fetcher, on_event, cancel),
+        lambda spec, cancel: resolve_model(spec, sources, fetcher, on_event, cancel, known),
         plan.resolve,
         jobs,
     )
@@ -163,16 +207,32 @@ def lock_project(
 ) -> LockResult:
     """``lock`` of a loaded project."""
     spec = project.need_manifest()
-    current = project.current_lock()
+    notes: tuple[str, ...] = ()
+    try:
+        current = project.current_lock()
+    except ConflictedLockfileError:
+        current = Lockfile()
+        notes = (f"{project.lockfile_path} had merge-conflict markers: rebuilt from hub.toml",)
+    # hub.lock made anew (deleted, or conflicted): what this project locked before, from the
+    # download cache; offline also what other projects locked there
+    rebuild = not upgrade and (bool(notes) or not project.lockfile_path.exists())
+    known = known_archives(project, others=project.offline) if rebuild else {}
     with project.fetcher() as fetcher:
         new, resolved = lock_manifest(
-            spec, current, fetcher, mirrors=project.mirrors, upgrade=upgrade, jobs=jobs, on_event=on_event
+            spec,
+            current,
+            fetcher,
+            mirrors=project.mirrors,
+            upgrade=upgrade,
+            jobs=jobs,
+            on_event=on_event,
+            known=known,
         )
     changed = tuple(m.name for m in new.models if current.get(m.name) != m)
     removed = tuple(m.name for m in current.models if new.get(m.name) is None)
     written = write_lockfile(project.lockfile_path, new)
     project.downloads().write_root(Root.of(project.lockfile_path, new))  # its archives are needed
-    warnings = tuple(
+    warnings = notes + tuple(
         f"{a.name} and {b.name}: handles differ only by case, a trailing '/' or tf-hub-format; "
         "tensorflow_hub caches each spelling separately, so this is probably a typo"
         for a, b in near_duplicates(spec)

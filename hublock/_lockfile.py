@@ -183,8 +183,21 @@ def dump_lockfile(lock: Lockfile) -> str:
     return tomlkit.dumps(doc)
 
 
+class ConflictedLockfileError(LockfileError):
+    """hub.lock holds a merge's conflict markers: ``hublock lock`` rebuilds it from hub.toml."""
+
+
+_CONFLICT = re.compile(r"^(<{7}|={7}|>{7}|\|{7})( |$)", re.M)
+
+
 def parse_lockfile(text: str, *, source: str = "hub.lock") -> Lockfile:
-    data = parse_toml(text, source, LockfileError)
+    if _CONFLICT.search(text):
+        raise ConflictedLockfileError(
+            f"{source} has merge-conflict markers",
+            path=source,
+            hint="run `hublock lock` to rebuild it from hub.toml (the download cache spares the network)",
+        )
+    data = parse_toml(text.removeprefix("\ufeff"), source, LockfileError)
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise LockfileError(f"{source}: missing or invalid 'version'; regenerate it with `hublock lock`")

@@ -129,7 +129,8 @@ def comparable_handle(handle: str) -> str:
     """What a handle looks like once typo-prone differences are ignored (for warnings only)."""
     parts = urlsplit(handle)
     query = "&".join(q for q in parts.query.split("&") if q and not q.startswith("tf-hub-format="))
-    return (parts._replace(query=query).geturl().rstrip("/")).lower()
+    scheme = "https" if parts.scheme == "http" else parts.scheme  # the same model, another cache key
+    return (parts._replace(scheme=scheme, query=query).geturl().rstrip("/")).lower()
 
 
 def near_duplicates(manifest: Manifest) -> list[tuple[ModelSpec, ModelSpec]]:
@@ -172,7 +173,7 @@ def resolve_location(value: str, base_dir: Path) -> str:
 def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None = None) -> Manifest:
     """Parse and validate hub.toml text. Relative paths are taken relative to ``base_dir``."""
     base = base_dir if base_dir is not None else Path.cwd()
-    doc = parse_toml(text, source, ManifestError)
+    doc = parse_toml(text.removeprefix("\ufeff"), source, ManifestError)  # a BOM is not TOML, but common
     _fail_unknown(doc, _TOP_KEYS, source)
 
     cache_dir = None
@@ -208,7 +209,7 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
         auth[str(pattern)] = variable
 
     models_table = doc.get("models")
-    if models_table is None or models_table == {}:
+    if models_table is None:  # an empty [models] is a project with nothing locked yet: valid
         raise ManifestError(
             f"{source}: no models listed; add a [models] table, e.g.\n"
             '  [models]\n  mobilenet = "https://tfhub.dev/google/imagenet/'

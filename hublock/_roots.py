@@ -33,6 +33,8 @@ class RootModel:
     handle: str
     archive: str
     tree: str
+    url: str = ""
+    """Where it was locked from (secrets stripped): what a rebuilt hub.lock records again."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Root:
 
     @classmethod
     def of(cls, lockfile: Path, lock: Lockfile) -> Root:
-        models = tuple(RootModel(m.name, m.handle, m.archive or "", m.tree) for m in lock.models)
+        models = tuple(RootModel(m.name, m.handle, m.archive or "", m.tree, m.url) for m in lock.models)
         return cls(socket.gethostname(), str(lockfile.resolve()), models)
 
     def to_json(self) -> str:
@@ -63,7 +65,7 @@ class Root:
             "hublock_root": ROOT_FORMAT,
             "host": self.host,
             "lockfile": self.lockfile,
-            "models": [[m.name, m.handle, m.archive, m.tree] for m in self.models],
+            "models": [[m.name, m.handle, m.archive, m.tree, m.url] for m in self.models],
         }
         return json.dumps(data, indent=1) + "\n"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -221,11 +220,20 @@ def sync_project(
         warnings = _record_root(target, me) if in_cache else ()
         report = _plan(lock, target, choice, warnings=warnings)
         taken = _conflicts(report, target, me, force)
+        unstampable = []
         for step in report.steps:
             if step.inspection is not None and step.inspection.restamp:
                 # copied (docker COPY, cp -a) or touched, content re-verified: record the new stats
-                with suppress(OSError, HublockError):
+                try:
                     target.adopt(step.model)
+                except (OSError, HublockError):
+                    unstampable.append(step.model.name)
+        if unstampable:
+            warnings += (
+                f"cannot refresh the stamps of {', '.join(unstampable)} in {target.location} (read-only?): "
+                "their files are re-hashed by every sync and load; run `hublock sync` once where the "
+                "cache is writable (e.g. in the Docker build stage after the COPY)",
+            )
         if report.pending:
             target.ensure_root()
         untouched = tuple(
@@ -249,7 +257,7 @@ def sync_project(
                 sorted(report.pending, key=lambda s: -s.model.size),
                 jobs,
             )
-    return replace(report, results=(*untouched, *done), taken=taken)
+    return replace(report, results=(*untouched, *done), taken=taken, warnings=warnings)
 
 
 def _plan(

@@ -50,12 +50,49 @@ class _ActivateAfterImport(importlib.abc.MetaPathFinder):
 
         def exec_then_activate(module: ModuleType) -> None:
             exec_module(module)
-            import hublock
-
-            hublock.activate()
+            _activate()
 
         loader.exec_module = exec_then_activate  # type: ignore[method-assign]
         return spec
+
+
+def _fail(message: str) -> None:
+    """One line, then the process ends before any model is loaded (no traceback: SystemExit)."""
+    sys.stderr.write(f"hublock run: {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(2)
+
+
+def _import_hublock() -> ModuleType:
+    """hublock as this Python has it, else the copy ``hublock run`` came from (HUBLOCK_PATH: its
+    package and dependencies, searched after this Python's own packages, which keep priority)."""
+    try:
+        import hublock
+    except ImportError:
+        pass
+    else:
+        return hublock
+    sys.path.extend(
+        p for p in os.environ.get("HUBLOCK_PATH", "").split(os.pathsep) if p and p not in sys.path
+    )
+    try:
+        import hublock
+    except Exception as exc:  # any failure here would otherwise be a traceback from the hook
+        _fail(
+            f"this Python ({sys.executable}, {sys.version.split()[0]}) cannot import hublock to verify "
+            f"models against the lock ({type(exc).__name__}: {exc}); install it there "
+            f"(`{sys.executable} -m pip install hublock`), or run the command without `hublock run`"
+        )
+        raise
+    return hublock
+
+
+def _activate() -> None:
+    hublock = _import_hublock()
+    try:
+        hublock.activate()
+    except hublock.HublockError as exc:
+        _fail(str(exc))
 
 
 if os.environ.get("HUBLOCK_LOCKFILE"):

@@ -65,7 +65,6 @@ def test_file_url_mirror_becomes_a_path() -> None:
         ('[models]\na = "ftp://host/m"', "scheme hublock does not know"),
         ('[models]\n"bad name" = "https://x/1"', "model names use letters"),
         ("", "no models listed"),
-        ("[models]", "no models listed"),
         ('models = "x"', "must be a table"),
         ('[models]\na = "https://x/1"\n[mirrors]\n"tfhub.dev" = "x"', "mirror prefix must start"),
         ('cache = 1\n[models]\na = "https://x/1"', "'cache' must be a table"),
@@ -124,3 +123,7 @@ def test_round_trip_through_toml(models: dict[str, str], inline: bool) -> None:
 def test_parser_raises_only_hublock_errors(text: str) -> None:
     with contextlib.suppress(ManifestError):
         parse(text)
+
+
+def test_an_empty_models_table_is_a_valid_project() -> None:
+    assert parse_manifest("[models]\n# nothing yet\n").models == ()
