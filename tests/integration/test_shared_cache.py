@@ -93,7 +93,7 @@ def test_a_conflicting_sync_is_refused_naming_both_projects(
 
 
 def test_projects_syncing_and_collecting_at_once_never_lose_a_model(project: Project, shared: Path) -> None:
-    """Three projects, each running sync and gc at the same moment, four rounds."""
+    """Three projects, each running sync and gc at the same moment, three rounds."""
     projects = [
         project,
         second_project(project, "b", {"linear2": LINEAR_2}),
@@ -101,7 +101,7 @@ def test_projects_syncing_and_collecting_at_once_never_lose_a_model(project: Pro
     ]
     for p in projects:
         assert p.run("lock").returncode == 0
-    for _ in range(4):
+    for _ in range(3):
         procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "hublock", command, "-q"],
