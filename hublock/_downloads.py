@@ -15,9 +15,8 @@ from pathlib import Path
 
 from hublock import _config as config
 from hublock._errors import CacheError
-from hublock._files import atomic_write
 from hublock._layout import Entry
-from hublock._roots import Root
+from hublock._roots import Root, read_roots, write_root
 
 
 def default_download_dir() -> Path:
@@ -104,20 +103,13 @@ class DownloadCache:
 
     def roots(self) -> list[Root]:
         """Which project needs which archives (written by every lock and sync)."""
-        found = []
-        with suppress(FileNotFoundError, NotADirectoryError):
-            for path in sorted((self.root / "roots").glob("*.json")):
-                with suppress(OSError, UnicodeDecodeError):
-                    if (root := Root.from_json(path.read_text("utf-8"))) is not None:
-                        found.append(root)
-        return found
+        return read_roots(self.root / "roots")
 
     def write_root(self, root: Root) -> None:
         """Record one project's root; a download cache that cannot be written only loses gc's
         knowledge of it (the archives are still verified on every use)."""
         with suppress(OSError):
-            (self.root / "roots").mkdir(parents=True, exist_ok=True)
-            atomic_write(self.root / "roots" / f"{root.id}.json", root.to_json())
+            write_root(self.root / "roots", root)
 
     def remove(self, name: str) -> None:
         (self.root / name).unlink(missing_ok=True)

@@ -30,7 +30,7 @@ from hublock._layout import (
     owner_is_dead,
 )
 from hublock._lockfile import LockedModel
-from hublock._roots import Root
+from hublock._roots import Root, read_roots, write_root
 from hublock._verify import Inspection, Stamp, check_fast, check_full, file_stats
 
 
@@ -132,19 +132,10 @@ class LocalCache:
             path.unlink(missing_ok=True)
 
     def roots(self) -> list[Root]:
-        folder = self.root / self.layout.roots()
-        found = []
-        with suppress(FileNotFoundError, NotADirectoryError):
-            for path in sorted(folder.glob("*.json")):
-                with suppress(OSError, UnicodeDecodeError):
-                    if (root := Root.from_json(path.read_text("utf-8"))) is not None:
-                        found.append(root)
-        return found
+        return read_roots(self.root / self.layout.roots())
 
     def write_root(self, root: Root) -> None:
-        folder = self.root / self.layout.roots()
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(folder / f"{root.id}.json", root.to_json())
+        write_root(self.root / self.layout.roots(), root)
 
     def remove_root(self, root_id: str) -> None:
         (self.root / self.layout.roots() / f"{root_id}.json").unlink(missing_ok=True)

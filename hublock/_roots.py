@@ -16,10 +16,12 @@ import hashlib
 import json
 import socket
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from hublock._errors import LockfileError
+from hublock._files import atomic_write
 from hublock._lockfile import Lockfile, read_lockfile
 
 ROOT_FORMAT = 1
@@ -126,3 +128,20 @@ def live_roots(roots: Iterable[Root], read_lock: LockReader, *, skip: str = "") 
 def read_lock_or_none(path: str) -> Lockfile | None:
     """The default LockReader."""
     return read_lockfile(path) if Path(path).exists() else None
+
+
+def read_roots(folder: Path) -> list[Root]:
+    """The roots in a local directory (a cache's ``.hublock-roots``, a download cache's ``roots``);
+    a file that cannot be read or parsed is skipped, never trusted."""
+    found = []
+    with suppress(FileNotFoundError, NotADirectoryError):
+        for path in sorted(folder.glob("*.json")):
+            with suppress(OSError, UnicodeDecodeError):
+                if (root := Root.from_json(path.read_text("utf-8"))) is not None:
+                    found.append(root)
+    return found
+
+
+def write_root(folder: Path, root: Root) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / f"{root.id}.json", root.to_json())
