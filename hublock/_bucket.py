@@ -35,6 +35,7 @@ from hublock._layout import (
     LOCK_TIMEOUT_SEC,
     TFHUB,
     Entry,
+    Kind,
     Layout,
     descriptor_text,
     lock_contents,
@@ -380,9 +381,8 @@ class BucketCache:
                     size = sum(int(i["size"]) for i in self._listing(name).values())
                     found.append(Entry(name, size, 0.0))
                     continue
-                content = (
-                    self.fs.cat_file(info["name"]).decode(errors="replace") if name.endswith(".lock") else ""
-                )
+                is_lock = self.layout.kind(name) is Kind.LOCK
+                content = self.fs.cat_file(info["name"]).decode(errors="replace") if is_lock else ""
                 when = info.get("updated") or info.get("mtime") or info.get("created") or 0.0
                 mtime = when.timestamp() if hasattr(when, "timestamp") else _timestamp(when)
                 found.append(Entry(name, int(info.get("size") or 0), mtime, content))

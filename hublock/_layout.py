@@ -99,6 +99,10 @@ class Layout(Protocol):
         """What a name at the top of the cache is; None for a name this layout never makes."""
         ...
 
+    def kind(self, name: str) -> Kind | None:
+        """What kind of name it is (``parse`` without the details)."""
+        ...
+
 
 def cache_key(handle: str) -> str:
     """tensorflow_hub's cache key: sha1 of the handle exactly as written."""
@@ -134,6 +138,10 @@ class TfhubLayout:
 
     def roots(self) -> str:
         return ".hublock-roots"
+
+    def kind(self, name: str) -> Kind | None:
+        parsed = self.parse(name)
+        return parsed.kind if parsed is not None else None
 
     def parse(self, name: str) -> CacheName | None:
         if name == self.roots():

@@ -23,6 +23,7 @@ from hublock._layout import (
     LOCK_TIMEOUT_SEC,
     TFHUB,
     Entry,
+    Kind,
     Layout,
     descriptor_text,
     lock_contents,
@@ -118,7 +119,7 @@ class LocalCache:
             st = item.stat(follow_symlinks=False)
             size = dir_size(Path(item.path)) if item.is_dir(follow_symlinks=False) else st.st_size
             content = ""
-            if item.name.endswith(".lock"):
+            if self.layout.kind(item.name) is Kind.LOCK:
                 with suppress(OSError, UnicodeDecodeError):
                     content = Path(item.path).read_text()
             found.append(Entry(item.name, size, st.st_mtime, content))

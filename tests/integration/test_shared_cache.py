@@ -3,10 +3,12 @@ another live project needs, and a sync never silently swaps another project's mo
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,37 @@ def test_projects_syncing_and_collecting_at_once_never_lose_a_model(project: Pro
             check = p.run("verify")
             assert check.returncode == 0, check.stdout
     assert len([f for f in os.listdir(shared / ".hublock-roots") if f.endswith(".json")]) == 3
+
+
+def test_gc_waits_for_running_syncs_and_syncs_wait_for_gc(project: Project, shared: Path) -> None:
+    """The guard on .hublock-roots/gc.lock: a gc never decides while a sync is between recording
+    its root and finishing, and a sync does not start recording while a gc decides."""
+    assert project.run("lock").returncode == 0 and project.run("sync").returncode == 0
+    b = second_project(project, "b", {"linear2": LINEAR_2})
+    assert b.run("lock").returncode == 0
+    guard = shared / ".hublock-roots" / "gc.lock"
+
+    def start(p: Project, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hublock", *args],
+            cwd=p.dir,
+            env=p.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    with open(guard, "a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a gc deciding
+        sync = start(b, "sync")
+        time.sleep(1.0)
+        assert sync.poll() is None and not (shared / hublock.cache_key(LINEAR_2)).exists()
+    assert sync.wait(60) == 0, sync.stderr.read() if sync.stderr else ""
+
+    with open(guard, "a+b") as held:
+        fcntl.flock(held, fcntl.LOCK_SH)  # a sync running
+        gc = start(project, "gc", "--only-this-project")
+        time.sleep(1.0)
+        assert gc.poll() is None and (shared / hublock.cache_key(LINEAR_2)).exists()
+    assert gc.wait(60) == 0
+    assert not (shared / hublock.cache_key(LINEAR_2)).exists()  # then it decided, as asked
