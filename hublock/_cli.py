@@ -254,7 +254,8 @@ def format_option(func: Any) -> Any:
         default="text",
         show_default=True,
         callback=callback,
-        help="json: exactly one JSON document on stdout (see README for the keys).",
+        help="json: exactly one JSON document on stdout, also on failure "
+        "(its JSON Schema: hublock/schemas/COMMAND.json).",
     )(func)
 
 
