@@ -9,15 +9,15 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import tomlkit
-import tomlkit.exceptions
-import tomlkit.items
+from typing import TYPE_CHECKING
 
 from hublock._errors import ManifestError
 from hublock._files import atomic_write
 from hublock._manifest import _NAME, check_handle, comparable_handle, did_you_mean, parse_manifest
 from hublock._reports import Edit, EditResult
+
+if TYPE_CHECKING:
+    import tomlkit
 
 STARTER = """\
 # hub.toml: the models this project loads, each under the handle its code passes to hub.load().
@@ -41,6 +41,10 @@ dir = "~/.cache/tfhub_modules"
 
 
 def _document(text: str, source: str) -> tomlkit.TOMLDocument:
+    import tomlkit  # only edits need it: `import hublock` stays light
+    import tomlkit.exceptions
+    import tomlkit.items
+
     try:
         return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as exc:
@@ -49,6 +53,10 @@ def _document(text: str, source: str) -> tomlkit.TOMLDocument:
 
 def add_model(text: str, name: str, handle: str, *, source: str = "hub.toml") -> str:
     """hub.toml text with ``name = "handle"`` appended to [models]."""
+    import tomlkit  # only edits need it: `import hublock` stays light
+    import tomlkit.exceptions
+    import tomlkit.items
+
     if not _NAME.match(name):
         raise ManifestError(f"{name!r}: model names use letters, digits, '.', '_' and '-'")
     check_handle(handle, f"{source}: models.{name}")
@@ -83,6 +91,10 @@ def add_model(text: str, name: str, handle: str, *, source: str = "hub.toml") ->
 
 def remove_model(text: str, name: str, *, source: str = "hub.toml") -> str:
     """hub.toml text without the [models] entry ``name``."""
+    import tomlkit  # only edits need it: `import hublock` stays light
+    import tomlkit.exceptions
+    import tomlkit.items
+
     doc = _document(text, source)
     models = doc.get("models")
     names = list(models.keys()) if isinstance(models, tomlkit.items.Table) else []

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import tomlkit
-
 from hublock._digest import Digest
 from hublock._errors import LockfileError
 from hublock._files import atomic_write
@@ -159,6 +157,8 @@ def _get(data: dict[str, Any], key: str, kind: type[T], where: str) -> T:
 
 
 def dump_lockfile(lock: Lockfile) -> str:
+    import tomlkit  # only writing a lock needs it: `import hublock` stays light
+
     doc = tomlkit.document()
     for line in HEADER.splitlines():
         doc.add(tomlkit.comment(line))
