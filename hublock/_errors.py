@@ -61,7 +61,7 @@ class HublockError(Exception):
 
     def __str__(self) -> str:
         text = self.message
-        if self.expected is not None or self.actual is not None:
+        if self.expected is not None and self.actual is not None:
             text += f": expected {self.expected}, got {self.actual}"
         if self.hint:
             text += f"; {self.hint}"
