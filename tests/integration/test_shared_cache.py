@@ -157,3 +157,24 @@ def test_gc_waits_for_running_syncs_and_syncs_wait_for_gc(project: Project, shar
         assert gc.poll() is None and (shared / hublock.cache_key(LINEAR_2)).exists()
     assert gc.wait(60) == 0
     assert not (shared / hublock.cache_key(LINEAR_2)).exists()  # then it decided, as asked
+
+
+def test_a_bucket_cache_keeps_what_another_project_needs(project: Project, bucket: str) -> None:
+    """The same roots in a gs:// cache (the TPU case): one bucket, two projects."""
+    cache = f"{bucket}/shared"
+    env = {"STORAGE_EMULATOR_HOST": os.environ["STORAGE_EMULATOR_HOST"]}
+    b = second_project(project, "b", {"linear2": LINEAR_2})
+    for p in (project, b):
+        assert p.run("lock").returncode == 0
+        synced = p.run("sync", "--cache", cache, env=env)
+        assert synced.returncode == 0, synced.stderr
+    gc = project.run("gc", "--cache", cache, "--format", "json", env=env)
+    assert gc.returncode == 0, gc.stderr
+    assert json.loads(gc.stdout)["kept"] == [
+        {"name": hublock.cache_key(LINEAR_2), "projects": [str(b.lockfile.resolve())]}
+    ]
+    assert b.run("verify", "--cache", cache, env=env).returncode == 0
+    b.lockfile.unlink()
+    assert project.run("gc", "--cache", cache, env=env).returncode == 0
+    assert b.run("lock").returncode == 0  # b comes back: its model was collected, sync fetches it
+    assert b.run("verify", "--cache", cache, env=env).returncode == 1
