@@ -168,25 +168,29 @@ class Fetcher:
             with open(cached, "rb") as f:
                 yield ArchiveStream(_iter_file(f), str(cached), None, max_bytes, progress, cached)
             return
-        errors: list[str] = []
+        failures: list[FetchError] = []
         for source in dict.fromkeys(sources):  # unique, in order
             with ExitStack() as stack:
                 try:
                     chunks, url = self._open_source(source, stack)
                 except FetchError as exc:
-                    errors.append(str(exc))
+                    failures.append(exc)
                     continue
                 writer = stack.enter_context(self.downloads.writer())
                 yield ArchiveStream(chunks, url, writer, max_bytes, progress)
                 return
-        raise FetchError("; ".join(errors))
+        if len(failures) == 1:
+            raise failures[0]
+        raise FetchError("; ".join(map(str, failures)), path=failures[0].path)
 
     def _open_source(self, source: str, stack: ExitStack) -> tuple[Iterator[bytes], Callable[[], str] | str]:
         """The bytes of one source, its first chunk already received (so a source that does not
         answer at all is known before anything is consumed), and where they come from."""
         if handle_kind(source) == "http":
             if self.offline:
-                raise FetchError(f"{source}: not downloaded yet, and --offline forbids the network")
+                raise FetchError(
+                    f"{source}: not downloaded yet, and --offline forbids the network", path=source
+                )
             body = HttpBody(self, source)
             chunks = iter(body)
             stack.callback(chunks.close)
@@ -200,11 +204,11 @@ class Fetcher:
             else:
                 opened = open(source, "rb")  # noqa: SIM115 - closed by the stack
         except FileNotFoundError:
-            raise FetchError(f"{source}: no such file") from None
+            raise FetchError(f"{source}: no such file", path=source) from None
         except ImportError as exc:
-            raise FetchError(f"{source}: {exc}; for gs:// install hublock[gcs]") from exc
+            raise FetchError(f"{source}: {exc}; for gs:// install hublock[gcs]", path=source) from exc
         except (OSError, ValueError) as exc:
-            raise FetchError(f"{source}: cannot open: {exc}") from exc
+            raise FetchError(f"{source}: cannot open: {exc}", path=source) from exc
         stack.enter_context(opened)
         return _iter_file(opened), Path(source).resolve().as_uri() if "://" not in source else source
 
@@ -212,7 +216,7 @@ class Fetcher:
         """tensorflow_hub's uncompressed protocol: ``tf-hub-format=uncompressed`` is answered with
         ``303 See Other`` and the model's gs:// location in the body (no Location header)."""
         if self.offline:
-            raise FetchError(f"{url}: not resolved yet, and --offline forbids the network")
+            raise FetchError(f"{url}: not resolved yet, and --offline forbids the network", path=url)
         import httpx
 
         url = with_format_query(url, "uncompressed")
@@ -220,12 +224,13 @@ class Fetcher:
             try:
                 response = self.client.get(url)
             except httpx.TransportError as exc:
-                raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from exc
+                raise FetchError(f"{url}: {type(exc).__name__}: {exc}", path=url) from exc
             if response.status_code == 303 and "location" not in response.headers:
                 location = response.text.strip()
                 if not location.startswith("gs://"):
                     raise FetchError(
-                        f"{url}: expected a gs:// location in the 303 body, got {location[:80]!r}"
+                        f"{url}: expected a gs:// location in the 303 body, got {location[:80]!r}",
+                        path=url,
                     )
                 return location
             if response.is_redirect:
@@ -233,9 +238,10 @@ class Fetcher:
                 continue
             raise FetchError(
                 f"{url}: expected '303 See Other' with a gs:// location (tensorflow_hub's "
-                f"uncompressed format), got HTTP {response.status_code}"
+                f"uncompressed format), got HTTP {response.status_code}",
+                path=url,
             )
-        raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
+        raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects", path=url)
 
     @contextmanager
     def _open_chain(
@@ -253,7 +259,7 @@ class Fetcher:
                 response.close()
                 target = _redirect_target(url, response.headers["location"])
                 if target in seen:
-                    raise FetchError(f"{start}: redirect loop at {target}")
+                    raise FetchError(f"{start}: redirect loop at {target}", path=start)
                 seen.add(target)
                 url = target
                 if not is_signed(url):
@@ -268,23 +274,25 @@ class Fetcher:
                     raise FetchError(
                         f"{start}: the server announced more bytes than it has (HTTP 416 when asked "
                         f"for the rest from byte {(headers or {}).get('Range', '?')[6:-1]}); its "
-                        "Content-Length is wrong, ask its owner or use a mirror"
+                        "Content-Length is wrong, ask its owner or use a mirror",
+                        path=start,
                     )
                 if status in RETRY_STATUSES or (status == 403 and url != stable):
                     # 403 on a signed URL: it expired; start again from the stable URL.
                     raise _Retry(f"HTTP {status} from {url}")
                 if status == 404:
-                    raise FetchError(f"{start}: not found (HTTP 404); check the handle")
+                    raise FetchError(f"{start}: not found (HTTP 404); check the handle", path=start)
                 if status in (401, 403):
                     raise FetchError(
                         f"{start}: HTTP {status} from {urlsplit(url).netloc}: the host wants "
                         "credentials; name the environment variable holding a token in hub.toml's "
-                        "[auth] table, or add the host to ~/.netrc"
+                        "[auth] table, or add the host to ~/.netrc",
+                        path=start,
                     )
-                raise FetchError(f"{start}: HTTP {status} from {url}")
+                raise FetchError(f"{start}: HTTP {status} from {url}", path=start)
             finally:
                 response.close()
-        raise FetchError(f"{start}: more than {MAX_REDIRECTS} redirects")
+        raise FetchError(f"{start}: more than {MAX_REDIRECTS} redirects", path=start)
 
 
 class ArchiveStream:
@@ -326,7 +334,8 @@ class ArchiveStream:
             if self._max_bytes is not None and self.size > self._max_bytes:
                 raise IntegrityError(
                     f"{self.url}: the archive is larger than the {self._max_bytes} bytes hub.lock "
-                    "records; the server changed the content"
+                    "records; the server changed the content",
+                    path=self.url,
                 )
             if self._writer is not None:
                 self._writer.write(chunk)
@@ -392,7 +401,9 @@ class HttpBody:
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             failures = 1 if received > before else failures + 1
             if failures > self._fetcher._retries:
-                raise FetchError(f"{self.start}: {reason} (gave up after {failures} attempts)")
+                raise FetchError(
+                    f"{self.start}: {reason} (gave up after {failures} attempts)", path=self.start
+                )
             delay = self._fetcher._backoff * 2 ** (failures - 1)
             log.info("retrying %s in %.1fs (%d bytes received): %s", self.start, delay, received, reason)
             time.sleep(delay)
@@ -404,14 +415,16 @@ class HttpBody:
             if first != str(received):
                 raise FetchError(
                     f"{self.start}: asked to resume at byte {received}, the server answered "
-                    f"Content-Range {response.headers.get('content-range')!r}"
+                    f"Content-Range {response.headers.get('content-range')!r}",
+                    path=self.start,
                 )
             return 0
         tag = response.headers.get("etag")
         if etag is not None and tag != etag:
             raise IntegrityError(
                 f"{self.start}: the archive changed on the server while it was being downloaded "
-                f"(ETag {etag} became {tag}); run the command again"
+                f"(ETag {etag} became {tag}); run the command again",
+                path=self.start,
             )
         return received
 
@@ -472,7 +485,7 @@ def _redirect_target(url: str, location: str) -> str:
     """Where a redirect leads; never from https down to plain http."""
     target = urljoin(url, location)
     if url.startswith("https://") and target.startswith("http://"):
-        raise FetchError(f"{url}: refused a redirect from https to plain http ({target})")
+        raise FetchError(f"{url}: refused a redirect from https to plain http ({target})", path=url)
     return target
 
 

@@ -63,6 +63,9 @@ def test_a_failure_is_one_error_document_with_fields(project: Project) -> None:
     error = run_json(project, "error", "lock", code=3)["error"]
     assert error["type"] == "FetchError" and error["model"] == "gone"
     assert error["handle"] == "https://tfhub.dev/google/gone/1" and "404" in error["message"]
+    assert (
+        error["path"].startswith(project.hub.url) and "/google/gone/1" in error["path"]
+    )  # the URL that failed
 
 
 def test_several_failures_are_all_reported_with_the_most_severe_exit_code(project: Project) -> None:
