@@ -20,6 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 TF_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 os.environ.update(TF_QUIET)  # before any test imports TensorFlow in this process
 
+# How hard the stress tests push (kills, concurrent rounds): "full" where the whole suite runs
+# (tests/run.sh, so CI), "quick" for a contributor's plain `pytest`: fewer trials, the same checks.
+FULL_STRESS = os.environ.get("HUBLOCK_TEST_STRESS", "quick") == "full"
+
+
+def stress(quick: int, full: int) -> int:
+    return full if FULL_STRESS else quick
+
+
 # name -> (a, b): the model computes a*x + b
 MODELS = {"linear-v1": (2.0, 1.0), "linear-v2": (3.0, 1.0), "other-v1": (5.0, -1.0)}
 

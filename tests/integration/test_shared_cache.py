@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import hublock
-from tests.conftest import KAGGLE_OTHER, TFHUB_LINEAR, Project
+from tests.conftest import KAGGLE_OTHER, TFHUB_LINEAR, Project, stress
 
 LINEAR_2 = "https://tfhub.dev/google/linear/2"
 
@@ -95,7 +95,7 @@ def test_a_conflicting_sync_is_refused_naming_both_projects(
 
 
 def test_projects_syncing_and_collecting_at_once_never_lose_a_model(project: Project, shared: Path) -> None:
-    """Three projects, each running sync and gc at the same moment, three rounds."""
+    """Three projects, each running sync and gc at the same moment, three rounds (two quick)."""
     projects = [
         project,
         second_project(project, "b", {"linear2": LINEAR_2}),
@@ -103,7 +103,7 @@ def test_projects_syncing_and_collecting_at_once_never_lose_a_model(project: Pro
     ]
     for p in projects:
         assert p.run("lock").returncode == 0
-    for _ in range(3):
+    for _ in range(stress(2, 3)):
         procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "hublock", command, "-q"],
