@@ -62,7 +62,8 @@ def status(
 ) -> StatusReport:
     """Every model of hub.toml and hub.lock, with its state in the cache (fast checks only)."""
     project = Project.load(manifest, lockfile, cache=cache)
-    lock = project.lock()
+    # a project not locked yet has a status too: every model `not_locked`
+    lock = project.current_lock() if project.manifest is not None else project.lock()
     report = verify_project(project, lock)
     stale = {p.name for p in project.problems(lock)}
     names = set(project.manifest.names) if project.manifest else None

@@ -137,3 +137,10 @@ def test_a_bucket_with_no_network_fails_at_once(project: Project) -> None:
     assert time.monotonic() - started < 20  # gcsfs alone retries for about a minute
     assert result.returncode == 4 and f"cannot reach 127.0.0.1:{closed}" in result.stderr
     assert "STORAGE_EMULATOR_HOST" in result.stderr
+
+
+def test_status_of_a_project_not_locked_yet(project: Project) -> None:
+    result = project.run("status", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    states = {name: m["state"] for name, m in json.loads(result.stdout)["models"].items()}
+    assert states == {"linear": "not_locked", "other": "not_locked"}
