@@ -8,7 +8,6 @@ minutes). ``find_garbage`` is pure over listings read back by the cache's ``Layo
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -17,7 +16,7 @@ from hublock._layout import LOCK_TIMEOUT_SEC, TFHUB, Entry, Kind, Layout, owner_
 from hublock._lockfile import Lockfile
 from hublock._project import Project
 from hublock._reports import Garbage, GcReport, Kept
-from hublock._roots import live_roots, read_lock_or_none, root_id
+from hublock._roots import live_roots, read_lock_or_none
 
 _REASONS = {
     Kind.MODEL: "not in hub.lock",
@@ -125,11 +124,11 @@ def gc(
     else needs it."""
     project = Project.load(manifest, lockfile, cache=cache, download_cache=download_cache)
     lock = project.lock()
-    me = root_id(socket.gethostname(), str(project.lockfile_path.resolve()))
+    me = str(project.lockfile_path.resolve())
     choice, target = project.open_cache()
     downloads = project.downloads()
     with target.guard(exclusive=True):
-        others = [] if only_this_project else live_roots(target.roots(), read_lock_or_none, skip=me)
+        others = [] if only_this_project else live_roots(target.roots(), read_lock_or_none, mine=me)
         users: dict[str, list[str]] = {}
         for live in others:
             for m in live.needed:
@@ -149,7 +148,7 @@ def gc(
             for key, labels in sorted(users.items())
             if key not in mine and key in present
         )
-        fetched = [] if only_this_project else live_roots(downloads.roots(), read_lock_or_none, skip=me)
+        fetched = [] if only_this_project else live_roots(downloads.roots(), read_lock_or_none, mine=me)
         unused = unused_downloads(
             downloads.archives(),
             downloads.partial(),

@@ -5,9 +5,10 @@ host) and the models it locked there (handle and content). Every ``lock`` and ``
 same in the download cache. ``gc`` then removes only what no live project needs, and ``sync``
 refuses to replace a model another live project verified (a conflict), unless told to.
 
-A root is live while its hub.lock still exists and still lists the model with the same content.
-A root written on another host cannot be checked from here, so it is kept as live (and named when
-it keeps something). Pure apart from the reader of other projects' locks, which is passed in.
+A project is the absolute path of its hub.lock: the same path on another host is the same
+project. A root is live while its hub.lock still exists and still lists the model with the same
+content. A root written on another host cannot be checked from here, so it is kept as live (and
+named when it keeps something). Pure apart from the reader of other projects' locks, which is passed in.
 """
 
 from __future__ import annotations
@@ -102,12 +103,14 @@ class LiveRoot:
     needed: tuple[RootModel, ...]
 
 
-def live_roots(roots: Iterable[Root], read_lock: LockReader, *, skip: str = "") -> list[LiveRoot]:
-    """Each root with the models its project still needs (``skip``: the asking project's id)."""
+def live_roots(roots: Iterable[Root], read_lock: LockReader, *, mine: str = "") -> list[LiveRoot]:
+    """Each other project's root with the models it still needs. ``mine``: the asking project's
+    hub.lock path; a root with the same path is the same project, on whatever host (CI runners,
+    TPU workers and containers share a cache under one path with ever new host names)."""
     here = socket.gethostname()
     found = []
     for root in roots:
-        if root.id == skip:
+        if root.lockfile == mine:
             continue
         if root.host != here:
             found.append(LiveRoot(root, root.models))  # cannot be checked from here: kept

@@ -298,7 +298,7 @@ def _conflicts(report: SyncReport, target: Cache, me: Root, force: bool) -> tupl
     if not stale:
         return ()
     owners: dict[tuple[str, str], list[Root]] = {}
-    for live in live_roots(target.roots(), read_lock_or_none, skip=me.id):
+    for live in live_roots(target.roots(), read_lock_or_none, mine=me.lockfile):
         for m in live.needed:
             owners.setdefault((m.handle, m.tree), []).append(live.root)
     clashes = [

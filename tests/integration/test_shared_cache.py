@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import hublock
+from hublock._roots import Root, RootModel
 from tests.conftest import KAGGLE_OTHER, TFHUB_LINEAR, Project, stress
 
 LINEAR_2 = "https://tfhub.dev/google/linear/2"
@@ -178,3 +179,39 @@ def test_a_bucket_cache_keeps_what_another_project_needs(project: Project, bucke
     assert project.run("gc", "--cache", cache, env=env).returncode == 0
     assert b.run("lock").returncode == 0  # b comes back: its model was collected, sync fetches it
     assert b.run("verify", "--cache", cache, env=env).returncode == 1
+
+
+def planted_root(cache: Path, lockfile: str, host: str, handle: str, tree: str) -> None:
+    """A root as a sync on another host (a CI runner, a TPU worker) would have left it."""
+    root = Root(host, lockfile, (RootModel("linear", handle, "sha256:" + "0" * 64, tree),))
+    (cache / ".hublock-roots").mkdir(parents=True, exist_ok=True)
+    (cache / ".hublock-roots" / f"{root.id}.json").write_text(root.to_json())
+
+
+def test_the_same_project_on_another_host_never_blocks_its_own_upgrade(
+    project: Project, shared: Path, archives: dict[str, bytes]
+) -> None:
+    assert project.run("lock").returncode == 0 and project.run("sync").returncode == 0
+    old = hublock.read_lockfile(project.lockfile).get("linear").tree  # type: ignore[union-attr]
+    lockfile = str(project.lockfile.resolve())
+    planted_root(shared, lockfile, "tpu-worker-7", TFHUB_LINEAR, old)  # this project, elsewhere
+    project.hub.swap("google/linear/1", archives["linear-v2"])
+    assert project.run("lock", "--upgrade", "linear").returncode == 0
+    upgraded = project.run("sync")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert project.run("verify").returncode == 0
+
+
+def test_another_project_on_another_host_is_protected(
+    project: Project, shared: Path, archives: dict[str, bytes]
+) -> None:
+    assert project.run("lock").returncode == 0 and project.run("sync").returncode == 0
+    old = hublock.read_lockfile(project.lockfile).get("linear").tree  # type: ignore[union-attr]
+    planted_root(shared, "/srv/ranker/hub.lock", "tpu-worker-7", TFHUB_LINEAR, old)
+    project.hub.swap("google/linear/1", archives["linear-v2"])
+    assert project.run("lock", "--upgrade", "linear").returncode == 0
+    refused = project.run("sync")
+    assert refused.returncode == 1 and "/srv/ranker/hub.lock on tpu-worker-7" in refused.stderr
+    kept = json.loads(project.run("gc", "--only-this-project", "--dry-run", "--format", "json").stdout)
+    assert kept["kept"] == []  # --only-this-project: no one else counts
+    assert project.run("sync", "--force").returncode == 0
