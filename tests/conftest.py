@@ -19,6 +19,9 @@ from tests.world.savedmodels import pack, savedmodel_shaped, write_tree
 ROOT = Path(__file__).resolve().parent.parent
 TF_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 os.environ.update(TF_QUIET)  # before any test imports TensorFlow in this process
+# Every hublock CLI call a test makes is a new Python: without bytecode caching each one compiles
+# hublock from source again (about a third of its start-up), which is most of this suite's CPU.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 # How hard the stress tests push (kills, concurrent rounds): "full" where the whole suite runs
 # (tests/run.sh, so CI), "quick" for a contributor's plain `pytest`: fewer trials, the same checks.
@@ -68,12 +71,27 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
+# The longest tests, started first so that no worker is left with one at the end (as sync does
+# with the largest model): a scheduling hint only, every test runs either way.
+LONGEST = (
+    "test_millions_of_tiny_members",
+    "test_killed_bucket_syncs",
+    "test_kills_never_expose",
+    "test_lock_records_objects_and_sync_downloads_nothing",
+    "test_cli_syncs_and_verifies_a_bucket",
+    "test_no_output_and_no_file_shows_a_secret",
+    "test_projects_syncing_and_collecting_at_once",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Everything under tests/e2e loads models with TensorFlow: mark it ``e2e``."""
+    """Everything under tests/e2e loads models with TensorFlow: mark it ``e2e``. The longest
+    tests go first."""
     e2e = ROOT / "tests" / "e2e"
     for item in items:
         if e2e in Path(item.fspath).parents:
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: not any(name in item.nodeid for name in LONGEST))
 
 
 @pytest.fixture
