@@ -38,17 +38,7 @@ def test_an_empty_project_locks_and_cleans_up_after_its_last_model(project: Proj
 
 
 def test_concurrent_adds_lose_no_entry(project: Project) -> None:
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "hublock", "add", f"m{i}", f"https://tfhub.dev/google/m{i}/1"],
-            cwd=project.dir,
-            env=project.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(20)
-    ]
+    procs = [project.start("add", f"m{i}", f"https://tfhub.dev/google/m{i}/1") for i in range(20)]
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err

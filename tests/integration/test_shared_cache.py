@@ -6,8 +6,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -105,18 +103,7 @@ def test_projects_syncing_and_collecting_at_once_never_lose_a_model(project: Pro
     for p in projects:
         assert p.run("lock").returncode == 0
     for _ in range(stress(2, 3)):
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "hublock", command, "-q"],
-                cwd=p.dir,
-                env=p.env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for p in projects
-            for command in ("sync", "gc")
-        ]
+        procs = [p.start(command, "-q") for p in projects for command in ("sync", "gc")]
         for proc in procs:
             _, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, err
@@ -134,26 +121,16 @@ def test_gc_waits_for_running_syncs_and_syncs_wait_for_gc(project: Project, shar
     assert b.run("lock").returncode == 0
     guard = shared / ".hublock-roots" / "gc.lock"
 
-    def start(p: Project, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hublock", *args],
-            cwd=p.dir,
-            env=p.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
     with open(guard, "a+b") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # a gc deciding
-        sync = start(b, "sync")
+        sync = b.start("sync")
         time.sleep(1.0)
         assert sync.poll() is None and not (shared / hublock.cache_key(LINEAR_2)).exists()
     assert sync.wait(60) == 0, sync.stderr.read() if sync.stderr else ""
 
     with open(guard, "a+b") as held:
         fcntl.flock(held, fcntl.LOCK_SH)  # a sync running
-        gc = start(project, "gc", "--only-this-project")
+        gc = project.start("gc", "--only-this-project")
         time.sleep(1.0)
         assert gc.poll() is None and (shared / hublock.cache_key(LINEAR_2)).exists()
     assert gc.wait(60) == 0
