@@ -75,6 +75,7 @@ def filesystem(url: str, options: Mapping[str, Any]) -> tuple[Any, str]:
 
 
 GCS = "https://storage.googleapis.com"
+_REACHED: set[tuple[str, int]] = set()
 _PROXIES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
@@ -86,8 +87,11 @@ def _check_reachable(url: str, endpoint: str) -> None:
         return
     parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
     host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    if (host, port) in _REACHED:
+        return  # once per process: the load hook opens the cache at every load
     try:
         socket.create_connection((host, port), timeout=config.HUBLOCK_TIMEOUT.number()).close()
+        _REACHED.add((host, port))
     except OSError as exc:
         raise CacheError(
             f"cache {url}: cannot reach {host}:{port} ({exc.strerror or exc})",
@@ -405,8 +409,12 @@ class BucketCache:
         return found
 
     def write_root(self, root: Root) -> None:
+        path, data = self._path(f"{self.layout.roots()}/{root.id}.json"), root.to_json().encode()
         with store_errors(self.location):
-            self.fs.pipe_file(self._path(f"{self.layout.roots()}/{root.id}.json"), root.to_json().encode())
+            with suppress(FileNotFoundError):
+                if self.fs.cat_file(path) == data:
+                    return  # already says so: a no-op sync writes nothing
+            self.fs.pipe_file(path, data)
 
     def remove_root(self, root_id: str) -> None:
         with store_errors(self.location), suppress(FileNotFoundError):

@@ -20,7 +20,7 @@ from hublock import _config as config
 from hublock._archive import Sink
 from hublock._bucket import BucketCache
 from hublock._digest import TreeDigest
-from hublock._layout import Entry
+from hublock._layout import Entry, Layout
 from hublock._local_cache import LocalCache
 from hublock._lockfile import LockedModel
 from hublock._roots import Root
@@ -44,6 +44,8 @@ class Cache(Protocol):
     """A tensorflow_hub cache: a local directory (LocalCache) or any fsspec URL (BucketCache)."""
 
     location: str
+    layout: Layout
+    """The loader's names for every path beside a model (gc reads them back with it)."""
 
     def model_path(self, handle: str) -> str:
         """Where tensorflow_hub looks for the handle: ``<cache>/<sha1(handle)>``."""

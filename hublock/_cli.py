@@ -26,7 +26,6 @@ from hublock._events import Event, OnEvent, ignore
 from hublock._redact import redact
 
 if TYPE_CHECKING:
-    from hublock._cache import CacheChoice
     from hublock._project import Project
 
 ALL = ":all:"
@@ -65,10 +64,6 @@ class Context:
         from hublock._project import Project
 
         return Project.load(self.manifest, self.lockfile, cache=cache)
-
-    def cache_choice(self, option: str | None) -> CacheChoice:
-        """The cache `sync` would use."""
-        return self.project(option).cache_choice()
 
     def result(self, report: Report) -> None:
         """The one JSON document of a --format json run (nothing otherwise)."""

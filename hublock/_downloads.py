@@ -111,5 +111,8 @@ class DownloadCache:
         with suppress(OSError):
             write_root(self.root / "roots", root)
 
+    def remove_root(self, root_id: str) -> None:
+        (self.root / "roots" / f"{root_id}.json").unlink(missing_ok=True)
+
     def remove(self, name: str) -> None:
         (self.root / name).unlink(missing_ok=True)

@@ -43,7 +43,6 @@ dir = "~/.cache/tfhub_modules"
 def _document(text: str, source: str) -> tomlkit.TOMLDocument:
     import tomlkit  # only edits need it: `import hublock` stays light
     import tomlkit.exceptions
-    import tomlkit.items
 
     try:
         return tomlkit.parse(text)
@@ -54,7 +53,6 @@ def _document(text: str, source: str) -> tomlkit.TOMLDocument:
 def add_model(text: str, name: str, handle: str, *, source: str = "hub.toml") -> str:
     """hub.toml text with ``name = "handle"`` appended to [models]."""
     import tomlkit  # only edits need it: `import hublock` stays light
-    import tomlkit.exceptions
     import tomlkit.items
 
     if not _NAME.match(name):
@@ -92,7 +90,6 @@ def add_model(text: str, name: str, handle: str, *, source: str = "hub.toml") ->
 def remove_model(text: str, name: str, *, source: str = "hub.toml") -> str:
     """hub.toml text without the [models] entry ``name``."""
     import tomlkit  # only edits need it: `import hublock` stays light
-    import tomlkit.exceptions
     import tomlkit.items
 
     doc = _document(text, source)

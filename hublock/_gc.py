@@ -126,23 +126,23 @@ def gc(
     lock = project.lock()
     me = str(project.lockfile_path.resolve())
     choice, target = project.open_cache()
+    layout = target.layout
     downloads = project.downloads()
     with target.guard(exclusive=True):
         others = [] if only_this_project else live_roots(target.roots(), read_lock_or_none, mine=me)
         users: dict[str, list[str]] = {}
         for live in others:
             for m in live.needed:
-                users.setdefault(TFHUB.key(m.handle), []).append(live.root.label)
-        garbage = find_garbage(target.entries(), lock, keep_unlocked=keep_unlocked, others=users)
+                users.setdefault(layout.key(m.handle), []).append(live.root.label)
+        entries = target.entries()
+        garbage = find_garbage(entries, lock, keep_unlocked=keep_unlocked, layout=layout, others=users)
         dead = [live.root for live in others if not live.needed]
-        garbage += [
-            Garbage(
-                f"{TFHUB.roots()}/{root.id}.json", f"record of {root.label}: gone, or needs none of it", 0
-            )
+        records = [
+            Garbage(f"{layout.roots()}/{root.id}.json", f"record of {root.label}, which needs none of it", 0)
             for root in dead
         ]
-        mine = {TFHUB.key(m.handle) for m in lock.models}
-        present = {e.name for e in target.entries()}
+        mine = {layout.key(m.handle) for m in lock.models}
+        present = {e.name for e in entries}
         kept = tuple(
             Kept(key, tuple(sorted(set(labels))))
             for key, labels in sorted(users.items())
@@ -157,13 +157,12 @@ def gc(
         )
         if not dry_run:
             for item in garbage:
-                if item.name.startswith(f"{TFHUB.roots()}/"):
-                    target.remove_root(item.name.split("/", 1)[1].removesuffix(".json"))
-                else:
-                    target.remove(item.name)
+                target.remove(item.name)
+            for root in dead:
+                target.remove_root(root.id)
             for item in unused:
                 downloads.remove(item.name)
             for live in fetched:
                 if not live.needed:
-                    downloads.remove(f"roots/{live.root.id}.json")
-    return GcReport(choice, tuple(garbage), tuple(unused), dry_run, kept)
+                    downloads.remove_root(live.root.id)
+    return GcReport(choice, (*garbage, *records), tuple(unused), dry_run, kept)

@@ -59,13 +59,13 @@ def resolve_model(
 
     try:
         record = (known or {}).get(spec.handle)
-        download = _known_download(fetcher, record)
-        rebuilt = download is not None
+        download = _known_download(fetcher, record) if record is not None else None
         if download is None:
+            record = None  # not rebuilt from the download cache: nothing to compare with
             download = fetcher.fetch([source_url(spec.handle, mirrors)], progress=progress)
         with open(download.path, "rb") as archive:
             tree = extract_archive(archive, None, max_bytes=unpacked_limit(download.size))
-        if rebuilt and record is not None and tree.tree != record.tree:
+        if record is not None and tree.tree != record.tree:
             raise IntegrityError(
                 "the archive in the download cache does not give the tree recorded for it",
                 path=str(download.path),
@@ -89,9 +89,9 @@ def resolve_model(
     )
 
 
-def _known_download(fetcher: Fetcher, record: RootModel | None) -> Download | None:
+def _known_download(fetcher: Fetcher, record: RootModel) -> Download | None:
     """The archive an earlier lock of this handle left in the download cache, if it is there."""
-    if record is None or not record.archive:
+    if not record.archive:
         return None
     sha256 = record.archive.removeprefix("sha256:")
     path = fetcher.downloads.get(sha256)
@@ -153,7 +153,7 @@ def lock_manifest(
     current: Lockfile,
     fetcher: Fetcher,
     *,
-    mirrors: Mapping[str, str] | None = None,
+    mirrors: Mapping[str, str],
     upgrade: bool | Collection[str] = False,
     jobs: int = 4,
     on_event: OnEvent = ignore,
@@ -161,9 +161,8 @@ def lock_manifest(
 ) -> tuple[Lockfile, tuple[str, ...]]:
     """The new lock for ``manifest`` (pure apart from the fetcher), and the names resolved."""
     plan = plan_lock(manifest, current, upgrade, os.environ)
-    sources = manifest.mirrors if mirrors is None else mirrors
     resolved = run_parallel(
-        lambda spec, cancel: resolve_model(spec, sources, fetcher, on_event, cancel, known),
+        lambda spec, cancel: resolve_model(spec, mirrors, fetcher, on_event, cancel, known),
         plan.resolve,
         jobs,
     )

@@ -123,9 +123,9 @@ class Project:
                 hint=f"run `hublock lock`, then {action} again",
             )
 
-    def cache_choice(self, option: str | None = None) -> CacheChoice:
+    def cache_choice(self) -> CacheChoice:
         """The cache this project uses now, and why."""
-        return choose_cache(option or self.cache_option, self.manifest.cache_dir if self.manifest else None)
+        return choose_cache(self.cache_option, self.manifest.cache_dir if self.manifest else None)
 
     def open_cache(self) -> tuple[CacheChoice, Cache]:
         choice = self.cache_choice()

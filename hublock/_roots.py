@@ -146,5 +146,11 @@ def read_roots(folder: Path) -> list[Root]:
 
 
 def write_root(folder: Path, root: Root) -> None:
+    """Record a root; one that already says the same is left alone (a no-op sync writes nothing,
+    and a read-only cache that already has it is not a problem)."""
+    path, text = folder / f"{root.id}.json", root.to_json()
+    with suppress(OSError, UnicodeDecodeError):
+        if path.read_text("utf-8") == text:
+            return
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / f"{root.id}.json", root.to_json())
+    atomic_write(path, text)

@@ -218,7 +218,7 @@ def sync_project(
     in_cache = any(not m.uncompressed for m in lock.models)  # else nothing of it goes there
     with target.guard(exclusive=False):
         warnings = _record_root(target, me) if in_cache else ()
-        report = _plan(lock, target, choice, warnings=warnings)
+        report = _plan(lock, target, choice)
         taken = _conflicts(report, target, me, force)
         unstampable = []
         for step in report.steps:
@@ -260,21 +260,14 @@ def sync_project(
     return replace(report, results=(*untouched, *done), taken=taken, warnings=warnings)
 
 
-def _plan(
-    lock: Lockfile,
-    target: Cache,
-    choice: CacheChoice,
-    *,
-    dry_run: bool = False,
-    warnings: tuple[str, ...] = (),
-) -> SyncReport:
+def _plan(lock: Lockfile, target: Cache, choice: CacheChoice, *, dry_run: bool = False) -> SyncReport:
     found = {m.name: target.inspect(m) for m in lock.models if not m.uncompressed}
     steps = tuple(plan_sync(lock, found))
     paths = tuple(
         (s.model.name, s.model.url if s.model.uncompressed else target.model_path(s.model.handle))
         for s in steps
     )
-    return SyncReport(choice, steps, dry_run=dry_run, paths=paths, warnings=warnings)
+    return SyncReport(choice, steps, dry_run=dry_run, paths=paths)
 
 
 def _record_root(target: Cache, me: Root) -> tuple[str, ...]:

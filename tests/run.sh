@@ -6,5 +6,4 @@ cd "$(dirname "$0")/.."
 source .ci/venv.sh
 # the whole suite pushes the stress tests as hard as CI does (plain `pytest` runs them quick)
 export HUBLOCK_TEST_STRESS="${HUBLOCK_TEST_STRESS:-full}"
-unset PYTHONDONTWRITEBYTECODE  # each CLI call of the tests would compile hublock anew
 exec "$PYTHON" -m pytest "$@"
