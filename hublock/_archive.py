@@ -1,6 +1,9 @@
 """The safe, streaming tar reader: model archive in, plain files in a private directory out.
 
-Only regular files and directories are accepted, as tensorflow_hub does, and more strictly: a
+A tar of any compression (what tfhub.dev and Kaggle serve), or a zip (Kaggle may serve one for
+a model kagglehub downloads: kagglehub's own extractor takes both). A zip's index sits at its
+end, so it is first spooled to a temporary file (disk, not memory) and then read with the same
+refusals. Only regular files and directories are accepted, as tensorflow_hub does, and more strictly: a
 member whose name is absolute, climbs with ``..``, is not UTF-8, repeats an earlier name, or
 would exceed the byte or member budget stops the whole extraction. The caller owns ``dest`` and
 removes it on any error, so nothing half-extracted is ever left where a loader could see it.
@@ -24,6 +27,8 @@ from hublock._parallel import ReadAhead
 
 DEFAULT_MAX_MEMBERS = 200_000
 GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a first member, or the end of an empty zip
+_S_IFMT, _S_IFREG, _S_IFDIR = 0o170000, 0o100000, 0o040000
 
 
 @functools.cache
@@ -141,6 +146,8 @@ def extract_archive(
     while len(head) < 6 and (more := next(chunks, b"")):
         head += more
     data = itertools.chain([head], chunks)
+    if head.startswith(ZIP_MAGIC):
+        return _extract_zip(data, sink, max_bytes=max_bytes, max_members=max_members)
     gzipped = head.startswith(GZIP_MAGIC)  # what tfhub.dev and Kaggle serve
     # gzip is inflated on a thread of its own, and tarfile reads the tar as a forward-only file
     # (no copies); bz2 and xz (tensorflow_hub accepts them too) are left to tarfile's own reader
@@ -189,6 +196,71 @@ def extract_archive(
         raise IntegrityError(f"not a valid tar archive: {exc}") from exc
     finally:
         stage.close()
+    if not files:
+        raise IntegrityError("the archive holds no files")
+    return tree_digest(files)
+
+
+def _extract_zip(
+    chunks: Iterator[bytes], sink: Sink | None, *, max_bytes: int, max_members: int
+) -> TreeDigest:
+    """A zip archive, spooled to a temporary file, read with the tar reader's refusals (and
+    encrypted members refused). Bytes are counted as they inflate, not as the index declares."""
+    import tempfile
+    import zipfile
+
+    files: list[FileEntry] = []
+    kinds: dict[str, str] = {}
+    total = 0
+    with tempfile.TemporaryFile(prefix="hublock-zip-") as spool:
+        for chunk in chunks:
+            spool.write(chunk)
+        spool.seek(0)
+        try:
+            with zipfile.ZipFile(spool) as archive:
+                for count, info in enumerate(archive.infolist(), start=1):
+                    if count > max_members:
+                        raise UnsafeArchiveError(f"archive has more than {max_members} members")
+                    path = member_path(info.filename)
+                    mode = (info.external_attr >> 16) & _S_IFMT
+                    if info.filename.endswith("/") or mode == _S_IFDIR:  # is_dir() fails on ""
+                        if path:
+                            _claim(kinds, path, "d")
+                            if sink is not None:
+                                sink.mkdir(path)
+                        continue
+                    if mode not in (0, _S_IFREG):  # 0: written on a system without Unix modes
+                        raise UnsafeArchiveError(
+                            f"member {info.filename!r} is not a regular file or directory "
+                            "(links, devices and FIFOs are refused)"
+                        )
+                    if info.flag_bits & 0x1:
+                        raise UnsafeArchiveError(f"member {info.filename!r} is encrypted")
+                    if not path:
+                        raise UnsafeArchiveError(f"member {info.filename!r} has an empty name")
+                    _claim(kinds, path, "f")
+                    h = hashlib.sha256()
+                    size = 0
+                    out = sink.open(path) if sink is not None else None
+                    try:
+                        with archive.open(info) as member:
+                            while block := member.read(CHUNK):
+                                size += len(block)
+                                total += len(block)
+                                if total > max_bytes:
+                                    raise UnsafeArchiveError(
+                                        f"archive expands past {max_bytes} bytes (a compression bomb, "
+                                        "or a different archive than the one locked)"
+                                    )
+                                h.update(block)
+                                if out is not None:
+                                    out.write(block)
+                    finally:
+                        if out is not None:
+                            out.close()
+                    files.append(FileEntry(path, size, h.hexdigest()))
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
+            raise IntegrityError(f"not a valid zip archive: {exc}") from exc
     if not files:
         raise IntegrityError("the archive holds no files")
     return tree_digest(files)

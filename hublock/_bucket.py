@@ -245,6 +245,12 @@ class BucketCache:
     def _path(self, name: str) -> str:
         return f"{self.root}/{name}"
 
+    def address(self, model: LockedModel) -> str:
+        return model.handle
+
+    def path_of(self, model: LockedModel) -> str:
+        return self.model_path(model.handle)
+
     def model_path(self, handle: str) -> str:
         return f"{self.location}/{self.layout.model(handle)}"
 

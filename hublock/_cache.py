@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hublock import _config as config
+from hublock import _kaggle as kaggle
 from hublock._archive import Sink
 from hublock._bucket import BucketCache
 from hublock._digest import TreeDigest
+from hublock._errors import CacheError
+from hublock._kagglehub_cache import KagglehubCache
 from hublock._layout import Entry, Layout
 from hublock._local_cache import LocalCache
 from hublock._lockfile import LockedModel
@@ -48,7 +51,15 @@ class Cache(Protocol):
     """The loader's names for every path beside a model (gc reads them back with it)."""
 
     def model_path(self, handle: str) -> str:
-        """Where tensorflow_hub looks for the handle: ``<cache>/<sha1(handle)>``."""
+        """Where the loader looks for the handle (its address here): ``<cache>/<sha1(handle)>``."""
+        ...
+
+    def address(self, model: LockedModel) -> str:
+        """The handle this cache's loader knows the model by (``layout.address``)."""
+        ...
+
+    def path_of(self, model: LockedModel) -> str:
+        """``model_path`` of the model's address."""
         ...
 
     def inspect(self, model: LockedModel, *, full: bool = False, jobs: int = 2) -> Inspection: ...
@@ -98,6 +109,8 @@ class CacheChoice:
 
     location: str
     reason: str
+    loader: str = "tfhub"
+    """Whose cache it is: ``tfhub`` (tensorflow_hub) or ``kagglehub``."""
 
     def to_dict(self) -> dict[str, str]:
         return {"path": self.location, "source": self.reason}
@@ -119,14 +132,36 @@ def choose_cache(option: str | None, manifest_cache: str | None) -> CacheChoice:
     return CacheChoice(tfhub_default_cache(), "tensorflow_hub's default")
 
 
+def choose_kaggle_cache(option: str | None, manifest_cache: str | None) -> CacheChoice:
+    """``--kaggle-cache``, then ``KAGGLEHUB_CACHE``, then ``[cache] kaggle``, then kagglehub's
+    default (``~/.cache/kagglehub``)."""
+    if option:
+        return CacheChoice(_expand(option), "--kaggle-cache", "kagglehub")
+    env = config.KAGGLEHUB_CACHE.get()
+    if env:
+        return CacheChoice(_expand(env), config.KAGGLEHUB_CACHE.name, "kagglehub")
+    if manifest_cache:
+        return CacheChoice(manifest_cache, "[cache] kaggle in hub.toml", "kagglehub")
+    return CacheChoice(kaggle.default_cache(), "kagglehub's default", "kagglehub")
+
+
 def _expand(location: str) -> str:
     if "://" in location:
         return location[len("file://") :] if location.startswith("file://") else location
     return os.path.abspath(os.path.expanduser(location))
 
 
-def open_cache(location: str, options: Mapping[str, Any] | None = None) -> Cache:
-    """The cache at a local path or an fsspec URL (``gs://bucket/prefix``, ``memory://...``)."""
+def open_cache(location: str, options: Mapping[str, Any] | None = None, loader: str = "tfhub") -> Cache:
+    """The cache at a local path or an fsspec URL (``gs://bucket/prefix``, ``memory://...``);
+    ``loader="kagglehub"``: kagglehub's cache (a local directory)."""
+    if loader == "kagglehub":
+        if "://" in location:
+            raise CacheError(
+                f"kagglehub's cache must be a local directory, not {location}",
+                path=location,
+                hint="kagglehub reads its cache with os.path; set KAGGLEHUB_CACHE to a directory",
+            )
+        return KagglehubCache(location)
     if "://" in location:
         return BucketCache(location, options or {})
     return LocalCache(location)

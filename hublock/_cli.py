@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
@@ -26,9 +26,11 @@ from hublock._events import Event, OnEvent, ignore
 from hublock._redact import redact
 
 if TYPE_CHECKING:
+    from hublock._cache import CacheChoice
     from hublock._project import Project
 
 ALL = ":all:"
+_R = TypeVar("_R")
 
 
 class Report(Protocol):
@@ -59,11 +61,11 @@ class Context:
         if not self.quiet and not self.json:
             _echo(message)
 
-    def project(self, cache: str | None = None) -> Project:
+    def project(self, cache: str | None = None, kaggle_cache: str | None = None) -> Project:
         """The project, for commands that only need to name its lock or cache (env, run)."""
         from hublock._project import Project
 
-        return Project.load(self.manifest, self.lockfile, cache=cache)
+        return Project.load(self.manifest, self.lockfile, cache=cache, kaggle_cache=kaggle_cache)
 
     def result(self, report: Report) -> None:
         """The one JSON document of a --format json run (nothing otherwise)."""
@@ -375,6 +377,14 @@ def lock_command(
     )
 
 
+kaggle_cache_option = click.option(
+    "--kaggle-cache",
+    metavar="DIR",
+    help="kagglehub's cache, for models with a kagglehub handle [default: $KAGGLEHUB_CACHE, then "
+    "[cache] kaggle in hub.toml, then kagglehub's default ~/.cache/kagglehub].",
+)
+
+
 @cli.command("sync", epilog=EPILOG)
 @common_options
 @click.option(
@@ -396,6 +406,7 @@ def lock_command(
     help="Replace a model even when another project using the same cache verified other content "
     "under its handle (that project then loads this content).",
 )
+@kaggle_cache_option
 @offline_option
 @mirror_option
 @jobs_option
@@ -404,6 +415,7 @@ def lock_command(
 def sync_command(
     obj: Context,
     cache: str | None,
+    kaggle_cache: str | None,
     dry_run: bool,
     no_local_staging: bool,
     force: bool,
@@ -412,12 +424,16 @@ def sync_command(
     jobs: int,
     fmt: str,
 ) -> None:
-    """Fill the cache so that hub.load(handle) loads exactly what hub.lock says.
+    """Fill the caches so that hub.load(handle), kagglehub and keras_hub load exactly
+    what hub.lock says.
 
     For each locked model not already present and verified: fetch it (or take
     it from the download cache), check its archive sha256, extract it safely,
     check its tree hash, and only then publish <cache>/<sha1(handle)>/ with one
-    rename. A model already present with a matching stamp costs no network I/O.
+    rename. Models with a kagglehub handle go to kagglehub's cache too:
+    models/<owner>/<model>/<framework>/<variation>/<version>/, its completion
+    markers written after the files. A model already present with a matching
+    stamp costs no network I/O.
     """
     from hublock import _sync
 
@@ -427,6 +443,7 @@ def sync_command(
             obj.manifest,
             obj.lockfile,
             cache=cache,
+            kaggle_cache=kaggle_cache,
             dry_run=dry_run,
             offline=offline,
             mirrors=_mirrors(mirrors),
@@ -435,38 +452,69 @@ def sync_command(
             local_staging=not no_local_staging,
             force=force,
         )
-    for warning in report.warnings:
-        _echo(f"warning: {warning}", err=True)
-    for name, project in report.taken:
-        _echo(f"warning: {name}: replaced the copy {project} had verified (--force)", err=True)
+    parts = _shown(report.parts)
+    pending = sum(len(part.pending) for part in parts)
+    for part in parts:
+        for warning in part.warnings:
+            _echo(f"warning: {warning}", err=True)
+        for name, project in part.taken:
+            _echo(f"warning: {name}: replaced the copy {project} had verified (--force)", err=True)
     if obj.json:
         obj.result(report)
-        if dry_run and report.pending:
+        if dry_run and pending:
             sys.exit(1)
         return
-    obj.say(f"cache: {report.cache.location} (from {report.cache.reason})")
-    if dry_run:
-        for step in report.steps:
-            reason = f" ({step.reason})" if step.reason else ""
-            obj.say(f"  {step.action.value:8} {step.model.name}{reason}")
-        if report.pending:
-            obj.say(f"{len(report.pending)} of {len(report.steps)} models would change")
-            sys.exit(1)
-        obj.say(f"all {len(report.steps)} models are present and verified")
-        return
-    counts: dict[str, int] = {}
-    for result in report.results:
-        counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
-    summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
-    if not report.results:
-        obj.say("hub.lock lists no models: nothing to sync")
+    for part in parts:
+        _say_cache(obj, part.cache)
+        if dry_run:
+            for step in part.steps:
+                reason = f" ({step.reason})" if step.reason else ""
+                obj.say(f"  {step.action.value:8} {step.model.name}{reason}")
+            if part.pending:
+                obj.say(f"{len(part.pending)} of {len(part.steps)} models would change")
+            else:
+                obj.say(f"all {len(part.steps)} models are present and verified")
+            continue
+        counts: dict[str, int] = {}
+        for result in part.results:
+            counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+        if not part.results:
+            obj.say("hub.lock lists no models: nothing to sync")
+        else:
+            obj.say(f"{_models(len(part.results))}: {summary} ({time.monotonic() - started:.2f}s)")
+        _hint_variable(obj, part.cache)
+    if dry_run and pending:
+        sys.exit(1)
+
+
+def _shown(parts: tuple[_R, ...]) -> tuple[_R, ...]:
+    """The caches worth a line: tensorflow_hub's is left out when only kagglehub's has models."""
+    if len(parts) > 1 and not _count(parts[0]):
+        return parts[1:]
+    return parts
+
+
+def _count(part: Any) -> int:
+    for attribute in ("steps", "checks", "models"):
+        if hasattr(part, attribute):
+            return len(getattr(part, attribute))
+    return 0
+
+
+def _say_cache(obj: Context, choice: CacheChoice) -> None:
+    label = "kagglehub cache" if choice.loader == "kagglehub" else "cache"
+    obj.say(f"{label}: {choice.location} (from {choice.reason})")
+
+
+def _hint_variable(obj: Context, choice: CacheChoice) -> None:
+    """The loader finds a cache hublock filled elsewhere than its default only if told."""
+    if choice.loader == "kagglehub":
+        variable, reader, default = config.KAGGLEHUB_CACHE, "kagglehub", "kagglehub's default"
     else:
-        obj.say(f"{_models(len(report.results))}: {summary} ({time.monotonic() - started:.2f}s)")
-    if (
-        report.cache.reason not in (config.TFHUB_CACHE_DIR.name, "tensorflow_hub's default")
-        and config.TFHUB_CACHE_DIR.get() != report.cache.location
-    ):
-        obj.say(f"hub.load reads TFHUB_CACHE_DIR; use: export TFHUB_CACHE_DIR={report.cache.location}")
+        variable, reader, default = config.TFHUB_CACHE_DIR, "hub.load", "tensorflow_hub's default"
+    if choice.reason not in (variable.name, default) and variable.get() != choice.location:
+        obj.say(f"{reader} reads {variable.name}; use: export {variable.name}={choice.location}")
 
 
 cache_option = click.option(
@@ -481,9 +529,10 @@ cache_option = click.option(
 @common_options
 @click.option("--full", is_flag=True, help="Re-hash every file (both cores) instead of comparing stats.")
 @cache_option
+@kaggle_cache_option
 @format_option
 @click.pass_obj
-def verify_command(obj: Context, full: bool, cache: str | None, fmt: str) -> None:
+def verify_command(obj: Context, full: bool, cache: str | None, kaggle_cache: str | None, fmt: str) -> None:
     """Check every locked model in the cache against hub.lock; exit 1 unless all are ok.
 
     By default each model's files are compared with the stamp sync wrote after
@@ -494,19 +543,20 @@ def verify_command(obj: Context, full: bool, cache: str | None, fmt: str) -> Non
     """
     from hublock import _status
 
-    report = _status.verify(obj.manifest, obj.lockfile, cache=cache, full=full)
+    report = _status.verify(obj.manifest, obj.lockfile, cache=cache, kaggle_cache=kaggle_cache, full=full)
     if obj.json:
         obj.result(report)
     else:
-        obj.say(f"cache: {report.cache.location} (from {report.cache.reason})")
-        width = max([len(c.model.name) for c in report.checks] + [4])
-        for c in report.checks:
-            state = c.inspection.state.value.replace("_", " ")
-            line = f"{c.model.name:{width}}  {state:11}  {c.inspection.detail}".rstrip()
-            if c.inspection.ok:
-                obj.say(line)
-            else:
-                _echo(line)
+        for part in _shown(report.parts):
+            _say_cache(obj, part.cache)
+            width = max([len(c.model.name) for c in part.checks] + [4])
+            for c in part.checks:
+                state = c.inspection.state.value.replace("_", " ")
+                line = f"{c.model.name:{width}}  {state:11}  {c.inspection.detail}".rstrip()
+                if c.inspection.ok:
+                    obj.say(line)
+                else:
+                    _echo(line)
         if not report.ok:
             _echo("run `hublock sync` to repair", err=True)
     if not report.ok:
@@ -528,15 +578,25 @@ def init_command(obj: Context, fmt: str) -> None:
 @cli.command("add", epilog=EPILOG)
 @common_options
 @click.argument("name")
-@click.argument("handle")
+@click.argument("handle", required=False)
+@click.option(
+    "--kaggle",
+    metavar="OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION]",
+    help="The model's kagglehub handle (kaggle://... accepted): synced into kagglehub's cache "
+    "too, or only there when no HANDLE is given. Without a version, `lock` pins the current one.",
+)
 @click.option("--lock", "then_lock", is_flag=True, help="Run `hublock lock` afterwards.")
 @format_option
 @click.pass_context
-def add_command(ctx: click.Context, name: str, handle: str, then_lock: bool, fmt: str) -> None:
+def add_command(
+    ctx: click.Context, name: str, handle: str | None, kaggle: str | None, then_lock: bool, fmt: str
+) -> None:
     """Add NAME = HANDLE to [models], keeping every comment and the key order.
 
     \b
     hublock add mobilenet https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5 --lock
+    hublock add bert kaggle://keras/bert/keras/bert_tiny_en_uncased/2
+    hublock add gemma --kaggle keras/gemma/keras/gemma_2b_en      # version pinned by lock
 
     Refuses a name or handle already listed, and a handle that differs from a
     listed one only by case, a trailing '/' or ?tf-hub-format=... (tensorflow_hub
@@ -547,8 +607,9 @@ def add_command(ctx: click.Context, name: str, handle: str, then_lock: bool, fmt
     obj = ctx.find_object(Context)
     assert obj is not None
     with editing(obj.manifest):  # held through --lock: a concurrent edit waits for both
-        result = add(obj.manifest, name, handle)
-        obj.say(f"added {name} = {handle!r} to {obj.manifest}")
+        result = add(obj.manifest, name, handle, kaggle=kaggle)
+        also = f" (kagglehub: {result.kaggle})" if result.kaggle and handle else ""
+        obj.say(f"added {name} = {result.handle!r}{also} to {obj.manifest}")
         if then_lock:
             ctx.invoke(lock_command, fmt=fmt)
     if not then_lock:
@@ -579,9 +640,10 @@ def remove_command(ctx: click.Context, name: str, then_lock: bool, fmt: str) -> 
 @cli.command("status", epilog=EPILOG)
 @common_options
 @cache_option
+@kaggle_cache_option
 @format_option
 @click.pass_obj
-def status_command(obj: Context, cache: str | None, fmt: str) -> None:
+def status_command(obj: Context, cache: str | None, kaggle_cache: str | None, fmt: str) -> None:
     """One line per model: name, state, locked size, where it is in the cache.
 
     \b
@@ -593,18 +655,19 @@ def status_command(obj: Context, cache: str | None, fmt: str) -> None:
     """
     from hublock import _status
 
-    report = _status.status(obj.manifest, obj.lockfile, cache=cache)
+    report = _status.status(obj.manifest, obj.lockfile, cache=cache, kaggle_cache=kaggle_cache)
     if obj.json:
         obj.result(report)
         return
-    obj.say(f"cache: {report.cache.location} (from {report.cache.reason})")
-    rows = report.models
-    width = max([len(r.name) for r in rows] + [4])
-    for r in rows:
-        size = f"{r.size} B" if r.size is not None else "-"
-        obj.say(f"{r.name:{width}}  {r.state.value:15}  {size:>12}  {r.handle}")
-        if r.path:
-            obj.say(f"{'':{width}}  {'':15}  {'':>12}  -> {r.path}")
+    for part in _shown(report.parts):
+        _say_cache(obj, part.cache)
+        rows = part.models
+        width = max([len(r.name) for r in rows] + [4])
+        for r in rows:
+            size = f"{r.size} B" if r.size is not None else "-"
+            obj.say(f"{r.name:{width}}  {r.state.value:15}  {size:>12}  {r.handle}")
+            if r.path:
+                obj.say(f"{'':{width}}  {'':15}  {'':>12}  -> {r.path}")
 
 
 cli.add_command(status_command, "list")
@@ -613,6 +676,7 @@ cli.add_command(status_command, "list")
 @cli.command("env", epilog=EPILOG)
 @common_options
 @cache_option
+@kaggle_cache_option
 @click.option("--shell", type=click.Choice(["bash", "fish", "powershell"]), default="bash", show_default=True)
 @click.option(
     "--all",
@@ -622,8 +686,10 @@ cli.add_command(status_command, "list")
 )
 @format_option
 @click.pass_obj
-def env_command(obj: Context, cache: str | None, shell: str, show_all: bool, fmt: str) -> None:
-    """Print the line that makes plain hub.load() use the synced cache.
+def env_command(
+    obj: Context, cache: str | None, kaggle_cache: str | None, shell: str, show_all: bool, fmt: str
+) -> None:
+    """Print the lines that make plain hub.load(), kagglehub and keras_hub use the synced caches.
 
     \b
     eval "$(hublock env)"              # bash, zsh
@@ -633,22 +699,25 @@ def env_command(obj: Context, cache: str | None, shell: str, show_all: bool, fmt
     """
     from hublock._status import environment
 
-    report = environment(obj.project(cache), show_all=show_all)
+    report = environment(obj.project(cache, kaggle_cache), show_all=show_all)
     if obj.json:
         obj.result(report)
         return
-    location = report.cache.location
     if show_all:
         for setting in report.settings:
             value = "" if setting.value is None else _quote_sh(setting.value)
             _echo(f"{setting.name}={value}  # {setting.source}: {setting.help}")
         return
-    if shell == "fish":
-        _echo(f"set -gx TFHUB_CACHE_DIR {_quote_sh(location)};")
-    elif shell == "powershell":
-        _echo("$env:TFHUB_CACHE_DIR = '" + location.replace("'", "''") + "'")
-    else:
-        _echo(f"export TFHUB_CACHE_DIR={_quote_sh(location)}")
+    lines = [(config.TFHUB_CACHE_DIR.name, report.cache.location)]
+    if report.kaggle_cache is not None:
+        lines.append((config.KAGGLEHUB_CACHE.name, report.kaggle_cache.location))
+    for name, location in lines:
+        if shell == "fish":
+            _echo(f"set -gx {name} {_quote_sh(location)};")
+        elif shell == "powershell":
+            _echo(f"$env:{name} = '" + location.replace("'", "''") + "'")
+        else:
+            _echo(f"export {name}={_quote_sh(location)}")
 
 
 def _quote_sh(value: str) -> str:
@@ -667,10 +736,17 @@ def _quote_sh(value: str) -> str:
     help="Remove what this project's hub.lock does not list, even models other projects need.",
 )
 @cache_option
+@kaggle_cache_option
 @format_option
 @click.pass_obj
 def gc_command(
-    obj: Context, dry_run: bool, keep_unlocked: bool, only_this_project: bool, cache: str | None, fmt: str
+    obj: Context,
+    dry_run: bool,
+    keep_unlocked: bool,
+    only_this_project: bool,
+    cache: str | None,
+    kaggle_cache: str | None,
+    fmt: str,
 ) -> None:
     """Remove what nothing needs from the cache and the download cache.
 
@@ -683,7 +759,9 @@ def gc_command(
     - <sha1>.<uuid>.tmp staging and <sha1>.lock files left by killed
       processes (tensorflow_hub never removes them): only when their owner is
       dead or made no progress for tensorflow_hub's 10-minute timeout;
-    - download-cache archives no live project uses, and partial downloads.
+    - download-cache archives no live project uses, and partial downloads;
+    - in kagglehub's cache, the same for models hublock synced there (markers
+      first); what kagglehub downloaded by itself is never removed.
     """
     from hublock import _gc
 
@@ -691,6 +769,7 @@ def gc_command(
         obj.manifest,
         obj.lockfile,
         cache=cache,
+        kaggle_cache=kaggle_cache,
         dry_run=dry_run,
         keep_unlocked=keep_unlocked,
         only_this_project=only_this_project,
@@ -699,13 +778,14 @@ def gc_command(
         obj.result(report)
         return
     verb = "would remove" if dry_run else "removed"
-    obj.say(f"cache: {report.cache.location} (from {report.cache.reason})")
-    for item in report.garbage:
-        obj.say(f"{verb} {item.name} ({item.reason}, {_size(item.size)})")
+    for part in report.parts:
+        _say_cache(obj, part.cache)
+        for item in part.garbage:
+            obj.say(f"{verb} {item.name} ({item.reason}, {_size(item.size)})")
+        for kept in part.kept:
+            obj.say(f"kept {kept.name}: needed by {', '.join(kept.projects)}")
     for item in report.downloads:
         obj.say(f"{verb} download cache {item.name} ({item.reason}, {_size(item.size)})")
-    for kept in report.kept:
-        obj.say(f"kept {kept.name}: needed by {', '.join(kept.projects)}")
     obj.say(f"{'would free' if dry_run else 'freed'} {_size(report.freed)} ({report.freed} bytes)")
 
 

@@ -23,6 +23,8 @@ class Variable:
     default: str | None = None
     sets: bool = False
     """hublock also sets it (for the processes ``hublock run`` starts, or for a client library)."""
+    secret: bool = False
+    """Its value is a credential: ``hublock env --all`` shows only whether it is set."""
 
     def get(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The value in force: the environment's when set and not empty, else the default."""
@@ -103,6 +105,31 @@ GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT = Variable(
     sets=True,
 )
 
+KAGGLEHUB_CACHE = Variable(
+    "KAGGLEHUB_CACHE",
+    "kagglehub's cache (keras_hub presets load through it); `sync` fills it for `kaggle` entries "
+    "when no --kaggle-cache is given, `hublock run` sets it [default: ~/.cache/kagglehub]",
+    sets=True,
+)
+HUBLOCK_KAGGLE_API = Variable(
+    "HUBLOCK_KAGGLE_API",
+    "the Kaggle API base URL that `/v1/<service>/<method>` follows [default: as kagglehub's "
+    "KAGGLE_API_ENVIRONMENT says, https://api.kaggle.com]",
+)
+KAGGLE_API_ENVIRONMENT = Variable(
+    "KAGGLE_API_ENVIRONMENT", "kagglehub's choice of Kaggle API (PROD, TEST, LOCALHOST, ...)"
+)
+KAGGLE_API_TOKEN = Variable(
+    "KAGGLE_API_TOKEN", "a Kaggle API token (or the path of a file holding one); never printed", secret=True
+)
+KAGGLE_USERNAME = Variable("KAGGLE_USERNAME", "Kaggle credentials: user name (with KAGGLE_KEY)")
+KAGGLE_KEY = Variable(
+    "KAGGLE_KEY", "Kaggle credentials: API key (with KAGGLE_USERNAME); never printed", secret=True
+)
+KAGGLE_CONFIG_DIR = Variable(
+    "KAGGLE_CONFIG_DIR", "where kaggle.json (Kaggle credentials) is [default: ~/.kaggle]"
+)
+
 VARIABLES: tuple[Variable, ...] = (
     TFHUB_CACHE_DIR,
     TFHUB_MODEL_LOAD_FORMAT,
@@ -117,6 +144,13 @@ VARIABLES: tuple[Variable, ...] = (
     NETRC,
     STORAGE_EMULATOR_HOST,
     GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT,
+    KAGGLEHUB_CACHE,
+    HUBLOCK_KAGGLE_API,
+    KAGGLE_API_ENVIRONMENT,
+    KAGGLE_API_TOKEN,
+    KAGGLE_USERNAME,
+    KAGGLE_KEY,
+    KAGGLE_CONFIG_DIR,
 )
 
 
@@ -135,4 +169,7 @@ class Setting:
 
 def settings(environ: Mapping[str, str] | None = None) -> tuple[Setting, ...]:
     """Every variable hublock reads or sets, with its value now and where that came from."""
-    return tuple(Setting(v.name, v.get(environ), v.source(environ), v.help) for v in VARIABLES)
+    return tuple(
+        Setting(v.name, "***" if v.secret and v.get(environ) else v.get(environ), v.source(environ), v.help)
+        for v in VARIABLES
+    )

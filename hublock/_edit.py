@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from hublock._errors import ManifestError
 from hublock._files import atomic_write
+from hublock._kaggle import SCHEME as KAGGLE_SCHEME
+from hublock._kaggle import parse_kaggle_handle
 from hublock._manifest import _NAME, check_handle, comparable_handle, did_you_mean, parse_manifest
 from hublock._reports import Edit, EditResult
 
@@ -50,14 +52,29 @@ def _document(text: str, source: str) -> tomlkit.TOMLDocument:
         raise ManifestError(f"{source}: not valid TOML: {exc}") from exc
 
 
-def add_model(text: str, name: str, handle: str, *, source: str = "hub.toml") -> str:
-    """hub.toml text with ``name = "handle"`` appended to [models]."""
+def add_model(
+    text: str, name: str, handle: str | None, *, kaggle: str | None = None, source: str = "hub.toml"
+) -> str:
+    """hub.toml text with ``name = "handle"`` appended to [models]; with ``kaggle`` (a kagglehub
+    handle), ``name = { handle = "...", kaggle = "..." }`` (or ``{ kaggle = "..." }`` alone)."""
     import tomlkit  # only edits need it: `import hublock` stays light
     import tomlkit.items
 
     if not _NAME.match(name):
         raise ManifestError(f"{name!r}: model names use letters, digits, '.', '_' and '-'")
-    check_handle(handle, f"{source}: models.{name}")
+    where = f"{source}: models.{name}"
+    value: str | tomlkit.items.InlineTable
+    if kaggle is not None:
+        kaggle = str(parse_kaggle_handle(kaggle, f"{where}.kaggle"))
+        value = tomlkit.inline_table()
+        if handle is not None:
+            value["handle"] = check_handle(handle, where)
+        value["kaggle"] = kaggle
+        handle = handle or f"{KAGGLE_SCHEME}{kaggle}"
+    elif handle is None:
+        raise ManifestError(f"{where}: give a handle, a kagglehub handle (--kaggle), or both")
+    else:
+        value = handle = check_handle(handle, where)
     doc = _document(text, source)
     models = doc.get("models")
     current = parse_manifest(text, source=source).models if models else ()
@@ -81,10 +98,12 @@ def add_model(text: str, name: str, handle: str, *, source: str = "hub.toml") ->
     last_key = max((i for i, (key, _) in enumerate(body) if key is not None), default=-1)
     if last_key + 1 < len(body):
         # after the last entry, not after the comments and blank lines that close the table
-        models.value._insert_at(last_key + 1, name, handle)
+        models.value._insert_at(last_key + 1, name, value)
     else:
-        models.add(name, handle)
-    return tomlkit.dumps(doc)
+        models.add(name, value)
+    edited = tomlkit.dumps(doc)
+    parse_manifest(edited, source=source)  # the whole file stays valid (both handles agree...)
+    return edited
 
 
 def remove_model(text: str, name: str, *, source: str = "hub.toml") -> str:
@@ -160,11 +179,13 @@ def _edit(manifest: Path, change: Callable[[str], str]) -> None:
         atomic_write(path, bom + change(text.removeprefix(bom)))
 
 
-def add(manifest: str | Path, name: str, handle: str) -> EditResult:
-    """Add ``name = handle`` to hub.toml's [models], keeping every comment and the key order."""
+def add(manifest: str | Path, name: str, handle: str | None, *, kaggle: str | None = None) -> EditResult:
+    """Add ``name = handle`` to hub.toml's [models], keeping every comment and the key order.
+    ``kaggle``: the model's kagglehub handle too (or instead: ``handle`` None)."""
     path = Path(manifest)
-    _edit(path, lambda text: add_model(text, name, handle, source=str(path)))
-    return EditResult(Edit.ADD, path, name, handle)
+    _edit(path, lambda text: add_model(text, name, handle, kaggle=kaggle, source=str(path)))
+    shown = handle if handle is not None else f"{KAGGLE_SCHEME}{kaggle}"
+    return EditResult(Edit.ADD, path, name, str(check_handle(shown, name)), kaggle)
 
 
 def remove(manifest: str | Path, name: str) -> EditResult:

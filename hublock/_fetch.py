@@ -22,8 +22,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from hublock import _config as config
+from hublock import _kaggle as kaggle
 from hublock._downloads import ArchiveWriter, DownloadCache
 from hublock._errors import FetchError, IntegrityError
+from hublock._lockfile import LockedModel
 from hublock._manifest import handle_kind
 
 if TYPE_CHECKING:
@@ -88,6 +90,15 @@ def source_url(handle: str, mirrors: Mapping[str, str]) -> str:
     if handle_kind(location) == "http" and handle_kind(handle) == "http":
         return with_format_query(location)
     return location
+
+
+def model_sources(model: LockedModel, mirrors: Mapping[str, str]) -> list[str]:
+    """Where a locked model's archive may come from, in order: its mirror, then upstream (the
+    URL it was locked from; for a kagglehub-only model, the Kaggle API)."""
+    if model.in_tfhub:
+        return [source_url(model.handle, mirrors), model.url]
+    pinned = kaggle.SCHEME + (model.kaggle or "")
+    return [source_url(pinned, mirrors), pinned]
 
 
 class Fetcher:
@@ -186,7 +197,7 @@ class Fetcher:
     def _open_source(self, source: str, stack: ExitStack) -> tuple[Iterator[bytes], Callable[[], str] | str]:
         """The bytes of one source, its first chunk already received (so a source that does not
         answer at all is known before anything is consumed), and where they come from."""
-        if handle_kind(source) == "http":
+        if handle_kind(source) in ("http", "kaggle"):
             if self.offline:
                 raise FetchError(
                     f"{source}: not downloaded yet, and --offline forbids the network", path=source
@@ -243,21 +254,69 @@ class Fetcher:
             )
         raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects", path=url)
 
+    def kaggle_version(self, handle: kaggle.KaggleHandle) -> int:
+        """The version Kaggle serves now for an unversioned handle (``GetModelInstance``)."""
+        if self.offline:
+            raise FetchError(
+                f"kaggle://{handle}: has no version, and --offline forbids asking Kaggle for the "
+                "current one; pin a version in hub.toml or drop --offline",
+                path=f"kaggle://{handle}",
+            )
+        import httpx
+
+        label = f"kaggle://{handle}"
+        for attempt in itertools.count(1):
+            try:
+                response = self.client.post(
+                    kaggle.api_url("GetModelInstance"),
+                    json=handle.instance_request(),
+                    headers=_kaggle_headers(),
+                )
+                response.read()
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 200:
+                    try:
+                        return int(response.json()["versionNumber"])
+                    except (ValueError, KeyError, TypeError):
+                        raise FetchError(
+                            f"{label}: the Kaggle API answered without a version number", path=label
+                        ) from None
+                if response.status_code not in RETRY_STATUSES:
+                    raise _kaggle_failure(label, response.status_code, response.text)
+                reason = f"HTTP {response.status_code}"
+            if attempt > self._retries:
+                raise FetchError(f"{label}: {reason} (gave up after {attempt} attempts)", path=label)
+            time.sleep(self._backoff * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
     @contextmanager
     def _open_chain(
         self, start: str, headers: Mapping[str, str] | None = None
     ) -> Iterator[tuple[httpx.Response, str]]:
         """Follow redirects by hand, to refuse downgrades and remember the last stable URL.
-        ``headers`` (a Range) go with every request: redirects ignore them."""
+        ``headers`` (a Range) go with every request: redirects ignore them. A ``kaggle://``
+        start is first a POST to the Kaggle API (with the Kaggle credentials, which never
+        follow a redirect), answered by a redirect to signed storage."""
         url = start
         stable = start
         seen = {start}
         for _ in range(MAX_REDIRECTS + 1):
-            request = self.client.build_request("GET", url, headers=headers)
+            if url.startswith(kaggle.SCHEME):
+                pinned = kaggle.parse_kaggle_handle(url)
+                request = self.client.build_request(
+                    "POST",
+                    kaggle.api_url("DownloadModelInstanceVersion"),
+                    json=pinned.download_request(),
+                    headers={**(headers or {}), **_kaggle_headers()},
+                )
+            else:
+                request = self.client.build_request("GET", url, headers=headers)
             response = self.client.send(request, stream=True)
             if response.is_redirect:
                 response.close()
-                target = _redirect_target(url, response.headers["location"])
+                target = _redirect_target(str(request.url), response.headers["location"])
                 if target in seen:
                     raise FetchError(f"{start}: redirect loop at {target}", path=start)
                 seen.add(target)
@@ -280,6 +339,9 @@ class Fetcher:
                 if status in RETRY_STATUSES or (status == 403 and url != stable):
                     # 403 on a signed URL: it expired; start again from the stable URL.
                     raise _Retry(f"HTTP {status} from {url}")
+                if start.startswith(kaggle.SCHEME) and url == start:
+                    response.read()
+                    raise _kaggle_failure(start, status, response.text)
                 if status == 404:
                     raise FetchError(f"{start}: not found (HTTP 404); check the handle", path=start)
                 if status in (401, 403):
@@ -506,6 +568,9 @@ def _auth_class() -> type:
 
         def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
             host = request.url.host
+            if "Authorization" in request.headers:  # given for this request (the Kaggle API)
+                yield request
+                return
             for pattern, variable in self.patterns.items():
                 if fnmatch.fnmatch(host, pattern):
                     token = os.environ.get(variable)
@@ -523,6 +588,37 @@ def _auth_class() -> type:
             yield request
 
     return HostAuth
+
+
+def _kaggle_headers() -> dict[str, str]:
+    found = kaggle.credentials()
+    return {"Authorization": found} if found else {}
+
+
+def _kaggle_failure(label: str, status: int, text: str) -> FetchError:
+    """What the Kaggle API's refusal means, in words (its JSON ``message`` when it sends one)."""
+    try:
+        import json
+
+        said = str(json.loads(text).get("message", "")).strip()
+    except (ValueError, AttributeError):
+        said = ""
+    said = f" ({said[:200]})" if said else ""
+    if status in (401, 403):
+        return FetchError(
+            f"{label}: the Kaggle API refused access (HTTP {status}){said}: the model is private, "
+            "gated behind terms to accept on kaggle.com, or the credentials are wrong",
+            path=label,
+            hint="set KAGGLE_USERNAME and KAGGLE_KEY (or KAGGLE_API_TOKEN, or ~/.kaggle/kaggle.json) "
+            "for an account that may download it",
+        )
+    if status == 404:
+        return FetchError(
+            f"{label}: Kaggle has no such model or version (HTTP 404){said}",
+            path=label,
+            hint="check the owner/model/framework/variation/version on kaggle.com",
+        )
+    return FetchError(f"{label}: the Kaggle API answered HTTP {status}{said}", path=label)
 
 
 class _Retry(Exception):

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
+from hublock._cache import Cache, CacheChoice
 from hublock._layout import LOCK_TIMEOUT_SEC, TFHUB, Entry, Kind, Layout, owner_is_dead
 from hublock._lockfile import Lockfile
 from hublock._project import Project
@@ -25,6 +28,7 @@ _REASONS = {
     Kind.DESCRIPTOR: "bookkeeping of a model that is gone",
     Kind.STAMP: "bookkeeping of a model that is gone",
     Kind.TEMP: "temp file of a process killed while writing it",
+    Kind.MARKER: "completion marker of a model that is gone",
 }
 
 
@@ -44,7 +48,11 @@ def find_garbage(
     now = time.time() if now is None else now
     by_name = {e.name: e for e in entries}
     parsed = {name: layout.parse(name) for name in by_name}
-    locked = {layout.key(m.handle) for m in lock.models if not m.uncompressed} | set(others)
+    locked = {
+        layout.key(address)
+        for m in lock.models
+        if not m.uncompressed and (address := layout.address(m)) is not None
+    } | set(others)
     present = {p.key for p in parsed.values() if p is not None and p.kind is Kind.MODEL}
     locks = {p.key: by_name[n] for n, p in parsed.items() if p is not None and p.kind is Kind.LOCK}
 
@@ -73,7 +81,7 @@ def find_garbage(
             gone = holder is None or not holder.content.endswith(found.owner)
         elif found.kind is Kind.LOCK:
             gone = live_lock(found.key) is None
-        elif found.kind in (Kind.DESCRIPTOR, Kind.STAMP):
+        elif found.kind in (Kind.DESCRIPTOR, Kind.STAMP, Kind.MARKER):
             gone = (found.key not in present or unneeded(found.key)) and live_lock(found.key) is None
         else:  # a lock, stamp or descriptor being written when its process was killed (or,
             # on another host, one whose writer stopped long ago)
@@ -118,36 +126,32 @@ def gc(
     keep_unlocked: bool = False,
     download_cache: str | Path | None = None,
     only_this_project: bool = False,
+    kaggle_cache: str | None = None,
 ) -> GcReport:
     """Remove what no live project needs from the cache and the download cache (nothing, with
     ``dry_run``). ``only_this_project``: what this project's hub.lock does not list, whoever
     else needs it."""
-    project = Project.load(manifest, lockfile, cache=cache, download_cache=download_cache)
+    project = Project.load(
+        manifest, lockfile, cache=cache, kaggle_cache=kaggle_cache, download_cache=download_cache
+    )
     lock = project.lock()
     me = str(project.lockfile_path.resolve())
-    choice, target = project.open_cache()
-    layout = target.layout
+    targets = [project.open_cache()]
+    if (
+        project.uses_kagglehub(lock)
+        or Path(project.kaggle_cache_choice().location, ".hublock-roots").is_dir()
+    ):
+        targets.append(project.open_kaggle_cache())
     downloads = project.downloads()
-    with target.guard(exclusive=True):
-        others = [] if only_this_project else live_roots(target.roots(), read_lock_or_none, mine=me)
-        users: dict[str, list[str]] = {}
-        for live in others:
-            for m in live.needed:
-                users.setdefault(layout.key(m.handle), []).append(live.root.label)
-        entries = target.entries()
-        garbage = find_garbage(entries, lock, keep_unlocked=keep_unlocked, layout=layout, others=users)
-        dead = [live.root for live in others if not live.needed]
-        records = [
-            Garbage(f"{layout.roots()}/{root.id}.json", f"record of {root.label}, which needs none of it", 0)
-            for root in dead
-        ]
-        mine = {layout.key(m.handle) for m in lock.models}
-        present = {e.name for e in entries}
-        kept = tuple(
-            Kept(key, tuple(sorted(set(labels))))
-            for key, labels in sorted(users.items())
-            if key not in mine and key in present
-        )
+    reports = []
+    with ExitStack() as stack:
+        for choice, target in targets:
+            stack.enter_context(target.guard(exclusive=True))
+            reports.append(
+                _collect(
+                    choice, target, lock, me, dry_run, keep_unlocked=keep_unlocked, only=only_this_project
+                )
+            )
         fetched = [] if only_this_project else live_roots(downloads.roots(), read_lock_or_none, mine=me)
         unused = unused_downloads(
             downloads.archives(),
@@ -156,13 +160,57 @@ def gc(
             others=(m.archive for live in fetched for m in live.needed if m.archive),
         )
         if not dry_run:
-            for item in garbage:
-                target.remove(item.name)
-            for root in dead:
-                target.remove_root(root.id)
             for item in unused:
                 downloads.remove(item.name)
             for live in fetched:
                 if not live.needed:
                     downloads.remove_root(live.root.id)
-    return GcReport(choice, (*garbage, *records), tuple(unused), dry_run, kept)
+    main, *rest = reports
+    return replace(main, downloads=tuple(unused), kagglehub=rest[0] if rest else None)
+
+
+def _collect(
+    choice: CacheChoice,
+    target: Cache,
+    lock: Lockfile,
+    me: str,
+    dry_run: bool,
+    *,
+    keep_unlocked: bool,
+    only: bool,
+) -> GcReport:
+    """One cache's garbage (removed unless ``dry_run``), under its exclusive guard."""
+    layout = target.layout
+    mine = Lockfile.of(m for m in lock.models if layout.address(m) is not None)
+    others = [] if only else live_roots(target.roots(), read_lock_or_none, mine=me)
+    users: dict[str, list[str]] = {}
+    for live in others:
+        for m in live.needed:
+            if (address := layout.address(m)) is not None:
+                users.setdefault(layout.key(address), []).append(live.root.label)
+    entries = target.entries()
+    protected = set(users)
+    if layout.name == "kagglehub":
+        # kagglehub's own downloads (no hublock stamp) are the user's, whatever hub.lock says
+        parsed = [layout.parse(e.name) for e in entries]
+        stamped = {p.key for p in parsed if p is not None and p.kind is Kind.STAMP}
+        protected |= {p.key for p in parsed if p is not None and p.kind is Kind.MODEL} - stamped
+    garbage = find_garbage(entries, mine, keep_unlocked=keep_unlocked, layout=layout, others=protected)
+    dead = [live.root for live in others if not live.needed]
+    records = [
+        Garbage(f"{layout.roots()}/{root.id}.json", f"record of {root.label}, which needs none of it", 0)
+        for root in dead
+    ]
+    keys = {layout.key(address) for m in mine.models if (address := layout.address(m)) is not None}
+    present = {e.name for e in entries}
+    kept = tuple(
+        Kept(key, tuple(sorted(set(labels))))
+        for key, labels in sorted(users.items())
+        if key not in keys and key in present
+    )
+    if not dry_run:
+        for item in garbage:
+            target.remove(item.name)
+        for root in dead:
+            target.remove_root(root.id)
+    return GcReport(choice, (*garbage, *records), (), dry_run, kept)

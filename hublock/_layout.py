@@ -46,6 +46,7 @@ class Kind(enum.Enum):
     STAMP = "stamp"
     TEMP = "temp"
     ROOTS = "roots"
+    MARKER = "marker"  # kagglehub's completion markers (the whole model's, or its files')
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,27 @@ class Entry:
     content: str = ""
 
 
+class Addressed(Protocol):
+    """A model as locked or recorded in a root: its tensorflow_hub handle and pinned kagglehub
+    handle (None or empty when it has none)."""
+
+    @property
+    def handle(self) -> str: ...
+
+    @property
+    def kaggle(self) -> str | None: ...
+
+
 class Layout(Protocol):
-    """The names a loader's cache uses for one model, relative to the cache root."""
+    """The names a loader's cache uses for one model, relative to the cache root. The ``handle``
+    each method takes is the model's address in this cache (``address``)."""
+
+    name: str
+    """The loader: ``tfhub`` or ``kagglehub``."""
+
+    def address(self, model: Addressed) -> str | None:
+        """The handle this loader knows the model by, or None when it does not go in this cache."""
+        ...
 
     def key(self, handle: str) -> str:
         """The model's key: the one part of every name below that depends on the handle."""
@@ -112,10 +132,15 @@ def cache_key(handle: str) -> str:
 class TfhubLayout:
     """tensorflow_hub's cache: everything keyed by ``sha1(handle)``, flat at the root."""
 
+    name = "tfhub"
+
     _NAME = re.compile(
         r"^(?P<key>[0-9a-f]{40})(?:(?P<lock>\.lock)|(?P<descriptor>\.descriptor\.txt)"
         r"|(?P<stamp>\.hublock\.json)|\.(?P<uid>[0-9a-f]{32})\.tmp)?$"
     )
+
+    def address(self, model: Addressed) -> str | None:
+        return None if model.handle.startswith("kaggle://") else model.handle
 
     def key(self, handle: str) -> str:
         return cache_key(handle)
@@ -164,6 +189,89 @@ class TfhubLayout:
 
 
 TFHUB = TfhubLayout()
+
+
+class KagglehubLayout:
+    """kagglehub's cache: ``models/<owner>/<model>/<framework>/<variation>/<version>/`` (the
+    framework as the caller spells it), whole-model marker ``<version>.complete`` beside it, one
+    marker per file under ``.complete/<version>/<path>.complete``. kagglehub has no lock and no
+    temp names of its own (it downloads in place): hublock's lock, stamp and staging sit beside
+    the version under names kagglehub never asks for. The key is the version's directory."""
+
+    name = "kagglehub"
+    _NAME = re.compile(
+        r"^(?P<dir>models/[^/]+/[^/]+/[^/]+/[^/]+)/(?:"
+        r"(?P<version>\d+)(?:(?P<marker>\.complete)|(?P<lock>\.hublock-lock)|(?P<stamp>\.hublock\.json))?"
+        r"|\.complete/(?P<markers>\d+)"
+        r"|\.(?P<staged>\d+)\.(?P<uid>[0-9a-f]{32})\.tmp)$"
+    )
+
+    def address(self, model: Addressed) -> str | None:
+        return model.kaggle or None
+
+    def _parent(self, handle: str) -> tuple[str, str]:
+        base, _, version = handle.rpartition("/")
+        return f"models/{base}", version
+
+    def key(self, handle: str) -> str:
+        return self.model(handle)
+
+    def model(self, handle: str) -> str:
+        parent, version = self._parent(handle)
+        return f"{parent}/{version}"
+
+    def marker(self, handle: str) -> str:
+        """The whole model's completion marker: kagglehub's "it is all there"."""
+        return f"{self.model(handle)}.complete"
+
+    def file_markers(self, handle: str) -> str:
+        """The directory of per-file markers (``model_download(handle, path)`` checks them)."""
+        parent, version = self._parent(handle)
+        return f"{parent}/.complete/{version}"
+
+    def lock(self, handle: str) -> str:
+        return f"{self.model(handle)}.hublock-lock"
+
+    def staging(self, handle: str, uid: str) -> str:
+        parent, version = self._parent(handle)
+        return f"{parent}/.{version}.{uid}.tmp"
+
+    def stamp(self, handle: str) -> str:
+        return f"{self.model(handle)}.hublock.json"
+
+    def descriptor(self, handle: str) -> str:
+        return self.stamp(handle)  # kagglehub keeps none; the stamp says who put it there
+
+    def roots(self) -> str:
+        return ".hublock-roots"
+
+    def kind(self, name: str) -> Kind | None:
+        parsed = self.parse(name)
+        return parsed.kind if parsed is not None else None
+
+    def parse(self, name: str) -> CacheName | None:
+        if name == self.roots():
+            return CacheName(Kind.ROOTS)
+        if (owner := temp_owner(name.rpartition("/")[2])) is not None:
+            return CacheName(Kind.TEMP, owner=owner)
+        m = self._NAME.match(name)
+        if m is None:
+            return None
+        if m["markers"]:
+            return CacheName(Kind.MARKER, f"{m['dir']}/{m['markers']}")
+        if m["staged"]:
+            return CacheName(Kind.STAGING, f"{m['dir']}/{m['staged']}", m["uid"])
+        key = f"{m['dir']}/{m['version']}"
+        if m["marker"]:
+            return CacheName(Kind.MARKER, key)
+        if m["lock"]:
+            return CacheName(Kind.LOCK, key)
+        if m["stamp"]:
+            return CacheName(Kind.STAMP, key)
+        return CacheName(Kind.MODEL, key)
+
+
+KAGGLEHUB = KagglehubLayout()
 
 
 def descriptor_text(handle: str) -> str:

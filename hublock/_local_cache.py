@@ -59,15 +59,25 @@ class LocalCache:
             return None
         return stamp if stamp.handle == handle else None
 
+    def address(self, model: LockedModel) -> str:
+        """The handle this cache's loader knows the model by."""
+        found = self.layout.address(model)
+        if found is None:
+            raise CacheError(f"{model.name} does not go in {self.layout.name}'s cache {self.location}")
+        return found
+
+    def path_of(self, model: LockedModel) -> str:
+        return self.model_path(self.address(model))
+
     def inspect(self, model: LockedModel, *, full: bool = False, jobs: int = 2) -> Inspection:
         """Check one model against its lock entry: by its stamp's file stats (fast), or by
         re-hashing every file (full)."""
-        directory = self.model_dir(model.handle)
-        stamp = self.read_stamp(model.handle)
+        directory = self.model_dir(self.address(model))
+        stamp = self.read_stamp(self.address(model))
         return check_full(directory, stamp, model, jobs) if full else check_fast(directory, stamp, model)
 
     def adopt(self, model: LockedModel) -> bool:
-        tree = hash_directory(self.model_dir(model.handle), jobs=2)
+        tree = hash_directory(self.model_dir(self.address(model)), jobs=2)
         if tree.tree != model.tree:
             return False
         self.write_stamp(model, tree)
@@ -85,6 +95,7 @@ class LocalCache:
     def staging(self, handle: str, uid: str, *, local: bool = True) -> Iterator[LocalStaging]:
         """``<sha1>.<uid>.tmp/`` beside the model, removed on exit (published or not)."""
         directory = self.root / self.layout.staging(handle, uid)
+        directory.parent.mkdir(parents=True, exist_ok=True)
         directory.mkdir()
         try:
             yield LocalStaging(self, directory)
@@ -93,23 +104,30 @@ class LocalCache:
 
     def write_stamp(self, model: LockedModel, tree: TreeDigest) -> None:
         """Record what was verified (``tree`` must match the lock) and the files' stats now."""
-        stamp = Stamp.of(model, tree, file_stats(self.model_dir(model.handle)))
-        atomic_write(self.root / self.layout.stamp(model.handle), stamp.to_json())
+        handle = self.address(model)
+        stamp = Stamp.of(model, tree, file_stats(self.model_dir(handle)), handle)
+        atomic_write(self.root / self.layout.stamp(handle), stamp.to_json())
 
     def publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
         """Make ``staging`` the model's directory with one rename; replace what was there."""
-        final = self.model_dir(model.handle)
-        atomic_write(self.root / self.layout.descriptor(model.handle), descriptor_text(model.handle))
-        (self.root / self.layout.stamp(model.handle)).unlink(missing_ok=True)
-        aside = None
-        if final.exists() or final.is_symlink():
-            # Moved aside under a staging name, so that a crash leaves only what gc cleans.
-            aside = self.root / self.layout.staging(model.handle, uuid.uuid4().hex)
-            os.rename(final, aside)
-        os.rename(staging, final)
+        handle = self.address(model)
+        atomic_write(self.root / self.layout.descriptor(handle), descriptor_text(handle))
+        aside = self.replace_dir(handle, staging)
         self.write_stamp(model, tree)
         if aside is not None:
             remove_tree(aside)
+
+    def replace_dir(self, handle: str, staging: Path) -> Path | None:
+        """Rename ``staging`` to the model's directory; what was there is moved aside (under a
+        staging name, so that a crash leaves only what gc cleans) and returned for removal."""
+        final = self.model_dir(handle)
+        (self.root / self.layout.stamp(handle)).unlink(missing_ok=True)
+        aside = None
+        if final.exists() or final.is_symlink():
+            aside = self.root / self.layout.staging(handle, uuid.uuid4().hex)
+            os.rename(final, aside)
+        os.rename(staging, final)
+        return aside
 
     def entries(self) -> list[Entry]:
         if not self.root.is_dir():
@@ -162,6 +180,7 @@ class LocalCache:
     def model_lock(self, handle: str, timeout: float = LOCK_TIMEOUT_SEC) -> Iterator[str]:
         """Hold tensorflow_hub's ``<sha1>.lock`` for a handle; yields the lock's uuid."""
         lock_file = self.root / self.layout.lock(handle)
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
         uid = uuid.uuid4().hex
         contents = lock_contents(uid)
         _acquire(lock_file, contents, lambda holder: self.root / self.layout.staging(handle, holder), timeout)

@@ -15,6 +15,8 @@ from hublock._digest import sha256_digest
 from hublock._errors import FetchError, HublockError, IntegrityError, ManifestError, NotInSyncError
 from hublock._events import Event, OnEvent, ignore
 from hublock._fetch import Download, Fetcher, apply_mirror, source_url
+from hublock._kaggle import SCHEME as KAGGLE_SCHEME
+from hublock._kaggle import KaggleHandle, parse_kaggle_handle
 from hublock._lockfile import ConflictedLockfileError, LockedModel, Lockfile, RemoteObject, write_lockfile
 from hublock._manifest import Manifest, ModelSpec, handle_kind, near_duplicates
 from hublock._parallel import raise_if_cancelled, run_parallel
@@ -60,9 +62,11 @@ def resolve_model(
     try:
         record = (known or {}).get(spec.handle)
         download = _known_download(fetcher, record) if record is not None else None
+        pinned = _pin(spec, fetcher, record)
         if download is None:
             record = None  # not rebuilt from the download cache: nothing to compare with
-            download = fetcher.fetch([source_url(spec.handle, mirrors)], progress=progress)
+            source = spec.handle if handle_kind(spec.handle) != "kaggle" else f"{KAGGLE_SCHEME}{pinned}"
+            download = fetcher.fetch([source_url(source, mirrors)], progress=progress)
         with open(download.path, "rb") as archive:
             tree = extract_archive(archive, None, max_bytes=unpacked_limit(download.size))
         if record is not None and tree.tree != record.tree:
@@ -77,16 +81,33 @@ def resolve_model(
         exc.about(model=spec.name, handle=spec.handle)
         raise
     on_event(Event(spec.name, "done", f"locked {download.size} bytes, {len(tree.files)} files"))
+    url = download.url
+    if pinned is not None and handle_kind(spec.handle) == "kaggle":
+        url = pinned.web_url()  # the API call is no address; the model's page is
     return LockedModel(
         name=spec.name,
         handle=spec.handle,
-        url=strip_secrets(download.url),
+        url=strip_secrets(url),
         size=download.size,
         archive=sha256_digest(download.sha256),
         tree=tree.tree,
         files=len(tree.files),
         manifest=spec.entry_digest,
+        kaggle=str(pinned) if pinned is not None else None,
     )
+
+
+def _pin(spec: ModelSpec, fetcher: Fetcher, record: RootModel | None) -> KaggleHandle | None:
+    """The entry's kagglehub handle with a version: as written, as an earlier lock pinned it
+    (a rebuild), or the version Kaggle serves now."""
+    if spec.kaggle is None:
+        return None
+    handle = parse_kaggle_handle(spec.kaggle)
+    if handle.pinned:
+        return handle
+    if record is not None and record.kaggle:
+        return parse_kaggle_handle(record.kaggle)
+    return handle.with_version(fetcher.kaggle_version(handle))
 
 
 def _known_download(fetcher: Fetcher, record: RootModel) -> Download | None:

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hublock._digest import Digest
-from hublock._errors import LockfileError
+from hublock._errors import HublockError, LockfileError
 from hublock._files import atomic_write
+from hublock._kaggle import parse_kaggle_handle
 from hublock._manifest import Handle, parse_toml
 
 LOCK_VERSION = 1
@@ -23,7 +24,19 @@ HEADER = (
 )
 _ARCHIVE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TREE = re.compile(r"^h1:[A-Za-z0-9+/]{43}=$")
-_FIELDS = ("name", "handle", "format", "url", "size", "archive", "tree", "files", "manifest", "objects")
+_FIELDS = (
+    "name",
+    "handle",
+    "kaggle",
+    "format",
+    "url",
+    "size",
+    "archive",
+    "tree",
+    "files",
+    "manifest",
+    "objects",
+)
 _SEAL = "seal"
 
 
@@ -62,14 +75,24 @@ class LockedModel:
     manifest: Digest
     format: str = "compressed"
     objects: tuple[RemoteObject, ...] = ()
+    kaggle: str | None = None
+    """The pinned kagglehub handle (``owner/model/framework/variation/version``) when the model
+    also goes to kagglehub's cache, or only there (``handle`` is then ``kaggle://...``)."""
     hand_edited: bool = field(default=False, compare=False)
 
     @property
     def uncompressed(self) -> bool:
         return self.format == "uncompressed"
 
+    @property
+    def in_tfhub(self) -> bool:
+        """Whether tensorflow_hub loads it (its handle is not a kagglehub-only one)."""
+        return not self.handle.startswith("kaggle://")
+
     def to_dict(self) -> dict[str, Any]:
         data = {key: getattr(self, key) for key in _FIELDS}
+        if self.kaggle is None:
+            del data["kaggle"]
         if not self.uncompressed:
             del data["format"], data["objects"]
         else:
@@ -112,6 +135,7 @@ class LockedModel:
             manifest=Digest(_get(data, "manifest", str, where)),
             format=fmt,
             objects=tuple(objects),
+            kaggle=_kaggle(data, where),
         )
         if model.archive is not None and not _ARCHIVE.match(model.archive):
             raise LockfileError(f"{where}.archive: expected 'sha256:<64 hex digits>'")
@@ -144,6 +168,19 @@ class Lockfile:
 
 
 T = TypeVar("T")
+
+
+def _kaggle(data: dict[str, Any], where: str) -> str | None:
+    if "kaggle" not in data:
+        return None
+    value = _get(data, "kaggle", str, where)
+    try:
+        handle = parse_kaggle_handle(value, f"{where}.kaggle")
+    except HublockError as exc:
+        raise LockfileError(str(exc)) from None
+    if not handle.pinned:
+        raise LockfileError(f"{where}.kaggle: {value!r} has no version; run `hublock lock`")
+    return value
 
 
 def _get(data: dict[str, Any], key: str, kind: type[T], where: str) -> T:

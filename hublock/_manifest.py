@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 from hublock._digest import Digest
 from hublock._errors import HublockError, ManifestError
+from hublock._kaggle import SCHEME as KAGGLE_SCHEME
+from hublock._kaggle import parse_kaggle_handle
 
 Handle = NewType("Handle", str)
 """A model handle exactly as user code passes it to ``hub.load``."""
@@ -28,8 +30,8 @@ Handle = NewType("Handle", str)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _TOP_KEYS = ("cache", "models", "mirrors", "auth")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CACHE_KEYS = ("dir", "options")
-_MODEL_KEYS = ("handle", "format")
+_CACHE_KEYS = ("dir", "kaggle", "options")
+_MODEL_KEYS = ("handle", "kaggle", "format")
 FORMATS = ("compressed", "uncompressed")
 
 
@@ -41,6 +43,9 @@ class ModelSpec:
     handle: Handle
     format: str | None = None
     """``compressed`` or ``uncompressed``; None: as ``TFHUB_MODEL_LOAD_FORMAT`` says at lock time."""
+    kaggle: str | None = None
+    """The kagglehub handle (``owner/model/framework/variation[/version]``) the model is also
+    (or only: then ``handle`` is ``kaggle://`` + it) loaded by; None: tensorflow_hub only."""
 
     def load_format(self, environ: Mapping[str, str]) -> str:
         """The format tensorflow_hub would use for this handle with that environment."""
@@ -53,7 +58,11 @@ class ModelSpec:
     @property
     def entry_digest(self) -> Digest:
         """Digest of everything in the entry that decides what gets locked (not the name)."""
-        entry = {"handle": self.handle, **({"format": self.format} if self.format else {})}
+        entry: dict[str, str] = {"handle": self.handle}
+        if self.format:
+            entry["format"] = self.format
+        if self.kaggle and handle_kind(self.handle) != "kaggle":
+            entry["kaggle"] = self.kaggle
         canonical = json.dumps(entry, sort_keys=True, separators=(",", ":"))
         return Digest("sha256:" + hashlib.sha256(canonical.encode()).hexdigest())
 
@@ -69,6 +78,8 @@ class Manifest:
     """fsspec storage options for a bucket cache, e.g. ``{token = "anon", project = "p"}``."""
     auth: Mapping[str, str] = field(default_factory=dict)
     """Host pattern (fnmatch) -> name of the environment variable holding a bearer token."""
+    kaggle_cache_dir: str | None = None
+    """``[cache] kaggle``: the kagglehub cache to fill (KAGGLEHUB_CACHE overrides it)."""
 
     def model(self, name: str) -> ModelSpec:
         for spec in self.models:
@@ -95,7 +106,10 @@ def did_you_mean(word: str, choices: list[str]) -> str:
 
 
 def handle_kind(handle: str) -> str:
-    """``http`` (fetched with tf-hub-format=compressed), ``gcs`` (a gs:// archive) or ``path``."""
+    """``http`` (fetched with tf-hub-format=compressed), ``gcs`` (a gs:// archive), ``kaggle``
+    (a kagglehub handle, fetched through the Kaggle API) or ``path``."""
+    if handle.startswith(KAGGLE_SCHEME):
+        return "kaggle"
     if handle.startswith(("http://", "https://")):
         return "http"
     if handle.startswith("gs://"):
@@ -107,6 +121,8 @@ def check_handle(handle: str, where: str) -> Handle:
     if not handle or handle != handle.strip() or any(c.isspace() for c in handle):
         raise ManifestError(f"{where}: handle {handle!r} is empty or contains white space")
     kind = handle_kind(handle)
+    if kind == "kaggle":
+        return Handle(KAGGLE_SCHEME + str(parse_kaggle_handle(handle, where)))
     if kind == "http":
         parts = urlsplit(handle)
         if not parts.netloc or parts.fragment:
@@ -120,7 +136,8 @@ def check_handle(handle: str, where: str) -> Handle:
     elif "://" in handle:
         raise ManifestError(
             f"{where}: {handle!r} has a scheme hublock does not know; "
-            "use https://..., gs://...tar.gz or a local path"
+            "use https://..., gs://...tar.gz, kaggle://owner/model/framework/variation/version "
+            "or a local path"
         )
     return Handle(handle)
 
@@ -185,6 +202,11 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
         if not isinstance(cache["dir"], str) or not cache["dir"]:
             raise ManifestError(f"{source}: 'cache.dir' must be a non-empty string")
         cache_dir = resolve_location(cache["dir"], base)
+    kaggle_cache_dir = None
+    if "kaggle" in cache:
+        if not isinstance(cache["kaggle"], str) or not cache["kaggle"] or "://" in cache["kaggle"]:
+            raise ManifestError(f"{source}: 'cache.kaggle' must be a directory path (kagglehub's cache)")
+        kaggle_cache_dir = resolve_location(cache["kaggle"], base)
     cache_options = cache.get("options", {})
     if not isinstance(cache_options, dict):
         raise ManifestError(f"{source}: 'cache.options' must be a table, e.g. {{ token = \"anon\" }}")
@@ -227,19 +249,33 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
                 f"{where}: model names use letters, digits, '.', '_' and '-' and start with a letter or digit"
             )
         fmt = None
+        kaggle = None
         if isinstance(value, dict):
             _fail_unknown(value, _MODEL_KEYS, where)
             fmt = value.get("format")
             if fmt is not None and fmt not in FORMATS:
                 raise ManifestError(f"{where}: format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-            value = value.get("handle")
+            if "kaggle" in value:
+                kaggle = str(parse_kaggle_handle(value["kaggle"], f"{where}.kaggle"))
+            value = value.get("handle", KAGGLE_SCHEME + kaggle if kaggle else None)
             if value is None:
-                raise ManifestError(f"{where}: missing required key 'handle'")
+                raise ManifestError(f"{where}: missing required key 'handle' (or 'kaggle')")
         if not isinstance(value, str):
             raise ManifestError(
                 f'{where}: expected a handle string or {{ handle = "..." }}, got {type(value).__name__}'
             )
         handle = check_handle(value, where)
+        if handle_kind(handle) == "kaggle":
+            named = handle.removeprefix(KAGGLE_SCHEME)
+            if kaggle is not None and kaggle != named:
+                raise ManifestError(f"{where}: handle {handle!r} and kaggle {kaggle!r} name different models")
+            kaggle = named
+            if fmt == "uncompressed":
+                raise ManifestError(f'{where}: format = "uncompressed" is for tensorflow_hub handles only')
+        elif kaggle is not None and handle_kind(handle) != "http":
+            raise ManifestError(
+                f"{where}: a model in both caches needs an https:// handle beside 'kaggle' (tensorflow_hub's)"
+            )
         if handle in by_handle:
             raise ManifestError(
                 f"{where}: handle {handle!r} is already listed as {by_handle[handle]!r}; "
@@ -248,8 +284,8 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
         by_handle[handle] = name
         if fmt == "uncompressed" and handle_kind(handle) != "http":
             raise ManifestError(f'{where}: format = "uncompressed" needs an http(s) handle')
-        models.append(ModelSpec(name, handle, fmt))
-    return Manifest(tuple(models), cache_dir, mirrors, cache_options, auth)
+        models.append(ModelSpec(name, handle, fmt, kaggle))
+    return Manifest(tuple(models), cache_dir, mirrors, cache_options, auth, kaggle_cache_dir)
 
 
 def check_mirror(prefix: str, target: Any, where: str, base_dir: Path) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hublock._cache import Cache, CacheChoice, choose_cache, open_cache
+from hublock._cache import Cache, CacheChoice, choose_cache, choose_kaggle_cache, open_cache
 from hublock._downloads import DownloadCache
 from hublock._errors import NotInSyncError
 from hublock._fetch import Fetcher
@@ -45,6 +45,7 @@ class Project:
     mirrors: Mapping[str, str] = field(default_factory=dict)
     """hub.toml's ``[mirrors]`` with the ``--mirror`` options on top."""
     cache_option: str | None = None
+    kaggle_cache_option: str | None = None
     offline: bool = False
     download_cache: Path | None = None
     transport: httpx.BaseTransport | None = field(default=None, compare=False, repr=False)
@@ -56,6 +57,7 @@ class Project:
         lockfile: str | os.PathLike[str] | None = None,
         *,
         cache: str | None = None,
+        kaggle_cache: str | None = None,
         mirrors: Mapping[str, str] | None = None,
         offline: bool = False,
         download_cache: str | os.PathLike[str] | None = None,
@@ -75,6 +77,7 @@ class Project:
             manifest=spec,
             mirrors=merged,
             cache_option=cache,
+            kaggle_cache_option=kaggle_cache,
             offline=offline,
             download_cache=Path(download_cache) if download_cache is not None else None,
             transport=transport,
@@ -130,6 +133,21 @@ class Project:
     def open_cache(self) -> tuple[CacheChoice, Cache]:
         choice = self.cache_choice()
         return choice, open_cache(choice.location, self.cache_options)
+
+    def kaggle_cache_choice(self) -> CacheChoice:
+        """The kagglehub cache this project fills now, and why."""
+        return choose_kaggle_cache(
+            self.kaggle_cache_option, self.manifest.kaggle_cache_dir if self.manifest else None
+        )
+
+    def open_kaggle_cache(self) -> tuple[CacheChoice, Cache]:
+        choice = self.kaggle_cache_choice()
+        return choice, open_cache(choice.location, loader="kagglehub")
+
+    def uses_kagglehub(self, lock: Lockfile) -> bool:
+        """Whether any model goes to kagglehub's cache (locked, or listed in hub.toml)."""
+        listed = self.manifest.models if self.manifest else ()
+        return any(m.kaggle for m in lock.models) or any(s.kaggle for s in listed)
 
     def downloads(self) -> DownloadCache:
         return DownloadCache(self.download_cache)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hublock._cache import CacheChoice
-from hublock._config import TFHUB_CACHE_DIR, Setting
+from hublock._config import KAGGLEHUB_CACHE, TFHUB_CACHE_DIR, Setting
 from hublock._lockfile import LockedModel, Lockfile
 from hublock._plan import Action, SyncStep
 from hublock._verify import Inspection, State
@@ -107,6 +107,8 @@ class SyncResult:
     name: str
     outcome: Outcome
     path: str
+    cache: str = "tfhub"
+    """Whose cache: ``tfhub`` or ``kagglehub``."""
 
 
 @dataclass(frozen=True)
@@ -123,10 +125,17 @@ class SyncReport:
     taken: tuple[tuple[str, str], ...] = ()
     """Models replaced with ``force`` although another live project had verified them there:
     (name, that project)."""
+    kagglehub: SyncReport | None = None
+    """The same for kagglehub's cache, when any model goes there."""
 
     @property
     def pending(self) -> tuple[SyncStep, ...]:
         return tuple(s for s in self.steps if s.action not in (Action.SKIP, Action.REMOTE))
+
+    @property
+    def parts(self) -> tuple[SyncReport, ...]:
+        """One report per cache: tensorflow_hub's, then kagglehub's when there is one."""
+        return (self,) if self.kagglehub is None else (self, self.kagglehub)
 
     def to_dict(self) -> dict[str, Any]:
         if self.dry_run:
@@ -143,6 +152,7 @@ class SyncReport:
             "pending": len(self.pending),
             "warnings": list(self.warnings),
             "taken_from": [{"name": name, "project": project} for name, project in self.taken],
+            **({"kagglehub": self.kagglehub.to_dict()} if self.kagglehub is not None else {}),
         }
 
 
@@ -159,10 +169,17 @@ class ModelCheck:
 class VerifyReport:
     cache: CacheChoice
     checks: tuple[ModelCheck, ...]
+    kagglehub: VerifyReport | None = None
+    """The same for kagglehub's cache, when any model goes there."""
+
+    @property
+    def parts(self) -> tuple[VerifyReport, ...]:
+        """One report per cache: tensorflow_hub's, then kagglehub's when there is one."""
+        return (self,) if self.kagglehub is None else (self, self.kagglehub)
 
     @property
     def ok(self) -> bool:
-        return all(c.inspection.ok for c in self.checks)
+        return all(c.inspection.ok for part in self.parts for c in part.checks)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -178,6 +195,7 @@ class VerifyReport:
                 }
                 for c in self.checks
             },
+            **({"kagglehub": self.kagglehub.to_dict()} if self.kagglehub is not None else {}),
         }
 
 
@@ -217,6 +235,12 @@ class ModelStatus:
 class StatusReport:
     cache: CacheChoice
     models: tuple[ModelStatus, ...]
+    kagglehub: StatusReport | None = None
+    """The same for kagglehub's cache, when any model goes there."""
+
+    @property
+    def parts(self) -> tuple[StatusReport, ...]:
+        return (self,) if self.kagglehub is None else (self, self.kagglehub)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -231,6 +255,7 @@ class StatusReport:
                 }
                 for m in self.models
             },
+            **({"kagglehub": self.kagglehub.to_dict()} if self.kagglehub is not None else {}),
         }
 
 
@@ -264,10 +289,16 @@ class GcReport:
     downloads: tuple[Garbage, ...]
     dry_run: bool
     kept: tuple[Kept, ...] = ()
+    kagglehub: GcReport | None = None
+    """The same for kagglehub's cache (its ``downloads`` are always empty)."""
+
+    @property
+    def parts(self) -> tuple[GcReport, ...]:
+        return (self,) if self.kagglehub is None else (self, self.kagglehub)
 
     @property
     def freed(self) -> int:
-        return sum(g.size for g in self.garbage + self.downloads)
+        return sum(g.size for part in self.parts for g in part.garbage + part.downloads)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -277,6 +308,7 @@ class GcReport:
             "downloads": [g.to_dict() for g in self.downloads],
             "freed_bytes": self.freed,
             "kept": [k.to_dict() for k in self.kept],
+            **({"kagglehub": self.kagglehub.to_dict()} if self.kagglehub is not None else {}),
         }
 
 
@@ -294,12 +326,16 @@ class EditResult:
     manifest: Path
     name: str = ""
     handle: str = ""
+    kaggle: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         if self.edit is Edit.INIT:
             return {"manifest": str(self.manifest), "written": True}
         if self.edit is Edit.ADD:
-            return {"manifest": str(self.manifest), "added": {"name": self.name, "handle": self.handle}}
+            added = {"name": self.name, "handle": self.handle}
+            if self.kaggle is not None:
+                added["kaggle"] = self.kaggle
+            return {"manifest": str(self.manifest), "added": added}
         return {"manifest": str(self.manifest), "removed": self.name}
 
 
@@ -310,9 +346,13 @@ class Environment:
 
     cache: CacheChoice
     settings: tuple[Setting, ...] = ()
+    kaggle_cache: CacheChoice | None = None
+    """kagglehub's cache (what KAGGLEHUB_CACHE must say for kagglehub and keras_hub)."""
 
     def to_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {TFHUB_CACHE_DIR.name: self.cache.location}
+        if self.kaggle_cache is not None:
+            document[KAGGLEHUB_CACHE.name] = self.kaggle_cache.location
         if self.settings:
             document["variables"] = {s.name: s.to_dict() for s in self.settings}
         return document

@@ -38,6 +38,8 @@ class RootModel:
     tree: str
     url: str = ""
     """Where it was locked from (secrets stripped): what a rebuilt hub.lock records again."""
+    kaggle: str = ""
+    """Its pinned kagglehub handle, if it has one (kagglehub's cache keys it by that)."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,9 @@ class Root:
 
     @classmethod
     def of(cls, lockfile: Path, lock: Lockfile) -> Root:
-        models = tuple(RootModel(m.name, m.handle, m.archive or "", m.tree, m.url) for m in lock.models)
+        models = tuple(
+            RootModel(m.name, m.handle, m.archive or "", m.tree, m.url, m.kaggle or "") for m in lock.models
+        )
         return cls(socket.gethostname(), str(lockfile.resolve()), models)
 
     def to_json(self) -> str:
@@ -68,7 +72,10 @@ class Root:
             "hublock_root": ROOT_FORMAT,
             "host": self.host,
             "lockfile": self.lockfile,
-            "models": [[m.name, m.handle, m.archive, m.tree, m.url] for m in self.models],
+            "models": [
+                [m.name, m.handle, m.archive, m.tree, m.url, *([m.kaggle] if m.kaggle else [])]
+                for m in self.models
+            ],
         }
         return json.dumps(data, indent=1) + "\n"
 

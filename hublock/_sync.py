@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import threading
 from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from hublock._cache import Cache, CacheChoice
 from hublock._digest import TreeDigest
 from hublock._errors import CacheError, HublockError, IntegrityError, NotInSyncError
 from hublock._events import Event, OnEvent, ignore
-from hublock._fetch import ArchiveStream, Fetcher, source_url
+from hublock._fetch import ArchiveStream, Fetcher, model_sources
 from hublock._lockfile import LockedModel, Lockfile
 from hublock._parallel import ReadAhead, raise_if_cancelled, run_parallel
 from hublock._plan import Action, SyncStep, plan_sync
@@ -104,15 +105,16 @@ def sync_model(
     a bucket target's files straight into its staging prefix (no local copy of the tree)."""
     model = step.model
     stop = cancel or threading.Event()
-    path = cache.model_path(model.handle)
+    path = cache.path_of(model)
+    loader = cache.layout.name
     try:
-        with cache.model_lock(model.handle) as uid:
+        with cache.model_lock(cache.address(model)) as uid:
             found = cache.inspect(model)  # again, under the lock: another process may have won
             if found.state is State.OK:
-                return SyncResult(model.name, Outcome.PRESENT, path)
+                return SyncResult(model.name, Outcome.PRESENT, path, loader)
             if found.state is State.UNSTAMPED and cache.adopt(model):
                 on_event(Event(model.name, "done", "verified the copy already in the cache"))
-                return SyncResult(model.name, Outcome.VERIFIED, path)
+                return SyncResult(model.name, Outcome.VERIFIED, path, loader)
             _fetch_and_publish(model, cache, fetcher, mirrors, uid, on_event, stop, local_staging)
     except HublockError as exc:
         exc.about(model=model.name, handle=model.handle)
@@ -123,7 +125,7 @@ def sync_model(
         ) from exc
     outcome = Outcome.FETCHED if found.state is State.MISSING else Outcome.REPLACED
     on_event(Event(model.name, "done", f"{outcome.value} -> {path}"))
-    return SyncResult(model.name, outcome, path)
+    return SyncResult(model.name, outcome, path, loader)
 
 
 def _fetch_and_publish(
@@ -148,12 +150,12 @@ def _fetch_and_publish(
         on_event(Event(model.name, "start", what, total=model.size))
         with (
             fetcher.open_archive(
-                [source_url(model.handle, mirrors), model.url],
+                model_sources(model, mirrors),
                 cached_sha256=sha256,
                 max_bytes=model.size,
                 progress=progress,
             ) as stream,
-            cache.staging(model.handle, uid, local=local_staging) as staging,
+            cache.staging(cache.address(model), uid, local=local_staging) as staging,
         ):
             try:
                 tree = unpack(stream, staging.destination, model, cancel)
@@ -171,6 +173,7 @@ def sync(
     lockfile: str | Path | None = None,
     *,
     cache: str | None = None,
+    kaggle_cache: str | None = None,
     dry_run: bool = False,
     offline: bool = False,
     mirrors: Mapping[str, str] | None = None,
@@ -188,6 +191,7 @@ def sync(
         manifest,
         lockfile,
         cache=cache,
+        kaggle_cache=kaggle_cache,
         mirrors=mirrors,
         offline=offline,
         download_cache=download_cache,
@@ -207,65 +211,103 @@ def sync_project(
     local_staging: bool = True,
     force: bool = False,
 ) -> SyncReport:
-    """``sync`` of a loaded project."""
+    """``sync`` of a loaded project: tensorflow_hub's cache, and kagglehub's when any model
+    goes there, filled in one parallel run (an archive both need is fetched once)."""
     lock = project.lock()
     project.require_in_sync(lock, "sync")
-    choice, target = project.open_cache()
+    targets = [project.open_cache()]
+    if any(m.kaggle for m in lock.models):
+        targets.append(project.open_kaggle_cache())
     if dry_run:
-        return _plan(lock, target, choice, dry_run=True)
+        return _joined([_plan(lock, target, choice, dry_run=True) for choice, target in targets])
     me = Root.of(project.lockfile_path, lock)
     project.downloads().write_root(me)
-    in_cache = any(not m.uncompressed for m in lock.models)  # else nothing of it goes there
-    with target.guard(exclusive=False):
-        warnings = _record_root(target, me) if in_cache else ()
-        report = _plan(lock, target, choice)
-        taken = _conflicts(report, target, me, force)
-        unstampable = []
-        for step in report.steps:
-            if step.inspection is not None and step.inspection.restamp:
-                # copied (docker COPY, cp -a) or touched, content re-verified: record the new stats
-                try:
-                    target.adopt(step.model)
-                except (OSError, HublockError):
-                    unstampable.append(step.model.name)
-        if unstampable:
-            warnings += (
-                f"cannot refresh the stamps of {', '.join(unstampable)} in {target.location} (read-only?): "
-                "their files are re-hashed by every sync and load; run `hublock sync` once where the "
-                "cache is writable (e.g. in the Docker build stage after the COPY)",
-            )
-        if report.pending:
-            target.ensure_root()
-        untouched = tuple(
-            SyncResult(s.model.name, Outcome.PRESENT if s.action is Action.SKIP else Outcome.REMOTE, path)
-            for s, (_, path) in zip(report.steps, report.paths, strict=True)
-            if s.action in (Action.SKIP, Action.REMOTE)
-        )
+    with ExitStack() as stack:
+        prepared = [_prepare(lock, choice, target, me, force, stack) for choice, target in targets]
+        # one archive, one chain of work: a model bound for both caches is fetched once, then
+        # unpacked a second time from the download cache
+        work: dict[str, list[tuple[SyncStep, Cache]]] = {}
+        for (report, _), (_, target) in zip(prepared, targets, strict=True):
+            for step in report.pending:
+                work.setdefault(step.model.archive or step.model.name, []).append((step, target))
         with project.fetcher() as fetcher:
-            done = run_parallel(
-                lambda step, cancel: sync_model(
-                    step,
-                    target,
-                    fetcher,
-                    project.mirrors,
-                    on_event=on_event,
-                    cancel=cancel,
-                    local_staging=local_staging,
-                ),
-                # largest first: the biggest model is the longest chain of work, so it must not
-                # start last and leave a core idle at the end
-                sorted(report.pending, key=lambda s: -s.model.size),
-                jobs,
-            )
-    return replace(report, results=(*untouched, *done), taken=taken, warnings=warnings)
+
+            def sync_all(items: list[tuple[SyncStep, Cache]], cancel: threading.Event) -> list[SyncResult]:
+                return [
+                    sync_model(
+                        step,
+                        target,
+                        fetcher,
+                        project.mirrors,
+                        on_event=on_event,
+                        cancel=cancel,
+                        local_staging=local_staging,
+                    )
+                    for step, target in items
+                ]
+
+            # largest first: the biggest model is the longest chain of work, so it must not
+            # start last and leave a core idle at the end
+            chains = sorted(work.values(), key=lambda items: -items[0][0].model.size)
+            done = [result for results in run_parallel(sync_all, chains, jobs) for result in results]
+    reports = []
+    for report, untouched in prepared:
+        mine = tuple(r for r in done if r.cache == report.cache.loader)
+        reports.append(replace(report, results=(*untouched, *mine)))
+    return _joined(reports)
+
+
+def _prepare(
+    lock: Lockfile, choice: CacheChoice, target: Cache, me: Root, force: bool, stack: ExitStack
+) -> tuple[SyncReport, tuple[SyncResult, ...]]:
+    """One cache, before anything is fetched: its guard taken (until ``stack`` closes), this
+    project's root recorded, the plan made, conflicts refused, copied models re-stamped."""
+    stack.enter_context(target.guard(exclusive=False))
+    in_cache = any(target.layout.address(m) and not m.uncompressed for m in lock.models)
+    warnings = _record_root(target, me) if in_cache else ()
+    report = _plan(lock, target, choice)
+    taken = _conflicts(report, target, me, force)
+    unstampable = []
+    for step in report.steps:
+        if step.inspection is not None and step.inspection.restamp:
+            # copied (docker COPY, cp -a) or touched, content re-verified: record the new stats
+            try:
+                target.adopt(step.model)
+            except (OSError, HublockError):
+                unstampable.append(step.model.name)
+    if unstampable:
+        warnings += (
+            f"cannot refresh the stamps of {', '.join(unstampable)} in {target.location} (read-only?): "
+            "their files are re-hashed by every sync and load; run `hublock sync` once where the "
+            "cache is writable (e.g. in the Docker build stage after the COPY)",
+        )
+    if report.pending:
+        target.ensure_root()
+    untouched = tuple(
+        SyncResult(
+            s.model.name,
+            Outcome.PRESENT if s.action is Action.SKIP else Outcome.REMOTE,
+            path,
+            choice.loader,
+        )
+        for s, (_, path) in zip(report.steps, report.paths, strict=True)
+        if s.action in (Action.SKIP, Action.REMOTE)
+    )
+    return replace(report, taken=taken, warnings=warnings), untouched
+
+
+def _joined(reports: list[SyncReport]) -> SyncReport:
+    """tensorflow_hub's report, with kagglehub's (when there is one) inside it."""
+    main, *rest = reports
+    return replace(main, kagglehub=rest[0] if rest else None)
 
 
 def _plan(lock: Lockfile, target: Cache, choice: CacheChoice, *, dry_run: bool = False) -> SyncReport:
-    found = {m.name: target.inspect(m) for m in lock.models if not m.uncompressed}
-    steps = tuple(plan_sync(lock, found))
+    mine = Lockfile.of(m for m in lock.models if target.layout.address(m) is not None)
+    found = {m.name: target.inspect(m) for m in mine.models if not m.uncompressed}
+    steps = tuple(plan_sync(mine, found))
     paths = tuple(
-        (s.model.name, s.model.url if s.model.uncompressed else target.model_path(s.model.handle))
-        for s in steps
+        (s.model.name, s.model.url if s.model.uncompressed else target.path_of(s.model)) for s in steps
     )
     return SyncReport(choice, steps, dry_run=dry_run, paths=paths)
 
@@ -293,11 +335,13 @@ def _conflicts(report: SyncReport, target: Cache, me: Root, force: bool) -> tupl
     owners: dict[tuple[str, str], list[Root]] = {}
     for live in live_roots(target.roots(), read_lock_or_none, mine=me.lockfile):
         for m in live.needed:
-            owners.setdefault((m.handle, m.tree), []).append(live.root)
+            owners.setdefault((target.layout.address(m) or "", m.tree), []).append(live.root)
     clashes = [
         (step, root)
         for step in stale
-        for root in owners.get((step.model.handle, step.inspection.verified if step.inspection else ""), [])
+        for root in owners.get(
+            (target.address(step.model), step.inspection.verified if step.inspection else ""), []
+        )
     ]
     if clashes and not force:
         step, other = clashes[0]
@@ -307,7 +351,7 @@ def _conflicts(report: SyncReport, target: Cache, me: Root, force: bool) -> tupl
             f"{other.label}, which still needs it; this project ({me.lockfile}) locked other content",
             model=step.model.name,
             handle=step.model.handle,
-            path=target.model_path(step.model.handle),
+            path=target.path_of(step.model),
             expected=step.model.tree,
             actual=f"{step.inspection.verified} (for {other.label})",
             hint="give this project a cache of its own ([cache] dir in hub.toml, or --cache), or bring "

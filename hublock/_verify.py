@@ -90,9 +90,16 @@ class Stamp:
     sha256: dict[str, str]
 
     @classmethod
-    def of(cls, model: LockedModel, tree: TreeDigest, files: dict[str, FileStat]) -> Stamp:
+    def of(
+        cls, model: LockedModel, tree: TreeDigest, files: dict[str, FileStat], handle: str | None = None
+    ) -> Stamp:
+        """``handle``: the model's address in the cache (default: its tensorflow_hub handle)."""
         return cls(
-            model.handle, model.archive or "", tree.tree, files, {f.path: f.sha256 for f in tree.files}
+            handle or model.handle,
+            model.archive or "",
+            tree.tree,
+            files,
+            {f.path: f.sha256 for f in tree.files},
         )
 
     def to_json(self) -> str:

@@ -100,10 +100,14 @@ def hub(archives: dict[str, bytes]) -> Iterator[FakeHub]:
         fake.add("google/linear/1", archives["linear-v1"])
         fake.add("google/linear/2", archives["linear-v2"])
         fake.add("google/other/1", archives["other-v1"], kaggle_path="google/other/TensorFlow2/small/1")
+        # on Kaggle only (what keras_hub presets are): two versions of one variation
+        fake.add_kaggle(KAGGLE_TINY + "/1", archives["other-v1"])
+        fake.add_kaggle(KAGGLE_TINY + "/2", archives["linear-v2"])
         yield fake
 
 
 TFHUB_LINEAR = "https://tfhub.dev/google/linear/1"
+KAGGLE_TINY = "acme/tiny/keras/tiny_en"  # a kagglehub handle without its version
 KAGGLE_OTHER = "https://www.kaggle.com/models/google/other/TensorFlow2/small/1"
 
 
@@ -130,6 +134,11 @@ class Project:
     @property
     def downloads(self) -> Path:
         return Path(self.env["HUBLOCK_DOWNLOAD_CACHE"])
+
+    @property
+    def kagglehub(self) -> Path:
+        """kagglehub's cache (KAGGLEHUB_CACHE) for this project."""
+        return Path(self.env["KAGGLEHUB_CACHE"])
 
     def write_manifest(self, models: dict[str, str], extra: str = "") -> None:
         lines = [
@@ -174,6 +183,18 @@ def project(tmp_path: Path, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> Pr
     env["PYTHONPATH"] = str(ROOT)
     # the retry tests count requests; waiting 0.5 s, 1 s, 2 s between them only costs time
     env["HUBLOCK_RETRY_BACKOFF"] = "0.02"
+    # the fake Kaggle API, a kagglehub cache of the test's own, and no credentials of the machine
+    kaggle = {
+        "HUBLOCK_KAGGLE_API": f"{hub.url}/api",
+        "KAGGLEHUB_CACHE": str(tmp_path / "kagglehub"),
+        "KAGGLE_CONFIG_DIR": str(tmp_path / "kaggle-config"),
+    }
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_API_ENVIRONMENT"):
+        env.pop(name, None)
+        monkeypatch.delenv(name, raising=False)
+    env.update(kaggle)
+    for name, value in kaggle.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("HUBLOCK_RETRY_BACKOFF", "0.02")
     monkeypatch.delenv("TFHUB_CACHE_DIR", raising=False)
     monkeypatch.setenv("HUBLOCK_DOWNLOAD_CACHE", env["HUBLOCK_DOWNLOAD_CACHE"])

@@ -268,3 +268,82 @@ def test_a_bomb_after_the_tar_end_is_refused(tmp_path: Path) -> None:
     bomb = gzip.compress(tar + bytes(8 << 20), compresslevel=9)  # 8 MiB of zeros after the end
     with pytest.raises(UnsafeArchiveError, match="after its end"):
         extract(bomb, tmp_path, max_bytes=1 << 20)
+
+
+def build_zip(members: list[Member], *, encrypt_flag: bool = False) -> bytes:
+    """A zip as Kaggle may serve it; symlinks and FIFOs carry their Unix mode as zip(1) writes it."""
+    import stat
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for kind, name, data in members:
+            info = zipfile.ZipInfo(name + ("/" if kind == "dir" else ""))
+            mode = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK, "fifo": stat.S_IFIFO}
+            info.external_attr = (mode.get(kind, stat.S_IFREG) | 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    data = bytearray(buf.getvalue())
+    if encrypt_flag:  # zipfile writes no encrypted zips: set the flag in both headers
+        data[6] |= 0x1
+        central = data.rfind(b"PK\x01\x02")
+        data[central + 8] |= 0x1
+    return bytes(data)
+
+
+def test_a_zip_extracts_to_the_same_tree_as_the_tar_of_the_same_files(tmp_path: Path) -> None:
+    files = [("file", "saved_model.pb", b"pb"), ("file", "variables/v.index", os.urandom(3 << 19))]
+    from_tar = extract(build(files), tmp_path / "t", max_bytes=1 << 30)
+    from_zip = extract(build_zip([("dir", "variables", b""), *files]), tmp_path / "z", max_bytes=1 << 30)
+    assert from_zip.tree == from_tar.tree
+    assert (tmp_path / "z" / "variables" / "v.index").read_bytes() == files[1][2]
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ([("file", "../x", b"x")], "climbs out"),
+        ([("file", "/etc/x", b"x")], "absolute path"),
+        ([("symlink", "link", b"/etc/passwd")], "not a regular file"),
+        ([("fifo", "pipe", b"")], "not a regular file"),
+        ([("file", "a", b"x"), ("file", "a/b", b"y")], "below a file"),
+        ([("dir", "only-a-dir", b"")], "holds no files"),
+    ],
+)
+def test_hostile_zip_members_are_refused(tmp_path: Path, members: list[Member], message: str) -> None:
+    with pytest.raises(IntegrityError, match=message):
+        extract(build_zip(members), tmp_path)
+
+
+def test_zip_bombs_damage_and_encryption_are_refused(tmp_path: Path) -> None:
+    bomb = build_zip([("file", "zeros", bytes(8 << 20))])
+    with pytest.raises(UnsafeArchiveError, match="expands past"):
+        extract(bomb, tmp_path / "bomb", max_bytes=1 << 20)
+    damaged = bytearray(build_zip([("file", "weights", os.urandom(5000))]))
+    damaged[60] ^= 0xFF  # inside the member's compressed data: its CRC no longer matches
+    with pytest.raises(IntegrityError, match="not a valid zip"):
+        extract(bytes(damaged), tmp_path / "damaged")
+    with pytest.raises(UnsafeArchiveError, match="encrypted"):
+        extract(build_zip([("file", "weights", b"w")], encrypt_flag=True), tmp_path / "encrypted")
+    with pytest.raises(IntegrityError, match="not a valid zip"):
+        extract(build_zip([("file", "weights", os.urandom(5000))])[:-30], tmp_path / "truncated")
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # zipfile writes them; the reader must refuse them
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(members)
+def test_nothing_from_a_zip_is_ever_written_outside_staging(tmp_path: Path, archive: list[Member]) -> None:
+    outer = tmp_path / f"run-{os.urandom(4).hex()}"
+    staging = outer / "deep" / "staging"
+    staging.mkdir(parents=True)
+    aimed = [(k if k != "hardlink" else "file", n, d) for k, n, d in archive]
+    try:
+        tree = extract(build_zip(aimed), staging)
+    except IntegrityError:
+        tree = None
+    assert sorted(os.listdir(outer)) == ["deep"] and os.listdir(outer / "deep") == ["staging"]
+    for root, dirs, files in os.walk(staging):
+        for name in dirs + files:
+            assert not (Path(root) / name).is_symlink()
+    if tree is not None:
+        assert all(kind in ("file", "dir") for kind, _, _ in aimed)

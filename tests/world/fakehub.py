@@ -8,6 +8,18 @@
         303 with the model's gs:// location as the body (tensorflow_hub's uncompressed protocol)
     GET /storage/<blob>.tar.gz?<signature>
         200 with the archive while the signature is valid and fresh, else 403
+    POST /api/v1/models.ModelApiService/GetModelInstance            (the Kaggle API, as kagglesdk
+        {"versionNumber": <newest version>}                          speaks it: JSON bodies with
+    POST /api/v1/models.ModelApiService/DownloadModelInstanceVersion ownerSlug, modelSlug,
+        302 -> the signed storage URL of the archive (or of one file, ``path``)  framework, ...)
+    POST /api/v1/models.ModelApiService/ListModelInstanceVersionFiles
+        {"files": [{"name": ...}], "nextPageToken": ""}
+    GET /storage/<blob>/<path>?<signature>
+        one file of a model (what kagglehub fetches for ``model_download(handle, path)``)
+
+Kaggle models are added with ``add_kaggle`` (the kagglehub handle ``owner/model/framework/
+variation/version``); a TF model added with ``add`` is also on the Kaggle API under its Kaggle
+path. A ``private`` model answers 401 unless the request carries ``kaggle_auth``.
 
 Unknown models answer 404. Every request is recorded (``hub.requests``) so tests can assert that
 a command made none. Faults on demand: ``fail(path_part, status, times)``, ``swap(...)`` to serve
@@ -22,11 +34,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
+import json
 import socket
 import ssl
 import struct
+import tarfile
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +58,7 @@ class FakeModel:
     kaggle_path: str  # e.g. "google/linear/TensorFlow2/default/1"
     archive: bytes
     gcs_location: str | None = None  # answered to tf-hub-format=uncompressed
+    private: bool = False  # the Kaggle API wants credentials for it
 
 
 class FakeHub:
@@ -62,6 +79,8 @@ class FakeHub:
         self.length_delta = 0  # added to the true Content-Length of storage bodies
         self.downgrade_to: str | None = None  # e.g. "http://127.0.0.1:PORT": Kaggle redirects there
         self.body_bytes = 0  # storage body bytes sent in all
+        self.kaggle_auth: str | None = None  # the Authorization private Kaggle models need
+        self.api_calls: list[tuple[str, dict[str, object]]] = []  # (method, JSON body)
         self._faults: list[list[object]] = []  # [path_part, status, times_left]
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), _handler(self))
@@ -88,6 +107,65 @@ class FakeHub:
         model = FakeModel(tfhub_path, kaggle, archive)
         self.models[tfhub_path] = model
         return model
+
+    def add_kaggle(self, kaggle_path: str, archive: bytes, *, private: bool = False) -> FakeModel:
+        """A model only on Kaggle (a keras_hub preset, say): ``owner/model/framework/variation/version``."""
+        model = FakeModel(f"kaggle:{kaggle_path}", kaggle_path, archive, private=private)
+        self.models[model.tfhub_path] = model
+        return model
+
+    def api_model(self, body: dict[str, object], versioned: bool = True) -> FakeModel | None:
+        """The model a Kaggle API body names (the framework matched as kagglesdk's enum is)."""
+
+        def norm(text: str) -> str:
+            return "".join(c for c in text.removeprefix("MODEL_FRAMEWORK_") if c.isalnum()).upper()
+
+        wanted = (
+            body.get("ownerSlug"),
+            body.get("modelSlug"),
+            norm(str(body.get("framework"))),
+            body.get("instanceSlug"),
+        )
+        found = []
+        for model in self.models.values():
+            o, m, f, v, version = model.kaggle_path.split("/")
+            if (o, m, norm(f), v) == wanted:
+                found.append((int(version), model))
+        if not found:
+            return None
+        if not versioned:
+            return max(found, key=lambda pair: pair[0])[1]
+        return next((model for version, model in found if version == body.get("versionNumber")), None)
+
+    def api(
+        self, method: str, body: dict[str, object], authorization: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        with self._lock:
+            self.api_calls.append((method, body))
+        fault = self._fault_for(f"/api/{method}")
+        if fault is not None:
+            return fault, {"Content-Type": "application/json"}, b'{"code": %d, "message": "injected"}' % fault
+        model = self.api_model(body, versioned=method != "GetModelInstance")
+        if model is None:
+            return 404, {"Content-Type": "application/json"}, b'{"code": 404, "message": "Not found"}'
+        if model.private and (self.kaggle_auth is None or authorization != self.kaggle_auth):
+            return 401, {"Content-Type": "application/json"}, b'{"code": 401, "message": "Unauthenticated"}'
+        if method == "GetModelInstance":
+            version = int(model.kaggle_path.rsplit("/", 1)[1])
+            return 200, {"Content-Type": "application/json"}, json.dumps({"versionNumber": version}).encode()
+        if method == "ListModelInstanceVersionFiles":
+            names = [{"name": name} for name in _members(model.archive)]
+            doc = {"files": names, "nextPageToken": ""}
+            return 200, {"Content-Type": "application/json"}, json.dumps(doc).encode()
+        if method == "DownloadModelInstanceVersion":
+            blob = hashlib.sha1(model.kaggle_path.encode()).hexdigest()
+            path = body.get("path")
+            if path:
+                if str(path) not in _members(model.archive):
+                    return 404, {"Content-Type": "application/json"}, b'{"code": 404, "message": "No file"}'
+                return 302, {"Location": self._signed_url(blob, str(path))}, b""
+            return 302, {"Location": self._signed_url(blob)}, b""
+        return 404, {}, b"no such method\n"
 
     def storage_path(self, tfhub_path: str) -> str:
         """The path of a model's signed storage object (to aim faults at one model)."""
@@ -116,7 +194,7 @@ class FakeHub:
                     return int(fault[1])  # type: ignore[call-overload]
         return None
 
-    def _signed_url(self, blob: str) -> str:
+    def _signed_url(self, blob: str, member: str | None = None) -> str:
         date = str(int(time.time()))
         expires = str(int(self.signed_ttl))
         signature = hmac.new(SECRET, f"{blob}:{date}:{expires}".encode(), hashlib.sha256).hexdigest()
@@ -128,6 +206,8 @@ class FakeHub:
                 "X-Goog-Signature": signature,
             }
         )
+        if member is not None:
+            return f"/storage/{blob}/{member}?{query}"
         return f"/storage/{blob}.tar.gz?{query}"
 
     def _signature_ok(self, blob: str, query: dict[str, list[str]]) -> bool:
@@ -172,6 +252,22 @@ class FakeHub:
                 return 200, {"Content-Type": "text/html"}, b"<html>kaggle page</html>"
             blob = hashlib.sha1(kaggle.encode()).hexdigest()
             return 302, {"Location": (self.downgrade_to or "") + self._signed_url(blob)}, b""
+        if path.startswith("/storage/") and "/" in path[len("/storage/") :]:
+            blob, _, member = path[len("/storage/") :].partition("/")
+            model = next(
+                (m for m in self.models.values() if hashlib.sha1(m.kaggle_path.encode()).hexdigest() == blob),
+                None,
+            )
+            if model is None or member not in _members(model.archive):
+                return 404, {}, b"no such object\n"
+            if not self._signature_ok(blob, query):
+                return 403, {}, b"<Error><Code>ExpiredToken</Code></Error>"
+            data = _members(model.archive)[member]
+            return (
+                200,
+                {"Content-Type": "application/octet-stream", "ETag": f'"{hashlib.md5(data).hexdigest()}"'},
+                data,
+            )
         if path.startswith("/storage/") and path.endswith(".tar.gz"):
             blob = path[len("/storage/") : -len(".tar.gz")]
             model = next(
@@ -192,9 +288,48 @@ class _QuietServer(ThreadingHTTPServer):
         pass  # clients hanging up mid-response are part of the tests, not server errors
 
 
+def _members(archive: bytes) -> dict[str, bytes]:
+    """The files of a (compressed) tar or zip archive, by path."""
+    if archive.startswith(b"PK"):
+        with zipfile.ZipFile(io.BytesIO(archive)) as z:
+            return {i.filename: z.read(i) for i in z.infolist() if not i.is_dir()}
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
+        found = {}
+        for member in tar:
+            if member.isfile():
+                data = tar.extractfile(member)
+                assert data is not None
+                found[member.name.removeprefix("./")] = data.read()
+        return found
+
+
 def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            with hub._lock:
+                hub.requests.append(self.path)
+                hub.authorizations.append(self.headers.get("Authorization", ""))
+            prefix = "/api/v1/models.ModelApiService/"
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = None
+            if not self.path.startswith(prefix) or not isinstance(body, dict):
+                status, headers, data = 400, {}, b"bad request\n"
+            else:
+                status, headers, data = hub.api(
+                    self.path[len(prefix) :], body, self.headers.get("Authorization", "")
+                )
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
         def do_GET(self) -> None:
             with hub._lock:
