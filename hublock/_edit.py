@@ -58,6 +58,7 @@ def add_model(
     """hub.toml text with ``name = "handle"`` appended to [models]; with ``kaggle`` (a kagglehub
     handle), ``name = { handle = "...", kaggle = "..." }`` (or ``{ kaggle = "..." }`` alone)."""
     import tomlkit  # only edits need it: `import hublock` stays light
+    import tomlkit.container
     import tomlkit.items
 
     if not _NAME.match(name):
@@ -92,6 +93,12 @@ def add_model(
     if models is None:
         models = tomlkit.table()
         doc.add("models", models)
+    if isinstance(models, tomlkit.container.OutOfOrderTableProxy):
+        # [models] and [models.x] apart, other tables between: tomlkit adds to the first part
+        models[name] = value
+        edited = tomlkit.dumps(doc)
+        parse_manifest(edited, source=source)
+        return edited
     if not isinstance(models, tomlkit.items.Table):
         raise ManifestError(f"{source}: [models] must be a table")
     body = models.value.body
@@ -109,15 +116,17 @@ def add_model(
 def remove_model(text: str, name: str, *, source: str = "hub.toml") -> str:
     """hub.toml text without the [models] entry ``name``."""
     import tomlkit  # only edits need it: `import hublock` stays light
+    import tomlkit.container
     import tomlkit.items
 
     doc = _document(text, source)
     models = doc.get("models")
-    names = list(models.keys()) if isinstance(models, tomlkit.items.Table) else []
+    tables = (tomlkit.items.Table, tomlkit.container.OutOfOrderTableProxy)
+    names = list(models.keys()) if isinstance(models, tables) else []
     if name not in names:
         raise ManifestError(f"{source}: no model named {name!r}{did_you_mean(name, names)}")
-    assert isinstance(models, tomlkit.items.Table)
-    models.remove(name)
+    assert isinstance(models, tables)
+    del models[name]
     return tomlkit.dumps(doc)
 
 

@@ -76,3 +76,15 @@ def test_edits_and_env_speak_json(project: Project, tmp_path: Path) -> None:
     assert json.loads(removed.stdout) == {"manifest": str(fresh), "removed": "x"}
     env = json.loads(project.run("env", "--format", "json").stdout)
     assert env == {"TFHUB_CACHE_DIR": str(project.cache), "KAGGLEHUB_CACHE": str(project.kagglehub)}
+
+
+def test_add_and_remove_work_when_models_are_split_across_the_file(tmp_path: Path) -> None:
+    """`[models]` first, `[models.x]` tables after other tables: still one [models] for edits."""
+    from hublock._edit import add_model, remove_model
+    from hublock._manifest import parse_manifest
+
+    text = '[models]\na = "https://tfhub.dev/a/1"\n\n[mirrors]\n\n[models.b]\nkaggle = "o/m/keras/v/1"\n'
+    added = add_model(text, "c", None, kaggle="kaggle://o/m/keras/w")
+    assert parse_manifest(added).names == ["a", "c", "b"]
+    assert parse_manifest(remove_model(added, "b")).names == ["a", "c"]
+    assert "[mirrors]" in remove_model(added, "b")

@@ -90,3 +90,24 @@ def test_the_most_severe_error_decides_the_exit_code(errors: tuple[Any, ...], wo
     assert combined.exit_code == worst("x").exit_code
     assert combined.to_dict()["errors"][0]["message"] == errors[0].message
     assert f"{len(errors)} of 5 models failed" in str(combined)
+
+
+def test_documents_with_kagglehubs_cache_match_their_schemas(project: Project) -> None:
+    """A kagglehub model adds a `kagglehub` section of the same shape to each cache document."""
+    project.write_manifest(
+        {"tiny": "kaggle://acme/tiny/keras/tiny_en"},
+        '[models.linear]\nhandle = "https://tfhub.dev/google/linear/1"\n'
+        'kaggle = "google/linear/tensorFlow2/default/1"\n[cache]\ndir = "cache"',
+    )
+    added = run_json(project, "add", "add", "more", "--kaggle", "acme/tiny/keras/tiny_en/1")
+    assert added["added"]["kaggle"] == "acme/tiny/keras/tiny_en/1"
+    locked = run_json(project, "lock", "lock")
+    assert locked["models"]["tiny"]["kaggle"] == "acme/tiny/keras/tiny_en/2"
+    planned = run_json(project, "sync", "sync", "--dry-run", code=1)
+    assert planned["kagglehub"]["pending"] == 3 and planned["pending"] == 1
+    synced = run_json(project, "sync", "sync")
+    assert set(synced["kagglehub"]["models"]) == {"linear", "more", "tiny"}
+    assert run_json(project, "verify", "verify")["kagglehub"]["ok"] is True
+    assert run_json(project, "status", "status")["kagglehub"]["models"]["tiny"]["state"] == "ok"
+    assert run_json(project, "gc", "gc", "--dry-run")["kagglehub"]["removed"] == []
+    assert run_json(project, "env", "env")["KAGGLEHUB_CACHE"] == str(project.kagglehub)
