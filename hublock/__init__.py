@@ -24,6 +24,7 @@ from hublock._errors import (
 )
 from hublock._events import Event
 from hublock._gc import gc
+from hublock._guard import Guard
 from hublock._layout import cache_key
 from hublock._locker import check, lock
 from hublock._lockfile import (
@@ -59,15 +60,25 @@ from hublock._sync import sync
 from hublock._verify import Change, FileChange, Inspection, State
 
 if TYPE_CHECKING:
-    from hublock._tfhub import LockedResolver, activate, deactivate
+    from hublock._hook import activate, deactivate
+    from hublock._kagglehub import KaggleResolver
+    from hublock._tfhub import LockedResolver
 else:
 
     def __getattr__(name: str) -> object:
-        # The hook imports tensorflow_hub (and so TensorFlow): only when it is asked for.
-        if name in ("activate", "deactivate", "LockedResolver"):
-            from hublock import _tfhub
+        # The hooks import the loaders (tensorflow_hub imports TensorFlow): only when asked for.
+        if name in ("activate", "deactivate"):
+            from hublock import _hook
 
-            return getattr(_tfhub, name)
+            return getattr(_hook, name)
+        if name == "LockedResolver":
+            from hublock._tfhub import LockedResolver
+
+            return LockedResolver
+        if name == "KaggleResolver":
+            from hublock._kagglehub import KaggleResolver
+
+            return KaggleResolver
         raise AttributeError(f"module 'hublock' has no attribute {name!r}")
 
 
@@ -87,10 +98,12 @@ __all__ = [
     "FileChange",
     "Garbage",
     "GcReport",
+    "Guard",
     "Handle",
     "HublockError",
     "Inspection",
     "IntegrityError",
+    "KaggleResolver",
     "Kept",
     "LockResult",
     "LockState",

@@ -806,13 +806,20 @@ def gc_command(
     help="What a load of a handle that is not in hub.lock does.",
 )
 @cache_option
+@kaggle_cache_option
 @click.option(
     "--online", is_flag=True, help="Let a locked model missing from the cache be fetched (verified)."
 )
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
 def run_command(
-    obj: Context, verify_mode: str, unlocked: str, cache: str | None, online: bool, command: tuple[str, ...]
+    obj: Context,
+    verify_mode: str,
+    unlocked: str,
+    cache: str | None,
+    kaggle_cache: str | None,
+    online: bool,
+    command: tuple[str, ...],
 ) -> None:
     """Run COMMAND with the verify-on-load hook active in every Python process it starts.
 
@@ -820,13 +827,14 @@ def run_command(
     hublock run -- python train.py --epochs 3
     hublock run --unlocked error -- pytest
 
-    Sets TFHUB_CACHE_DIR to the cache sync uses, and puts a sitecustomize
-    (shipped in hublock) first on PYTHONPATH that calls hublock.activate() as
-    soon as a process imports tensorflow_hub, configured through HUBLOCK_LOCKFILE,
-    HUBLOCK_VERIFY, HUBLOCK_UNLOCKED and HUBLOCK_OFFLINE (offline unless
-    --online). The exit code is the command's.
+    Sets TFHUB_CACHE_DIR and KAGGLEHUB_CACHE to the caches sync fills, and puts a
+    sitecustomize (shipped in hublock) first on PYTHONPATH that calls
+    hublock.activate() as soon as a process imports tensorflow_hub or kagglehub
+    (keras_hub presets load through kagglehub), configured through
+    HUBLOCK_LOCKFILE, HUBLOCK_VERIFY, HUBLOCK_UNLOCKED and HUBLOCK_OFFLINE (offline
+    unless --online). The exit code is the command's.
     """
-    project = obj.project(cache)
+    project = obj.project(cache, kaggle_cache)
     lockfile = project.lockfile_path.resolve()
     project.lock()  # fail here, clearly, rather than inside the command
     choice = project.cache_choice()
@@ -835,6 +843,7 @@ def run_command(
     env = {
         **os.environ,
         config.TFHUB_CACHE_DIR.name: choice.location,
+        config.KAGGLEHUB_CACHE.name: project.kaggle_cache_choice().location,
         config.HUBLOCK_LOCKFILE.name: str(lockfile),
         config.HUBLOCK_VERIFY.name: verify_mode,
         config.HUBLOCK_UNLOCKED.name: unlocked,

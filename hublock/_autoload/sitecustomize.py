@@ -1,5 +1,6 @@
 """Put first on PYTHONPATH by ``hublock run``: turns on hublock's verify-on-load hook in every
-Python process the command starts, the moment that process imports tensorflow_hub.
+Python process the command starts, the moment that process imports tensorflow_hub or kagglehub
+(keras_hub imports kagglehub).
 
 Not earlier: importing TensorFlow at start-up would slow every Python process (pip, scripts that
 never load a model). So this installs a one-shot import hook that runs ``hublock.activate()``
@@ -37,12 +38,26 @@ def _run_shadowed_sitecustomize() -> None:
             sys.modules["sitecustomize"] = me
 
 
+LOADERS = ("tensorflow_hub", "kagglehub")
+
+
 class _ActivateAfterImport(importlib.abc.MetaPathFinder):
+    """Runs ``hublock.activate()`` right after a loader's module has been executed, once per
+    loader (keras_hub imports kagglehub: its presets are covered the same way)."""
+
+    def __init__(self) -> None:
+        self.pending = set(LOADERS)
+
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if name != "tensorflow_hub":
+        if name not in self.pending:
             return None
-        sys.meta_path.remove(self)  # one shot, and lets the real finders find it below
-        spec = importlib.util.find_spec(name)
+        self.pending.discard(name)
+        sys.meta_path.remove(self)  # lets the real finders find it below (and no recursion)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            if self.pending:
+                sys.meta_path.insert(0, self)
         if spec is None or spec.loader is None:
             return spec
         loader = spec.loader
@@ -88,9 +103,10 @@ def _import_hublock() -> ModuleType:
 
 
 def _activate() -> None:
+    """Hook every loader imported so far (activate replaces the previous hooks)."""
     hublock = _import_hublock()
     try:
-        hublock.activate()
+        hublock.activate(loaders=[name for name in LOADERS if name in sys.modules])
     except hublock.HublockError as exc:
         _fail(str(exc))
 

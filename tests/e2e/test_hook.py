@@ -132,7 +132,7 @@ def test_activate_is_idempotent_and_deactivate_restores_the_registry(synced: Pro
     first = hublock.activate(synced.lockfile)
     second = hublock.activate(synced.lockfile, verify="full")
     impls = registry.resolver._impls
-    assert len(impls) == len(before) + 1 and impls[-1] is second and first not in impls
+    assert len(impls) == len(before) + 1 and impls[-1] is second.tfhub and first.tfhub not in impls
     hublock.deactivate()
     hublock.deactivate()
     assert registry.resolver._impls == before
