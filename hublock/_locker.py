@@ -12,11 +12,18 @@ from typing import TYPE_CHECKING
 from hublock._archive import extract_archive, unpacked_limit
 from hublock._bucket import hash_objects, object_checksum, remote_objects
 from hublock._digest import sha256_digest
-from hublock._errors import FetchError, HublockError, IntegrityError, ManifestError, NotInSyncError
+from hublock._errors import (
+    FetchError,
+    HublockError,
+    IntegrityError,
+    ManifestError,
+    ModelErrors,
+    NotInSyncError,
+)
 from hublock._events import Event, OnEvent, ignore
 from hublock._fetch import Download, Fetcher, apply_mirror, source_url
 from hublock._kaggle import SCHEME as KAGGLE_SCHEME
-from hublock._kaggle import KaggleHandle, parse_kaggle_handle
+from hublock._kaggle import KaggleHandle, handle_of_url, parse_kaggle_handle
 from hublock._lockfile import ConflictedLockfileError, LockedModel, Lockfile, RemoteObject, write_lockfile
 from hublock._manifest import Manifest, ModelSpec, handle_kind, near_duplicates
 from hublock._parallel import raise_if_cancelled, run_parallel
@@ -37,9 +44,12 @@ def resolve_model(
     on_event: OnEvent = ignore,
     cancel: threading.Event | None = None,
     known: Mapping[str, RootModel] | None = None,
+    *,
+    reuse: Mapping[tuple[str, ...], Download] | None = None,
 ) -> LockedModel:
     """Download a model's archive (into the download cache) and compute its lock entry. ``known``:
-    archives already in the download cache by handle, used instead of the network (a rebuild)."""
+    archives already in the download cache by handle, used instead of the network (a rebuild).
+    ``reuse``: archives just downloaded for other spellings, by Kaggle model identity."""
     if handle_kind(spec.handle) == "path":
         raise ManifestError(
             f"{spec.name}: {spec.handle!r} is a local path; tensorflow_hub loads local paths in "
@@ -63,6 +73,11 @@ def resolve_model(
         record = (known or {}).get(spec.handle)
         download = _known_download(fetcher, record) if record is not None else None
         pinned = _pin(spec, fetcher, record)
+        named = pinned if handle_kind(spec.handle) == "kaggle" else _named_model(spec)
+        if download is None and named is not None:
+            download = (reuse or {}).get(named.identity)
+            if download is not None:
+                on_event(Event(spec.name, "start", f"same model as {download.url}: downloaded once"))
         if download is None:
             record = None  # not rebuilt from the download cache: nothing to compare with
             source = spec.handle if handle_kind(spec.handle) != "kaggle" else f"{KAGGLE_SCHEME}{pinned}"
@@ -180,14 +195,79 @@ def lock_manifest(
     on_event: OnEvent = ignore,
     known: Mapping[str, RootModel] | None = None,
 ) -> tuple[Lockfile, tuple[str, ...]]:
-    """The new lock for ``manifest`` (pure apart from the fetcher), and the names resolved."""
+    """The new lock for ``manifest`` (pure apart from the fetcher), and the names resolved.
+
+    One Kaggle model listed under several spellings (a tfhub.dev handle, which redirects to
+    Kaggle; a kaggle.com URL; a kagglehub handle) is downloaded once: the URL handles first,
+    then each kagglehub handle that names a model one of them led to takes its archive."""
     plan = plan_lock(manifest, current, upgrade, os.environ)
-    resolved = run_parallel(
-        lambda spec, cancel: resolve_model(spec, mirrors, fetcher, on_event, cancel, known),
-        plan.resolve,
-        jobs,
-    )
+    later = [s for s in plan.resolve if _named_model(s) is not None or handle_kind(s.handle) == "kaggle"]
+    first = [s for s in plan.resolve if s not in later]
+
+    def attempt(spec: ModelSpec, cancel: threading.Event) -> LockedModel | HublockError:
+        try:
+            return resolve_model(spec, mirrors, fetcher, on_event, cancel, known, reuse=reusable)
+        except HublockError as exc:
+            return exc
+
+    reusable: dict[tuple[str, ...], Download] = {}
+    done = run_parallel(attempt, first, jobs)
+    for model in [*plan.keep, *done]:
+        if isinstance(model, LockedModel) and model.archive is not None:
+            identity = kaggle_identity(model)
+            path = fetcher.downloads.get(model.archive.removeprefix("sha256:"))
+            if identity is not None and path is not None:
+                reusable.setdefault(
+                    identity, Download(path, model.archive.removeprefix("sha256:"), model.size, model.url)
+                )
+    done += run_parallel(attempt, later, jobs)
+    errors = tuple(r for r in done if isinstance(r, HublockError))
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ModelErrors(errors, len(done))
+    resolved = [r for r in done if isinstance(r, LockedModel)]
     return Lockfile.of([*plan.keep, *resolved]), tuple(s.name for s in plan.resolve)
+
+
+def _named_model(spec: ModelSpec) -> KaggleHandle | None:
+    """The Kaggle model a kaggle.com/models/... URL handle names (known before any download)."""
+    return handle_of_url(spec.handle) if handle_kind(spec.handle) == "http" else None
+
+
+def kaggle_model(model: LockedModel) -> KaggleHandle | None:
+    """The Kaggle model a locked model is, when it is one: by its kagglehub handle, or the
+    kaggle.com URL its handle or its redirects led to."""
+    if model.kaggle:
+        return parse_kaggle_handle(model.kaggle)
+    for url in (model.handle, model.url):
+        found = handle_of_url(url) if url.startswith(("http://", "https://")) else None
+        if found is not None:
+            return found
+    return None
+
+
+def kaggle_identity(model: LockedModel) -> tuple[str, ...] | None:
+    found = kaggle_model(model)
+    return found.identity if found is not None else None
+
+
+def spelling_warnings(lock: Lockfile) -> tuple[str, ...]:
+    """Models that name one Kaggle model, locked with different contents: worth a look."""
+    groups: dict[tuple[str, ...], list[tuple[LockedModel, KaggleHandle]]] = {}
+    for model in lock.models:
+        found = kaggle_model(model)
+        if found is not None:
+            groups.setdefault(found.identity, []).append((model, found))
+    warnings = []
+    for _, models in sorted(groups.items()):
+        if len({m.tree for m, _ in models}) > 1:
+            names = ", ".join(f"{m.name} ({m.tree})" for m, _ in models)
+            warnings.append(
+                f"{names} name one Kaggle model (kaggle://{models[0][1]}) but their contents differ: "
+                "the host served them differently; check which one your code should load"
+            )
+    return tuple(warnings)
 
 
 def lock(
@@ -252,10 +332,14 @@ def lock_project(
     removed = tuple(m.name for m in current.models if new.get(m.name) is None)
     written = write_lockfile(project.lockfile_path, new)
     project.downloads().write_root(Root.of(project.lockfile_path, new))  # its archives are needed
-    warnings = notes + tuple(
-        f"{a.name} and {b.name}: handles differ only by case, a trailing '/' or tf-hub-format; "
-        "tensorflow_hub caches each spelling separately, so this is probably a typo"
-        for a, b in near_duplicates(spec)
+    warnings = (
+        notes
+        + tuple(
+            f"{a.name} and {b.name}: handles differ only by case, a trailing '/' or tf-hub-format; "
+            "tensorflow_hub caches each spelling separately, so this is probably a typo"
+            for a, b in near_duplicates(spec)
+        )
+        + spelling_warnings(new)
     )
     return LockResult(new, resolved, changed, removed, written, project.lockfile_path, warnings, current)
 

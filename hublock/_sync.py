@@ -100,9 +100,11 @@ def sync_model(
     on_event: OnEvent = ignore,
     cancel: threading.Event | None = None,
     local_staging: bool = True,
+    sources: list[str] | None = None,
 ) -> SyncResult:
     """Bring one model in the cache in line with its lock entry. ``local_staging=False`` extracts
-    a bucket target's files straight into its staging prefix (no local copy of the tree)."""
+    a bucket target's files straight into its staging prefix (no local copy of the tree).
+    ``sources``: where its archive may come from (default: ``model_sources``)."""
     model = step.model
     stop = cancel or threading.Event()
     path = cache.path_of(model)
@@ -115,7 +117,16 @@ def sync_model(
             if found.state is State.UNSTAMPED and cache.adopt(model):
                 on_event(Event(model.name, "done", "verified the copy already in the cache"))
                 return SyncResult(model.name, Outcome.VERIFIED, path, loader)
-            _fetch_and_publish(model, cache, fetcher, mirrors, uid, on_event, stop, local_staging)
+            _fetch_and_publish(
+                model,
+                cache,
+                sources or model_sources(model, mirrors),
+                fetcher,
+                uid,
+                on_event,
+                stop,
+                local_staging,
+            )
     except HublockError as exc:
         exc.about(model=model.name, handle=model.handle)
         raise
@@ -131,8 +142,8 @@ def sync_model(
 def _fetch_and_publish(
     model: LockedModel,
     cache: Cache,
+    sources: list[str],
     fetcher: Fetcher,
-    mirrors: Mapping[str, str],
     uid: str,
     on_event: OnEvent,
     cancel: threading.Event,
@@ -150,7 +161,7 @@ def _fetch_and_publish(
         on_event(Event(model.name, "start", what, total=model.size))
         with (
             fetcher.open_archive(
-                model_sources(model, mirrors),
+                sources,
                 cached_sha256=sha256,
                 max_bytes=model.size,
                 progress=progress,
@@ -233,6 +244,10 @@ def sync_project(
         with project.fetcher() as fetcher:
 
             def sync_all(items: list[tuple[SyncStep, Cache]], cancel: threading.Event) -> list[SyncResult]:
+                # the same archive under several spellings: any of their sources will do
+                sources = list(
+                    dict.fromkeys(u for step, _ in items for u in model_sources(step.model, project.mirrors))
+                )
                 return [
                     sync_model(
                         step,
@@ -242,6 +257,7 @@ def sync_project(
                         on_event=on_event,
                         cancel=cancel,
                         local_staging=local_staging,
+                        sources=sources,
                     )
                     for step, target in items
                 ]

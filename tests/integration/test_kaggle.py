@@ -335,3 +335,43 @@ def test_kills_never_leave_a_marker_without_its_files(project: Project) -> None:
         if p.name.endswith((".tmp", "-lock", ".part"))
     ]
     assert not left
+
+
+def test_one_model_in_three_spellings_is_downloaded_once(project: Project) -> None:
+    """A tfhub.dev handle (which redirects to Kaggle), the kaggle.com URL and the kagglehub handle
+    of one model: one download, the same tree, each spelling in its loader's cache."""
+    project.write_manifest(
+        {
+            "tfhub": TFHUB_LINEAR,
+            "page": "https://www.kaggle.com/models/google/linear/TensorFlow2/default/1",
+            "kh": "kaggle://google/linear/tensorFlow2/default/1",
+        },
+        '[cache]\ndir = "cache"',
+    )
+    locked = project.run("lock")
+    assert locked.returncode == 0, locked.stderr
+    assert "warning" not in locked.stderr
+    assert len([r for r in project.hub.requests if r.startswith("/storage/")]) == 1, project.hub.requests
+    models = {m.name: m for m in read_lockfile(project.lockfile).models}
+    assert len({m.tree for m in models.values()}) == 1 and len({m.archive for m in models.values()}) == 1
+    for path in project.downloads.rglob("sha256/*"):
+        path.unlink()
+    project.hub.reset_requests()
+    synced = project.run("sync", "--format", "json")
+    assert synced.returncode == 0, synced.stderr
+    assert len([r for r in project.hub.requests if r.startswith("/storage/")]) == 1  # and once again
+    document = json.loads(synced.stdout)
+    assert set(document["models"]) == {"tfhub", "page"} and set(document["kagglehub"]["models"]) == {"kh"}
+
+
+def test_spellings_of_one_model_with_different_contents_are_named(project: Project) -> None:
+    """Locked at different times, while the host replaced the model: the lock says so."""
+    project.write_manifest({"kh": "kaggle://google/linear/tensorFlow2/default/1"})
+    assert project.run("lock").returncode == 0
+    project.hub.swap("google/linear/1", project.hub.models["google/linear/2"].archive)
+    project.write_manifest({"kh": "kaggle://google/linear/tensorFlow2/default/1", "tfhub": TFHUB_LINEAR})
+    locked = project.run("lock")
+    assert locked.returncode == 0, locked.stderr
+    assert "kh (h1:" in locked.stderr and "tfhub (h1:" in locked.stderr
+    assert "name one Kaggle model (kaggle://google/linear/tensorFlow2/default/1)" in locked.stderr
+    assert "contents differ" in locked.stderr
