@@ -182,3 +182,45 @@ def test_output_dir_gets_a_copy_of_the_verified_files(synced: Project, tmp_path:
     out = tmp_path / "out"
     assert kagglehub.model_download(BERT, output_dir=str(out)) == str(out)
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "metadata.json", "model.weights.h5"]
+
+
+@needs_unshare
+def test_hublock_and_a_kagglehub_download_of_the_same_model_at_once(
+    project: Project, presets: dict[int, bytes], tmp_path: Path
+) -> None:
+    """kagglehub has no lock: it writes into the version's directory and touches its marker.
+    Racing it, hublock still publishes only verified files, both finish, and what is left
+    verifies (kagglehub then loads the locked files)."""
+    project.hub.add_kaggle(f"{BERT}/1", presets[1])
+    project.write_manifest({"bert": f"kaggle://{BERT}/1"})
+    assert project.run("lock").returncode == 0
+    archive = tmp_path / "preset.tar.gz"
+    archive.write_bytes(presets[1])
+    raced = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            sys.executable,
+            "-m",
+            "tests.e2e.kaggle_race",
+            str(project.dir),
+            str(archive),
+            f"{BERT}/1",
+            "4",
+        ],
+        cwd=ROOT,
+        env={**project.env, **TF_QUIET},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert raced.returncode == 0, raced.stderr[-3000:]
+    rounds = json.loads(raced.stdout.strip().splitlines()[-1])
+    locked = str(project.kagglehub / "models" / BERT / "1")
+    for found in rounds:
+        assert found["kagglehub"] == 0 and found["kagglehub_path"] == locked, found
+        assert found["sync"] == 0, found["sync_err"]
+        assert found["verify"] == 0, found["verify_out"]
+        # both really downloaded: kagglehub listed the files and fetched each, hublock the archive
+        assert "ListModelInstanceVersionFiles" in found["api_calls"], found["api_calls"]
+        assert found["api_calls"].count("DownloadModelInstanceVersion") >= 2, found["api_calls"]

@@ -62,7 +62,11 @@ class FakeModel:
 
 
 class FakeHub:
-    def __init__(self, signed_ttl: float = 300.0, tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(
+        self, signed_ttl: float = 300.0, tls: tuple[Path, Path] | None = None, port: int = 0
+    ) -> None:
+        """``port``: 0 (any free port) unless a client insists on one (kagglehub's TEST API is
+        localhost:7777): then inside a network namespace of the test's own."""
         self.models: dict[str, FakeModel] = {}
         self.requests: list[str] = []
         self.signed_ttl = signed_ttl
@@ -83,7 +87,7 @@ class FakeHub:
         self.api_calls: list[tuple[str, dict[str, object]]] = []  # (method, JSON body)
         self._faults: list[list[object]] = []  # [path_part, status, times_left]
         self._lock = threading.Lock()
-        self._server = _QuietServer(("127.0.0.1", 0), _handler(self))
+        self._server = _QuietServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         if tls is not None:
