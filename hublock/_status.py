@@ -104,7 +104,9 @@ def status(
                 state = Status.NOT_IN_MANIFEST
             elif m.name in stale:
                 state = Status.STALE
-            rows.append(ModelStatus(m.name, m.handle, state, m.size, check.path, found.detail))
+            kagglehub = part.cache.loader == "kagglehub"
+            shown = f"kaggle://{m.kaggle}" if kagglehub else m.handle  # as that loader names it
+            rows.append(ModelStatus(m.name, shown, state, m.size, check.path, found.detail))
         kagglehub = part.cache.loader == "kagglehub"
         for spec in project.manifest.models if project.manifest else ():
             goes_here = bool(spec.kaggle) if kagglehub else handle_kind(spec.handle) != "kaggle"

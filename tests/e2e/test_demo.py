@@ -18,7 +18,8 @@ def test_offline_demo_runs_end_to_end(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     out = proc.stdout
-    assert "3 models: 3 fetched" in out and "3 models: 3 present" in out
+    assert "3 models: 3 fetched" in out and "3 models: 3 present" in out  # tensorflow_hub's cache
+    assert "2 models: 2 fetched" in out and "2 models: 2 present" in out  # kagglehub's
     # each stand-in model i computes (i+2)*x + 1, loaded under its real handle
     assert (
         "hub.load('https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5')([1, 2]) = [3.0, 5.0]"
@@ -26,5 +27,17 @@ def test_offline_demo_runs_end_to_end(tmp_path: Path) -> None:
     )
     assert (
         "bert: hub.load('https://www.kaggle.com/models/tensorflow/bert/TensorFlow2/en-uncased-l-12-h-768-a-12/3')([1, 2]) = [5.0, 9.0]"
+        in out
+    )
+    # the same model through kagglehub, and a keras_hub preset, from kagglehub's cache
+    work = tmp_path / "work" / "kagglehub" / "models"
+    bert = work / "tensorflow/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/3"
+    assert (
+        f"bert: kagglehub.model_download('tensorflow/bert/tensorFlow2/en-uncased-l-12-h-768-a-12/3') = {bert}"
+        in out
+    )
+    assert out.count("without its version: the locked version") == 2
+    assert (
+        "keras_hub.models.Backbone.from_preset('kaggle://keras/bert/keras/bert_tiny_en_uncased') = BertBackbone"
         in out
     )
