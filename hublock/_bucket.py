@@ -351,9 +351,8 @@ class BucketCache:
                     raise IntegrityError(
                         f"upload of {rel} to {self.location}: md5 differs from what was sent"
                     )
-            self.fs.pipe_file(
-                self._path(self.layout.descriptor(model.handle)), descriptor_text(model.handle).encode()
-            )
+            if (descriptor := self.layout.descriptor(model.handle)) is not None:
+                self.fs.pipe_file(self._path(descriptor), descriptor_text(model.handle).encode())
             with suppress(FileNotFoundError):
                 self.fs.rm_file(self._path(self.layout.stamp(model.handle)))
             self._replace(key, remote, paths)

@@ -109,7 +109,9 @@ class Layout(Protocol):
         """hublock's record of what it verified."""
         ...
 
-    def descriptor(self, handle: str) -> str: ...
+    def descriptor(self, handle: str) -> str | None:
+        """The loader's informational descriptor, if it keeps one."""
+        ...
 
     def roots(self) -> str:
         """The directory of the cache's roots: which project needs which models."""
@@ -129,7 +131,21 @@ def cache_key(handle: str) -> str:
     return hashlib.sha1(handle.encode("utf8")).hexdigest()
 
 
-class TfhubLayout:
+class _Names:
+    """What every layout shares: the roots directory, and ``kind`` from ``parse``."""
+
+    def roots(self) -> str:
+        return ".hublock-roots"
+
+    def kind(self, name: str) -> Kind | None:
+        parsed = self.parse(name)
+        return parsed.kind if parsed is not None else None
+
+    def parse(self, name: str) -> CacheName | None:
+        raise NotImplementedError
+
+
+class TfhubLayout(_Names):
     """tensorflow_hub's cache: everything keyed by ``sha1(handle)``, flat at the root."""
 
     name = "tfhub"
@@ -158,15 +174,8 @@ class TfhubLayout:
     def stamp(self, handle: str) -> str:
         return f"{cache_key(handle)}.hublock.json"
 
-    def descriptor(self, handle: str) -> str:
+    def descriptor(self, handle: str) -> str | None:
         return f"{cache_key(handle)}.descriptor.txt"
-
-    def roots(self) -> str:
-        return ".hublock-roots"
-
-    def kind(self, name: str) -> Kind | None:
-        parsed = self.parse(name)
-        return parsed.kind if parsed is not None else None
 
     def parse(self, name: str) -> CacheName | None:
         if name == self.roots():
@@ -191,7 +200,7 @@ class TfhubLayout:
 TFHUB = TfhubLayout()
 
 
-class KagglehubLayout:
+class KagglehubLayout(_Names):
     """kagglehub's cache: ``models/<owner>/<model>/<framework>/<variation>/<version>/`` (the
     framework as the caller spells it), whole-model marker ``<version>.complete`` beside it, one
     marker per file under ``.complete/<version>/<path>.complete``. kagglehub has no lock and no
@@ -239,15 +248,8 @@ class KagglehubLayout:
     def stamp(self, handle: str) -> str:
         return f"{self.model(handle)}.hublock.json"
 
-    def descriptor(self, handle: str) -> str:
-        return self.stamp(handle)  # kagglehub keeps none; the stamp says who put it there
-
-    def roots(self) -> str:
-        return ".hublock-roots"
-
-    def kind(self, name: str) -> Kind | None:
-        parsed = self.parse(name)
-        return parsed.kind if parsed is not None else None
+    def descriptor(self, handle: str) -> str | None:
+        return None  # kagglehub keeps none
 
     def parse(self, name: str) -> CacheName | None:
         if name == self.roots():

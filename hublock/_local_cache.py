@@ -111,7 +111,8 @@ class LocalCache:
     def publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
         """Make ``staging`` the model's directory with one rename; replace what was there."""
         handle = self.address(model)
-        atomic_write(self.root / self.layout.descriptor(handle), descriptor_text(handle))
+        if (descriptor := self.layout.descriptor(handle)) is not None:
+            atomic_write(self.root / descriptor, descriptor_text(handle))
         aside = self.replace_dir(handle, staging)
         self.write_stamp(model, tree)
         if aside is not None:
