@@ -375,3 +375,21 @@ def test_spellings_of_one_model_with_different_contents_are_named(project: Proje
     assert "kh (h1:" in locked.stderr and "tfhub (h1:" in locked.stderr
     assert "name one Kaggle model (kaggle://google/linear/tensorFlow2/default/1)" in locked.stderr
     assert "contents differ" in locked.stderr
+
+
+def test_a_kaggle_mirror_directory_serves_kagglehub_handles_offline(project: Project, tmp_path: Path) -> None:
+    """`kaggle://` mirrors like any prefix: <dir>/<owner>/<model>/<framework>/<variation>/<version>.tar.gz."""
+    mirror = tmp_path / "mirror" / KAGGLE_TINY
+    mirror.mkdir(parents=True)
+    (mirror / "1.tar.gz").write_bytes(project.hub.models[f"kaggle:{KAGGLE_TINY}/1"].archive)
+    project.write_manifest({"tiny": f"{TINY}/1"})
+    option = f"kaggle://=file://{tmp_path / 'mirror'}/"
+    locked = project.run("lock", "--offline", "--mirror", option)
+    assert locked.returncode == 0, locked.stderr
+    assert read_lockfile(project.lockfile).models[0].url == f"https://www.kaggle.com/models/{KAGGLE_TINY}/1"
+    for path in project.downloads.rglob("sha256/*"):
+        path.unlink()
+    synced = project.run("sync", "--offline", "--mirror", option)
+    assert synced.returncode == 0, synced.stderr
+    assert project.hub.requests == []
+    assert project.run("verify", "--full").returncode == 0
