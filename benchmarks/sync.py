@@ -53,13 +53,18 @@ SHARD_MB = 64  # variables are split in shards of at most this size, as TensorFl
 # -- the models ------------------------------------------------------------------------------
 
 
-def make_archive(path: Path, weights_mb: float, seed: int) -> None:
-    """A SavedModel-shaped .tar.gz with ``weights_mb`` MB of float32 weights (gzip level 6)."""
+def make_archive(
+    path: Path, weights_mb: float, seed: int, shard_mb: float = SHARD_MB, compressible: bool = False
+) -> None:
+    """A SavedModel-shaped .tar.gz with ``weights_mb`` MB of float32 weights (gzip level 6) in
+    shards of at most ``shard_mb`` MB (0: one file). ``compressible``: weights of few distinct
+    values (quantised), which gzip shrinks ~4x; else normal floats, which it barely shrinks."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     total = int(weights_mb * (1 << 20))
-    shards = max(1, -(-total // (SHARD_MB << 20)))
+    shard_bytes = int(shard_mb * (1 << 20)) or total
+    shards = max(1, -(-total // shard_bytes))
     tmp = path.with_suffix(".part")
     with open(tmp, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
 
@@ -76,20 +81,28 @@ def make_archive(path: Path, weights_mb: float, seed: int) -> None:
         add("variables/variables.index", rng.bytes(2_000))
         left = total
         for i in range(shards):
-            n = min(left, SHARD_MB << 20) // 4 * 4
+            n = min(left, shard_bytes) // 4 * 4
             left -= n
-            data = rng.standard_normal(n // 4, dtype=np.float32).tobytes()
+            values = rng.standard_normal(n // 4, dtype=np.float32)
+            data = (np.round(values * 4) / 4 if compressible else values).tobytes()
             add(f"variables/variables.data-{i:05d}-of-{shards:05d}", data)
         add("assets/labels.txt", b"\n".join(b"label-%d" % i for i in range(1000)))
     tmp.rename(path)
 
 
-def generate(specs: dict[str, float]) -> dict[str, Path]:
+def generate(
+    specs: dict[str, float], shard_mb: float = SHARD_MB, compressible: bool = False
+) -> dict[str, Path]:
     """name -> archive; made once (2 processes) and kept in benchmarks/.work."""
     folder = WORK / "archives"
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {name: folder / f"{name}-{mb:g}MB.tar.gz" for name, mb in specs.items()}
-    todo = [(paths[n], mb, i) for i, (n, mb) in enumerate(specs.items()) if not paths[n].exists()]
+    kind = f"s{shard_mb:g}{'c' if compressible else ''}"
+    paths = {name: folder / f"{name}-{mb:g}MB-{kind}.tar.gz" for name, mb in specs.items()}
+    todo = [
+        (paths[n], mb, i, shard_mb, compressible)
+        for i, (n, mb) in enumerate(specs.items())
+        if not paths[n].exists()
+    ]
     if todo:
         print(f"generating {len(todo)} archives ({sum(t[1] for t in todo):.0f} MB of weights)...", flush=True)
         with multiprocessing.get_context("fork").Pool(2) as pool:
@@ -285,6 +298,97 @@ def curl_null(urls: list[str]) -> float:
     return time.perf_counter() - start
 
 
+# The matrix: (sizes in MB of weights, shard MB (0: one weights file), compressible weights)
+MIXES: dict[str, tuple[list[float], float, bool]] = {
+    "few-large": ([150.0] * 4, 64, False),
+    "one-file": ([10.0, 25.0, 40.0, 56.0, 70.0, 120.0], 0, False),
+    "many-mid": ([6.0] * 24, 3, False),
+    "many-small": ([0.5] * 60, 64, False),
+    "one-huge": ([1024.0], 64, False),
+    "compressible": ([100.0] * 4, 64, True),
+}
+METHODS = ("tensorflow_hub", "hublock", "bare")
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object]:
+    """One mix: each method cold, taking turns (the order rotates every trial, so none always
+    goes first), with the disk flushed before each run."""
+    sizes_mb, shard, compressible = MIXES[name]
+    specs = {f"{name}-{i:03d}": mb * scale for i, mb in enumerate(sizes_mb)}
+    files = generate(specs, shard, compressible)
+    server = Server(files)
+    sizes = {n: p.stat().st_size for n, p in files.items()}
+    urls = {n: server.handle(n) + "?tf-hub-format=compressed" for n in files}
+    proj = project(tmp / name, {n.replace("-", "_"): server.handle(n) for n in files})
+    hublock(proj, "lock", downloads=tmp / f"{name}-lock-downloads")
+    profile = tmp / f"{name}-profile.jsonl"
+    peak: list[int] = []
+
+    def cold_sync() -> float:
+        shutil.rmtree(proj / "cache", ignore_errors=True)
+        shutil.rmtree(tmp / "downloads", ignore_errors=True)
+        os.sync()
+        env = {**hublock_env(tmp / "downloads"), "HUBLOCK_PROFILE": str(profile)}
+        wall, rss = run([PYTHON, "-m", "hublock", "sync"], cwd=proj, env=env)
+        peak.append(rss)
+        return wall
+
+    methods = {
+        "tensorflow_hub": lambda: tfhub_resolve([server.handle(n) for n in files], tmp / "tfhub"),
+        "hublock": cold_sync,
+        "bare": lambda: reference(urls, sizes, tmp / "bare"),
+    }
+    times: dict[str, list[float]] = {m: [] for m in METHODS}
+    profile.unlink(missing_ok=True)
+    for trial in range(trials):
+        order = METHODS[trial % 3 :] + METHODS[: trial % 3]
+        for method in order:
+            os.sync()
+            times[method].append(methods[method]())
+        print(
+            f"  {name} trial {trial + 1}: " + ", ".join(f"{m} {times[m][-1]:.2f}s" for m in METHODS),
+            flush=True,
+        )
+    med = {m: statistics.median(times[m]) for m in METHODS}
+    stages = [json.loads(line) for line in profile.read_text().splitlines()] if profile.exists() else []
+    shutil.rmtree(proj, ignore_errors=True)
+    server.httpd.shutdown()
+    return {
+        "models": len(files),
+        "archive_mb": round(sum(sizes.values()) / 1e6, 1),
+        "weights_mb": round(sum(specs.values()), 1),
+        "shard_mb": shard,
+        "compressible": compressible,
+        "seconds": {m: spread(times[m]) for m in METHODS},
+        "trials_s": times,
+        "hublock_vs_bare": med["bare"] / med["hublock"],
+        "hublock_vs_tensorflow_hub": med["tensorflow_hub"] / med["hublock"],
+        "peak_rss_mb": max(peak) / 1e6,
+        "stages": stages[len(stages) // 2] if stages else {},
+    }
+
+
+def matrix_table(matrix: dict[str, dict]) -> str:  # type: ignore[type-arg]
+    lines = [
+        "| mix | models | archives MB | tensorflow_hub s | hublock s | bare pipeline s "
+        "| vs tensorflow_hub | vs bare |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in matrix.items():
+        cell = {m: "{median:.2f} ({min:.2f}-{max:.2f})".format(**row["seconds"][m]) for m in METHODS}
+
+        lines.append(
+            f"| {name} | {row['models']} | {row['archive_mb']:.0f} | {cell['tensorflow_hub']} | "
+            f"{cell['hublock']} | {cell['bare']} | {row['hublock_vs_tensorflow_hub']:.2f}x | "
+            f"{row['hublock_vs_bare']:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -294,8 +398,25 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results.json"))
+    parser.add_argument("--mix", action="append", choices=sorted(MIXES), help="only these mixes (repeatable)")
+    parser.add_argument(
+        "--matrix-only", action="store_true", help="skip the no-op, lock, verify and RSS runs"
+    )
     args = parser.parse_args()
     r = args.repeat
+    tmp = WORK / "run"
+    fresh(tmp)
+    matrix = {}
+    for name in args.mix or MIXES:
+        print(f"mix {name}", flush=True)
+        matrix[name] = run_mix(name, args.scale, r, tmp)
+    out = Path(args.out)
+    data = json.loads(out.read_text()) if out.exists() else {}
+    data["matrix"] = {**data.get("matrix", {}), **matrix}
+    out.write_text(json.dumps(data, indent=2) + "\n")
+    print(matrix_table(matrix), flush=True)
+    if args.matrix_only:
+        return
 
     mixed = {f"mixed-{mb}mb": mb * args.scale for mb in SIZES_MB}
     small = {f"small-{i:03d}": 0.004 for i in range(100)}

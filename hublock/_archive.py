@@ -23,7 +23,7 @@ from typing import BinaryIO, Protocol
 
 from hublock._digest import CHUNK, FileEntry, TreeDigest, tree_digest
 from hublock._errors import IntegrityError, UnsafeArchiveError
-from hublock._parallel import ReadAhead
+from hublock._parallel import Inline, ReadAhead
 
 DEFAULT_MAX_MEMBERS = 200_000
 GZIP_MAGIC = b"\x1f\x8b"
@@ -101,14 +101,16 @@ class Sink(Protocol):
 class LocalSink:
     def __init__(self, root: str) -> None:
         self.root = root
+        self._made: set[str] = set()  # folders made so far: a mkdir per file is a syscall per file
 
     def mkdir(self, path: str) -> None:
-        os.makedirs(os.path.join(self.root, path), exist_ok=True)
+        if path not in self._made:
+            os.makedirs(os.path.join(self.root, path), exist_ok=True)
+            self._made.add(path)
 
     def open(self, path: str) -> BinaryIO:
-        target = os.path.join(self.root, path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        return open(target, "xb")
+        self.mkdir(os.path.dirname(path))
+        return open(os.path.join(self.root, path), "xb")
 
 
 def member_path(name: str) -> str:
@@ -133,9 +135,11 @@ def extract_archive(
     *,
     max_bytes: int,
     max_members: int = DEFAULT_MAX_MEMBERS,
+    threads: bool = True,
 ) -> TreeDigest:
     """Extract a (gzipped) tar stream into ``dest`` (an existing empty directory, or a Sink) and
     return the tree digest of its files. With ``dest=None`` nothing is written: files are only hashed.
+    ``threads``: inflate on a thread of its own (worth it for large archives only).
     """
     sink = LocalSink(dest) if isinstance(dest, str) else dest
     files: list[FileEntry] = []
@@ -151,7 +155,7 @@ def extract_archive(
     gzipped = head.startswith(GZIP_MAGIC)  # what tfhub.dev and Kaggle serve
     # gzip is inflated on a thread of its own, and tarfile reads the tar as a forward-only file
     # (no copies); bz2 and xz (tensorflow_hub accepts them too) are left to tarfile's own reader
-    stage = ReadAhead(gunzip(data) if gzipped else data)
+    stage = (ReadAhead if threads else Inline)(gunzip(data) if gzipped else data)
     source: _Forward | ReadAhead = stage
     mode = "r|*"
     if not head.startswith((b"BZh", b"\xfd7zXZ")):

@@ -67,6 +67,10 @@ class HublockError(Exception):
             text += f"; {self.hint}"
         return redact(f"{self.model}: {text}" if self.model else text)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled whole (fields, subclass state): a worker process sends it back as it is."""
+        return (_restore, (type(self), self.__dict__.copy()))
+
     def to_dict(self) -> dict[str, Any]:
         """The error as ``--format json`` reports it (secrets in URLs redacted, as in the message)."""
         fields = {
@@ -138,3 +142,10 @@ class ModelErrors(HublockError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "errors": [e.to_dict() for e in self.errors]}
+
+
+def _restore(cls: type[HublockError], state: dict[str, Any]) -> HublockError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error

@@ -9,6 +9,7 @@ URLs are never recorded).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import logging
@@ -29,6 +30,8 @@ from hublock._lockfile import LockedModel
 from hublock._manifest import handle_kind
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 log = logging.getLogger("hublock")
@@ -142,7 +145,7 @@ class Fetcher:
 
             transport = self._transport
             if transport is None:
-                transport = httpx.HTTPTransport()
+                transport = httpx.HTTPTransport(verify=tls_context())
                 _read_in_big_steps(transport)
             self._client = httpx.Client(
                 transport=transport,
@@ -489,6 +492,21 @@ class HttpBody:
                 path=self.start,
             )
         return received
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context, made once per process: loading the CA bundle costs ~30 ms,
+    and worker processes forked after ``prepare_network()`` share this one."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
+def prepare_network() -> None:
+    """Import the HTTP stack and make the TLS context now, so that worker processes forked after
+    this inherit both instead of each paying for them."""
+    tls_context()
 
 
 NETWORK_READ = 1 << 20

@@ -1,17 +1,24 @@
-"""Run one function over many models on a few threads; report every failure, not just one.
+"""Run one function over many models on a few threads or worker processes; report every
+failure, not just one.
 
-Threads suffice: hashing, zlib and socket reads release the GIL. On Ctrl-C (or SIGTERM) the
-workers are told to stop through the ``cancel`` event each receives, and each cleans up its own
-staging and lock before the interrupt propagates.
+Threads suit work that waits (lock resolves, bucket uploads): hashing, zlib and socket reads
+release the GIL. Unpacking many models into a local cache is CPU work with a Python part per
+file (tar headers, file creation), which one GIL serialises: it runs in one worker process per
+core (``run_processes``). On Ctrl-C (or SIGTERM) the workers are told to stop through the
+``cancel`` flag each receives, and each cleans up its own staging and lock before the interrupt
+propagates.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
+import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
 
 from hublock._errors import HublockError, ModelErrors
 
@@ -23,7 +30,13 @@ class Cancelled(Exception):
     """Raised inside a worker when the user interrupted the run."""
 
 
-def raise_if_cancelled(cancel: threading.Event) -> None:
+class CancelFlag(Protocol):
+    """A ``threading.Event``, or a ``multiprocessing`` one shared with worker processes."""
+
+    def is_set(self) -> bool: ...
+
+
+def raise_if_cancelled(cancel: CancelFlag) -> None:
     """Called by workers between chunks of work."""
     if cancel.is_set():
         raise Cancelled
@@ -36,10 +49,14 @@ def run_parallel(func: Callable[[T, threading.Event], R], items: Sequence[T], jo
         return []
     cancel = threading.Event()
     pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))))
+    return _gather(pool, [pool.submit(func, item, cancel) for item in items], cancel)
+
+
+def _gather(pool: Executor, futures: list[Future[R]], cancel: Any) -> list[R]:
+    """Every result, in order; on Ctrl-C the workers are told to stop (``cancel``) and waited for."""
+    errors: list[HublockError] = []
+    results: list[R] = []
     try:
-        futures = [pool.submit(func, item, cancel) for item in items]
-        errors: list[HublockError] = []
-        results: list[R] = []
         for future in futures:
             try:
                 results.append(future.result())
@@ -49,13 +66,71 @@ def run_parallel(func: Callable[[T, threading.Event], R], items: Sequence[T], jo
         cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
+    except BrokenExecutor as exc:
+        raise HublockError(f"a worker process died ({exc}); run the command again") from exc
     finally:
         pool.shutdown(wait=True)
     if len(errors) == 1:
         raise errors[0]
     if errors:
-        raise ModelErrors(tuple(errors), len(items)) from errors[0]
+        raise ModelErrors(tuple(errors), len(futures)) from errors[0]
     return results
+
+
+OnEvent = Callable[[Any], None]
+_worker: dict[str, Any] = {}  # in a worker process: its cancel flag and its way back to the parent
+
+
+def run_processes(
+    func: Callable[[T, CancelFlag, OnEvent], R], items: Sequence[T], jobs: int, on_event: OnEvent
+) -> list[R]:
+    """``run_parallel``, in up to ``jobs`` worker processes (one per core at most) forked from
+    this one: no GIL shared between models, so every core unpacks. ``func`` gets a cancel flag
+    and a callback whose events are passed to ``on_event`` here, in this process. Workers ignore
+    Ctrl-C (this process tells them to stop, and they clean up), and die with this process
+    (kill -9 included)."""
+    if not items:
+        return []
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork")
+    cancel = context.Event()
+    events = context.SimpleQueue()
+    relay = threading.Thread(target=_relay, args=(events, on_event), daemon=True, name="hublock-events")
+    relay.start()
+    pool = ProcessPoolExecutor(
+        max_workers=max(1, min(jobs, len(items), os.cpu_count() or 1)),  # CPU work: a core each
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(cancel, events, os.getpid()),
+    )
+    try:
+        return _gather(pool, [pool.submit(_call, func, item) for item in items], cancel)
+    finally:
+        events.put(None)
+        relay.join()
+
+
+def _relay(events: Any, on_event: OnEvent) -> None:
+    while (event := events.get()) is not None:
+        on_event(event)
+
+
+def _start_worker(cancel: CancelFlag, events: Any, parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and sets ``cancel``
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the parent
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    _worker.update(cancel=cancel, events=events)
+
+
+def _call(func: Callable[[T, CancelFlag, OnEvent], R], item: T) -> R:
+    return func(item, _worker["cancel"], _worker["events"].put)
 
 
 class ReadAhead:
@@ -153,3 +228,32 @@ class ReadAhead:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Inline(ReadAhead):
+    """``ReadAhead``'s reader interface on the caller's own thread. For a small model, handing
+    chunks between threads costs more than overlapping the stages saves (each hand-off may wait
+    out the GIL's switch interval)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buf = memoryview(b"")
+        self._done = False
+        self.failure = None
+
+    def _next(self) -> bytes:
+        try:
+            for item in self._chunks:
+                if item:
+                    return item
+        except BaseException as exc:
+            self._done = True
+            self.failure = exc
+            raise
+        self._done = True
+        return b""
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()

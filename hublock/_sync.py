@@ -12,18 +12,25 @@ import errno
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hublock._archive import Sink, extract_archive, unpacked_limit
-from hublock._cache import Cache, CacheChoice
+from hublock._cache import Cache, CacheChoice, open_cache
 from hublock._digest import TreeDigest
 from hublock._errors import CacheError, HublockError, IntegrityError, NotInSyncError
 from hublock._events import Event, OnEvent, ignore
-from hublock._fetch import ArchiveStream, Fetcher, model_sources
+from hublock._fetch import ArchiveStream, Fetcher, model_sources, prepare_network
 from hublock._lockfile import LockedModel, Lockfile
-from hublock._parallel import ReadAhead, raise_if_cancelled, run_parallel
+from hublock._parallel import (
+    CancelFlag,
+    Inline,
+    ReadAhead,
+    raise_if_cancelled,
+    run_parallel,
+    run_processes,
+)
 from hublock._plan import Action, SyncStep, plan_sync
 from hublock._project import Project
 from hublock._reports import Outcome, SyncReport, SyncResult
@@ -34,24 +41,29 @@ if TYPE_CHECKING:
     import httpx
 
 
-def unpack(
-    stream: ArchiveStream, staging: Path | Sink, model: LockedModel, cancel: threading.Event
-) -> TreeDigest:
+THREADED_MIN = 16 << 20
+"""Archives this large run their stages on threads of their own (reading and sha256, gunzip,
+untar and file hashing overlap on both cores); smaller ones run on one thread, where hand-offs
+between threads would cost more than they save."""
+
+
+def unpack(stream: ArchiveStream, staging: Path | Sink, model: LockedModel, cancel: CancelFlag) -> TreeDigest:
     """Extract an archive as it streams in into ``staging``, refusing anything that differs from
-    the lock. Three stages on their own threads: reading (socket or file) with the archive's
-    sha256, gunzip, then untar with each file's sha256 (``extract_archive``). Only when the whole
-    archive matches the lock is it kept in the download cache."""
+    the lock. Three stages (on their own threads for a large archive): reading (socket or file)
+    with the archive's sha256, gunzip, then untar with each file's sha256 (``extract_archive``).
+    Only when the whole archive matches the lock is it kept in the download cache."""
 
     def checked() -> Iterator[bytes]:
         for chunk in stream:
             raise_if_cancelled(cancel)
             yield chunk
 
-    with ReadAhead(checked()) as raw:
+    threads = model.size >= THREADED_MIN
+    with (ReadAhead if threads else Inline)(checked()) as raw:
         tree, failure = None, None
         try:
             dest = str(staging) if isinstance(staging, Path) else staging
-            tree = extract_archive(raw, dest, max_bytes=unpacked_limit(model.size))
+            tree = extract_archive(raw, dest, max_bytes=unpacked_limit(model.size), threads=threads)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise CacheError(
@@ -98,7 +110,7 @@ def sync_model(
     mirrors: Mapping[str, str],
     *,
     on_event: OnEvent = ignore,
-    cancel: threading.Event | None = None,
+    cancel: CancelFlag | None = None,
     local_staging: bool = True,
     sources: list[str] | None = None,
 ) -> SyncResult:
@@ -106,7 +118,7 @@ def sync_model(
     a bucket target's files straight into its staging prefix (no local copy of the tree).
     ``sources``: where its archive may come from (default: ``model_sources``)."""
     model = step.model
-    stop = cancel or threading.Event()
+    stop: CancelFlag = cancel or threading.Event()
     path = cache.path_of(model)
     loader = cache.layout.name
     try:
@@ -146,7 +158,7 @@ def _fetch_and_publish(
     fetcher: Fetcher,
     uid: str,
     on_event: OnEvent,
-    cancel: threading.Event,
+    cancel: CancelFlag,
     local_staging: bool,
 ) -> None:
     assert model.archive is not None  # uncompressed models are never fetched
@@ -241,36 +253,96 @@ def sync_project(
         for (report, _), (_, target) in zip(prepared, targets, strict=True):
             for step in report.pending:
                 work.setdefault(step.model.archive or step.model.name, []).append((step, target))
-        with project.fetcher() as fetcher:
-
-            def sync_all(items: list[tuple[SyncStep, Cache]], cancel: threading.Event) -> list[SyncResult]:
-                # the same archive under several spellings: any of their sources will do
-                sources = list(
-                    dict.fromkeys(u for step, _ in items for u in model_sources(step.model, project.mirrors))
-                )
-                return [
-                    sync_model(
-                        step,
-                        target,
-                        fetcher,
-                        project.mirrors,
-                        on_event=on_event,
-                        cancel=cancel,
-                        local_staging=local_staging,
-                        sources=sources,
+        # largest first: the biggest model is the longest chain of work, so it must not start
+        # last and leave a core idle at the end
+        chains = sorted(work.values(), key=lambda items: -items[0][0].model.size)
+        if _in_processes(project, chains, jobs):
+            if not project.offline:
+                prepare_network()  # once, before the fork, rather than once in every worker
+            specs = [
+                ChainSpec(project, [(step, t.location, t.layout.name) for step, t in items], local_staging)
+                for items in chains
+            ]
+            done = [r for results in run_processes(sync_chain, specs, jobs, on_event) for r in results]
+        else:
+            with project.fetcher() as fetcher:
+                done = [
+                    result
+                    for results in run_parallel(
+                        lambda items, cancel: _sync_all(
+                            items, fetcher, project.mirrors, on_event, cancel, local_staging
+                        ),
+                        chains,
+                        jobs,
                     )
-                    for step, target in items
+                    for result in results
                 ]
-
-            # largest first: the biggest model is the longest chain of work, so it must not
-            # start last and leave a core idle at the end
-            chains = sorted(work.values(), key=lambda items: -items[0][0].model.size)
-            done = [result for results in run_parallel(sync_all, chains, jobs) for result in results]
     reports = []
     for report, untouched in prepared:
         mine = tuple(r for r in done if r.cache == report.cache.loader)
         reports.append(replace(report, results=(*untouched, *mine)))
     return _joined(reports)
+
+
+def _sync_all(
+    items: list[tuple[SyncStep, Cache]],
+    fetcher: Fetcher,
+    mirrors: Mapping[str, str],
+    on_event: OnEvent,
+    cancel: CancelFlag,
+    local_staging: bool,
+) -> list[SyncResult]:
+    """One chain: the models that share one archive (several spellings, both caches), fetched
+    once; any of their sources will do."""
+    sources = list(dict.fromkeys(u for step, _ in items for u in model_sources(step.model, mirrors)))
+    return [
+        sync_model(
+            step,
+            target,
+            fetcher,
+            mirrors,
+            on_event=on_event,
+            cancel=cancel,
+            local_staging=local_staging,
+            sources=sources,
+        )
+        for step, target in items
+    ]
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    """A chain of work as a worker process receives it (caches by location, not as objects)."""
+
+    project: Project
+    items: list[tuple[SyncStep, str, str]]  # (step, cache location, loader)
+    local_staging: bool
+
+
+_worker_fetcher: list[Fetcher] = []  # a worker process keeps one (its connections) for its life
+
+
+def sync_chain(spec: ChainSpec, cancel: CancelFlag, on_event: OnEvent) -> list[SyncResult]:
+    """``_sync_all`` in a worker process."""
+    if not _worker_fetcher:
+        _worker_fetcher.append(spec.project.fetcher())
+    options = spec.project.cache_options
+    items = [(step, open_cache(location, options, loader)) for step, location, loader in spec.items]
+    return _sync_all(items, _worker_fetcher[0], spec.project.mirrors, on_event, cancel, spec.local_staging)
+
+
+def _in_processes(project: Project, chains: list[list[tuple[SyncStep, Cache]]], jobs: int) -> bool:
+    """Worker processes pay off for several models into local caches; buckets (network-bound,
+    and their clients do not survive a fork) and an injected transport (tests) stay on threads."""
+    import multiprocessing
+
+    return (
+        jobs > 1
+        and len(chains) > 1
+        and project.transport is None
+        and all("://" not in target.location for items in chains for _, target in items)
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
 
 
 def _prepare(

@@ -38,3 +38,46 @@ def test_interrupted_sync_leaves_nothing_half_written(project: Project, signum: 
     ]
     assert left == []  # no model dir, no .tmp staging, no .lock
     assert os.listdir(project.downloads / "tmp") == []  # no partial download
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_worker_processes_die_with_a_killed_sync(project: Project) -> None:
+    """Several models into a local cache unpack in one worker process per core; kill -9 of the
+    sync takes them down too, so no orphan keeps writing into the cache."""
+    assert project.run("lock").returncode == 0
+    shutil.rmtree(project.downloads)
+    project.hub.throttle = 0.5
+    proc = project.start("sync")
+    deadline = time.monotonic() + 20
+    while not (workers := _children(proc.pid)):
+        assert time.monotonic() < deadline, "no worker process appeared"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(w) for w in workers):
+        assert time.monotonic() < deadline, "worker processes outlived the sync"
+        time.sleep(0.05)
+    project.hub.throttle = 0
+    assert project.run("sync").returncode == 0  # their locks are a dead process's: taken over at once
+    assert project.run("verify", "--full").returncode == 0
