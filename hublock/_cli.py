@@ -294,7 +294,14 @@ jobs_option = click.option(
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens, for debugging.")
-@click.version_option(package_name="hublock")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _, value: _version(ctx) if value else None,
+    help="Show the version (and which gunzip is in use) and exit.",
+)
 @click.pass_context
 def cli(ctx: click.Context, manifest: Path, lockfile: Path | None, quiet: bool, verbose: bool) -> None:
     """Lock TF Hub and Kaggle models and sync them into tensorflow_hub's cache.
@@ -718,6 +725,15 @@ def env_command(
             _echo(f"$env:{name} = '" + location.replace("'", "''") + "'")
         else:
             _echo(f"export {name}={_quote_sh(location)}")
+    _echo(f"# gunzip: {report.inflater}")  # a comment in every shell: eval and source skip it
+
+
+def _version(ctx: click.Context) -> None:
+    from hublock import __version__
+    from hublock._archive import inflater_name
+
+    _echo(f"hublock, version {__version__}\ngunzip: {inflater_name()}")
+    ctx.exit()
 
 
 def _quote_sh(value: str) -> str:

@@ -348,11 +348,15 @@ class Environment:
     settings: tuple[Setting, ...] = ()
     kaggle_cache: CacheChoice | None = None
     """kagglehub's cache (what KAGGLEHUB_CACHE must say for kagglehub and keras_hub)."""
+    inflater: str = ""
+    """The gunzip in use (ISA-L, or zlib where no ISA-L wheel installs)."""
 
     def to_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {TFHUB_CACHE_DIR.name: self.cache.location}
         if self.kaggle_cache is not None:
             document[KAGGLEHUB_CACHE.name] = self.kaggle_cache.location
+        if self.inflater:
+            document["inflater"] = self.inflater
         if self.settings:
             document["variables"] = {s.name: s.to_dict() for s in self.settings}
         return document

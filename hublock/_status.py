@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from hublock._archive import inflater_name
 from hublock._bucket import check_remote
 from hublock._cache import Cache, CacheChoice
 from hublock._config import settings
@@ -119,4 +120,6 @@ def status(
 
 def environment(project: Project, *, show_all: bool = False) -> Environment:
     """The cache the loaders should be pointed at, and (``show_all``) every variable in force."""
-    return Environment(project.cache_choice(), settings() if show_all else (), project.kaggle_cache_choice())
+    return Environment(
+        project.cache_choice(), settings() if show_all else (), project.kaggle_cache_choice(), inflater_name()
+    )

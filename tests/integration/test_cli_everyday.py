@@ -147,3 +147,23 @@ def test_progress_bars_on_a_terminal_plain_lines_otherwise(project: Project) -> 
         env={"HUBLOCK_DOWNLOAD_CACHE": str(project.dir / "other-dl")},
     )
     assert plain.returncode == 0 and not ANSI.search(plain.stderr) and "linear: fetching" in plain.stderr
+
+
+def test_version_and_env_say_which_gunzip_is_in_use(project: Project) -> None:
+    """ISA-L is a dependency wherever a wheel exists; hublock says when it fell back to zlib."""
+    version = project.run("--version")
+    assert version.returncode == 0
+    assert version.stdout.startswith("hublock, version ") and "gunzip: ISA-L (isal " in version.stdout
+    shown = project.run("env")
+    assert shown.stdout.splitlines()[-1].startswith("# gunzip: ISA-L")
+    fallback = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['isal'] = None\nfrom hublock._archive import inflater_name; print(inflater_name())",
+        ],
+        capture_output=True,
+        text=True,
+        env=project.env,
+    )
+    assert fallback.stdout.startswith("zlib ") and "no ISA-L" in fallback.stdout
