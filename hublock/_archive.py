@@ -17,7 +17,7 @@ import itertools
 import os
 import tarfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import BinaryIO, Protocol
 
@@ -35,6 +35,14 @@ _S_IFMT, _S_IFREG, _S_IFDIR = 0o170000, 0o100000, 0o040000
 def unpacked_limit(archive_size: int) -> int:
     """Refuse archives that expand past this: real models compress 1-5x, bombs 1000x."""
     return max(256 << 20, archive_size * 100)
+
+
+Budget = int | Callable[[], int]
+"""A byte budget, fixed or computed when checked."""
+
+
+def _limit(budget: Budget) -> int:
+    return budget() if callable(budget) else budget
 
 
 def inflater() -> ModuleType:
@@ -143,13 +151,15 @@ def extract_archive(
     fileobj: Readable,
     dest: str | Sink | None,
     *,
-    max_bytes: int,
+    max_bytes: Budget,
     max_members: int = DEFAULT_MAX_MEMBERS,
     threads: bool = True,
 ) -> TreeDigest:
     """Extract a (gzipped) tar stream into ``dest`` (an existing empty directory, or a Sink) and
     return the tree digest of its files. With ``dest=None`` nothing is written: files are only hashed.
     ``threads``: inflate on a thread of its own (worth it for large archives only).
+    ``max_bytes``: how far the files may expand, or a function saying it as the archive arrives
+    (``lock`` learns the archive's size only at its end).
     """
     sink = LocalSink(dest) if isinstance(dest, str) else dest
     files: list[FileEntry] = []
@@ -191,9 +201,9 @@ def extract_archive(
                     raise UnsafeArchiveError(f"member {member.name!r} has an empty name")
                 _claim(kinds, path, "f")
                 total += member.size
-                if total > max_bytes:
+                if total > (limit := _limit(max_bytes)):
                     raise UnsafeArchiveError(
-                        f"archive expands past {max_bytes} bytes (a compression bomb, or a "
+                        f"archive expands past {limit} bytes (a compression bomb, or a "
                         "different archive than the one locked)"
                     )
                 files.append(_copy_member(tar, member, path, sink, source))
@@ -202,8 +212,8 @@ def extract_archive(
             # CRC or length is seen; what is left is still under the byte budget
             for chunk in stage:
                 total += len(chunk)
-                if total > max_bytes:
-                    raise UnsafeArchiveError(f"archive expands past {max_bytes} bytes after its end")
+                if total > (limit := _limit(max_bytes)):
+                    raise UnsafeArchiveError(f"archive expands past {limit} bytes after its end")
     except (tarfile.TarError, EOFError, zlib.error, inflater().error, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise  # a local disk error, not a bad archive: the caller reports it as such
@@ -216,7 +226,7 @@ def extract_archive(
 
 
 def _extract_zip(
-    chunks: Iterator[bytes], sink: Sink | None, *, max_bytes: int, max_members: int
+    chunks: Iterator[bytes], sink: Sink | None, *, max_bytes: Budget, max_members: int
 ) -> TreeDigest:
     """A zip archive, spooled to a temporary file, read with the tar reader's refusals (and
     encrypted members refused). Bytes are counted as they inflate, not as the index declares."""
@@ -261,9 +271,9 @@ def _extract_zip(
                             while block := member.read(CHUNK):
                                 size += len(block)
                                 total += len(block)
-                                if total > max_bytes:
+                                if total > (limit := _limit(max_bytes)):
                                     raise UnsafeArchiveError(
-                                        f"archive expands past {max_bytes} bytes (a compression bomb, "
+                                        f"archive expands past {limit} bytes (a compression bomb, "
                                         "or a different archive than the one locked)"
                                     )
                                 h.update(block)

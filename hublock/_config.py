@@ -105,6 +105,11 @@ GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT = Variable(
     sets=True,
 )
 
+HUBLOCK_PROFILE = Variable(
+    "HUBLOCK_PROFILE",
+    "a file to which `sync` and `lock` append one JSON line of timings (wall and CPU seconds of "
+    "the work, without Python's start-up and imports): what benchmarks/sync.py reads",
+)
 KAGGLEHUB_CACHE = Variable(
     "KAGGLEHUB_CACHE",
     "kagglehub's cache (keras_hub presets load through it); `sync` fills it for `kaggle` entries "
@@ -144,6 +149,7 @@ VARIABLES: tuple[Variable, ...] = (
     NETRC,
     STORAGE_EMULATOR_HOST,
     GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT,
+    HUBLOCK_PROFILE,
     KAGGLEHUB_CACHE,
     HUBLOCK_KAGGLE_API,
     KAGGLE_API_ENVIRONMENT,

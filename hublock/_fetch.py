@@ -156,16 +156,6 @@ class Fetcher:
             )
         return self._client
 
-    def fetch(self, sources: list[str], *, progress: Progress | None = None) -> Download:
-        """Download the first source that answers into the download cache (what ``lock`` does:
-        the digest is learnt here, so there is nothing to check it against)."""
-        with self.open_archive(sources, progress=progress) as stream:
-            for _ in stream:
-                pass
-            path = stream.keep()
-        assert path is not None
-        return Download(path, stream.sha256, stream.size, stream.url)
-
     @contextmanager
     def open_archive(
         self,

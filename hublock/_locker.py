@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Collection, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hublock._archive import extract_archive, unpacked_limit
 from hublock._bucket import hash_objects, object_checksum, remote_objects
-from hublock._digest import sha256_digest
+from hublock._digest import TreeDigest, sha256_digest
 from hublock._errors import (
     FetchError,
     HublockError,
@@ -21,12 +21,20 @@ from hublock._errors import (
     NotInSyncError,
 )
 from hublock._events import Event, OnEvent, ignore
-from hublock._fetch import Download, Fetcher, apply_mirror, source_url
+from hublock._fetch import Download, Fetcher, apply_mirror, prepare_network, source_url
 from hublock._kaggle import SCHEME as KAGGLE_SCHEME
 from hublock._kaggle import KaggleHandle, handle_of_url, parse_kaggle_handle
 from hublock._lockfile import ConflictedLockfileError, LockedModel, Lockfile, RemoteObject, write_lockfile
 from hublock._manifest import Manifest, ModelSpec, handle_kind, near_duplicates
-from hublock._parallel import raise_if_cancelled, run_parallel
+from hublock._parallel import (
+    CancelFlag,
+    ReadAhead,
+    processes_pay_off,
+    profiled,
+    raise_if_cancelled,
+    run_parallel,
+    run_processes,
+)
 from hublock._plan import plan_lock
 from hublock._project import Project
 from hublock._redact import strip_secrets
@@ -42,7 +50,7 @@ def resolve_model(
     mirrors: Mapping[str, str],
     fetcher: Fetcher,
     on_event: OnEvent = ignore,
-    cancel: threading.Event | None = None,
+    cancel: CancelFlag | None = None,
     known: Mapping[str, RootModel] | None = None,
     *,
     reuse: Mapping[tuple[str, ...], Download] | None = None,
@@ -63,7 +71,7 @@ def resolve_model(
         except HublockError as exc:
             exc.about(model=spec.name, handle=spec.handle)
             raise
-    stop = cancel or threading.Event()
+    stop: CancelFlag = cancel or threading.Event()
 
     def progress(n: int) -> None:
         raise_if_cancelled(stop)
@@ -81,9 +89,10 @@ def resolve_model(
         if download is None:
             record = None  # not rebuilt from the download cache: nothing to compare with
             source = spec.handle if handle_kind(spec.handle) != "kaggle" else f"{KAGGLE_SCHEME}{pinned}"
-            download = fetcher.fetch([source_url(source, mirrors)], progress=progress)
-        with open(download.path, "rb") as archive:
-            tree = extract_archive(archive, None, max_bytes=unpacked_limit(download.size))
+            download, tree = _download_and_hash(fetcher, source_url(source, mirrors), progress)
+        else:
+            with open(download.path, "rb") as archive:
+                tree = extract_archive(archive, None, max_bytes=unpacked_limit(download.size))
         if record is not None and tree.tree != record.tree:
             raise IntegrityError(
                 "the archive in the download cache does not give the tree recorded for it",
@@ -110,6 +119,22 @@ def resolve_model(
         manifest=spec.entry_digest,
         kaggle=str(pinned) if pinned is not None else None,
     )
+
+
+def _download_and_hash(
+    fetcher: Fetcher, source: str, progress: Callable[[int], None]
+) -> tuple[Download, TreeDigest]:
+    """One pass, as sync does it: the archive streams into the download cache while its sha256
+    and the tree hash of its files are computed (reading, gunzip and untar on their own
+    threads), so nothing is read twice."""
+    with fetcher.open_archive([source], progress=progress) as stream, ReadAhead(iter(stream)) as raw:
+        tree = extract_archive(raw, None, max_bytes=lambda: unpacked_limit(stream.size))
+        raw.drain()  # the digest covers every byte, also those after the end of the tar
+        if raw.failure is not None:
+            raise raw.failure
+        path = stream.keep()
+    assert path is not None
+    return Download(path, stream.sha256, stream.size, stream.url), tree
 
 
 def _pin(spec: ModelSpec, fetcher: Fetcher, record: RootModel | None) -> KaggleHandle | None:
@@ -194,8 +219,11 @@ def lock_manifest(
     jobs: int = 4,
     on_event: OnEvent = ignore,
     known: Mapping[str, RootModel] | None = None,
+    workers: Project | None = None,
 ) -> tuple[Lockfile, tuple[str, ...]]:
     """The new lock for ``manifest`` (pure apart from the fetcher), and the names resolved.
+    ``workers``: the project, when models may be resolved in worker processes (each with a
+    fetcher of its own), one per core: hashing many archives is CPU work.
 
     One Kaggle model listed under several spellings (a tfhub.dev handle, which redirects to
     Kaggle; a kaggle.com URL; a kagglehub handle) is downloaded once: the URL handles first,
@@ -211,7 +239,16 @@ def lock_manifest(
             return exc
 
     reusable: dict[tuple[str, ...], Download] = {}
-    done = run_parallel(attempt, first, jobs)
+
+    def resolve_all(specs: list[ModelSpec]) -> list[LockedModel | HublockError]:
+        if workers is not None and workers.transport is None and processes_pay_off(jobs, len(specs)):
+            if not workers.offline:
+                prepare_network()  # once, before the fork, rather than once in every worker
+            jobs_ = [ResolveJob(workers, s, known, dict(reusable)) for s in specs]
+            return run_processes(resolve_in_worker, jobs_, jobs, on_event)
+        return run_parallel(attempt, specs, jobs)
+
+    done = resolve_all(first)
     for model in [*plan.keep, *done]:
         if isinstance(model, LockedModel) and model.archive is not None:
             identity = kaggle_identity(model)
@@ -220,7 +257,7 @@ def lock_manifest(
                 reusable.setdefault(
                     identity, Download(path, model.archive.removeprefix("sha256:"), model.size, model.url)
                 )
-    done += run_parallel(attempt, later, jobs)
+    done += resolve_all(later)
     errors = tuple(r for r in done if isinstance(r, HublockError))
     if len(errors) == 1:
         raise errors[0]
@@ -233,6 +270,31 @@ def lock_manifest(
 def _named_model(spec: ModelSpec) -> KaggleHandle | None:
     """The Kaggle model a kaggle.com/models/... URL handle names (known before any download)."""
     return handle_of_url(spec.handle) if handle_kind(spec.handle) == "http" else None
+
+
+@dataclass(frozen=True)
+class ResolveJob:
+    """One model to resolve, as a worker process receives it."""
+
+    project: Project
+    spec: ModelSpec
+    known: Mapping[str, RootModel] | None
+    reuse: Mapping[tuple[str, ...], Download]
+
+
+_worker_fetcher: list[Fetcher] = []  # a worker process keeps one (its connections) for its life
+
+
+def resolve_in_worker(job: ResolveJob, cancel: CancelFlag, on_event: OnEvent) -> LockedModel | HublockError:
+    """``resolve_model`` in a worker process; a failure is returned, to be reported with the rest."""
+    if not _worker_fetcher:
+        _worker_fetcher.append(job.project.fetcher())
+    try:
+        return resolve_model(
+            job.spec, job.project.mirrors, _worker_fetcher[0], on_event, cancel, job.known, reuse=job.reuse
+        )
+    except HublockError as exc:
+        return exc
 
 
 def kaggle_model(model: LockedModel) -> KaggleHandle | None:
@@ -317,7 +379,7 @@ def lock_project(
     # download cache; offline also what other projects locked there
     rebuild = not upgrade and (bool(notes) or not project.lockfile_path.exists())
     known = known_archives(project, others=project.offline) if rebuild else {}
-    with project.fetcher() as fetcher:
+    with profiled("lock"), project.fetcher() as fetcher:
         new, resolved = lock_manifest(
             spec,
             current,
@@ -327,6 +389,7 @@ def lock_project(
             jobs=jobs,
             on_event=on_event,
             known=known,
+            workers=project,
         )
     changed = tuple(m.name for m in new.models if current.get(m.name) != m)
     removed = tuple(m.name for m in current.models if new.get(m.name) is None)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from hublock import _config as config
 from hublock._errors import HublockError, ModelErrors
 
 T = TypeVar("T")
@@ -79,6 +80,40 @@ def _gather(pool: Executor, futures: list[Future[R]], cancel: Any) -> list[R]:
 
 OnEvent = Callable[[Any], None]
 _worker: dict[str, Any] = {}  # in a worker process: its cancel flag and its way back to the parent
+
+
+@contextlib.contextmanager
+def profiled(command: str) -> Iterator[None]:
+    """With HUBLOCK_PROFILE set: append one JSON line of the block's wall and CPU seconds (this
+    process's, and its worker processes') to that file. The work alone, without Python's start-up
+    and imports: what benchmarks compare with a pipeline measured the same way."""
+    path = config.HUBLOCK_PROFILE.get()
+    if not path:
+        yield
+        return
+    import json
+    import time
+
+    wall, before = time.perf_counter(), os.times()
+    yield
+    after = os.times()
+    record = {
+        "command": command,
+        "wall_s": time.perf_counter() - wall,
+        "cpu_s": (after.user - before.user) + (after.system - before.system),
+        "workers_cpu_s": (after.children_user - before.children_user)
+        + (after.children_system - before.children_system),
+    }
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def processes_pay_off(jobs: int, items: int) -> bool:
+    """Whether ``run_processes`` is worth its fork: several items, several jobs, and a platform
+    that forks."""
+    import multiprocessing
+
+    return jobs > 1 and items > 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
 def run_processes(

@@ -27,6 +27,8 @@ from hublock._parallel import (
     CancelFlag,
     Inline,
     ReadAhead,
+    processes_pay_off,
+    profiled,
     raise_if_cancelled,
     run_parallel,
     run_processes,
@@ -236,6 +238,13 @@ def sync_project(
 ) -> SyncReport:
     """``sync`` of a loaded project: tensorflow_hub's cache, and kagglehub's when any model
     goes there, filled in one parallel run (an archive both need is fetched once)."""
+    with profiled("sync"):
+        return _sync_project(project, dry_run, jobs, on_event, local_staging, force)
+
+
+def _sync_project(
+    project: Project, dry_run: bool, jobs: int, on_event: OnEvent, local_staging: bool, force: bool
+) -> SyncReport:
     lock = project.lock()
     project.require_in_sync(lock, "sync")
     targets = [project.open_cache()]
@@ -334,14 +343,10 @@ def sync_chain(spec: ChainSpec, cancel: CancelFlag, on_event: OnEvent) -> list[S
 def _in_processes(project: Project, chains: list[list[tuple[SyncStep, Cache]]], jobs: int) -> bool:
     """Worker processes pay off for several models into local caches; buckets (network-bound,
     and their clients do not survive a fork) and an injected transport (tests) stay on threads."""
-    import multiprocessing
-
     return (
-        jobs > 1
-        and len(chains) > 1
+        processes_pay_off(jobs, len(chains))
         and project.transport is None
         and all("://" not in target.location for items in chains for _, target in items)
-        and "fork" in multiprocessing.get_all_start_methods()
     )
 
 
