@@ -266,7 +266,11 @@ def _sync_project(
         # last and leave a core idle at the end
         chains = sorted(work.values(), key=lambda items: -items[0][0].model.size)
         if _in_processes(project, chains, jobs):
-            if not project.offline:
+            downloads = project.downloads()
+            if not project.offline and any(
+                downloads.get((items[0][0].model.archive or "").removeprefix("sha256:")) is None
+                for items in chains
+            ):
                 prepare_network()  # once, before the fork, rather than once in every worker
             specs = [
                 ChainSpec(project, [(step, t.location, t.layout.name) for step, t in items], local_staging)

@@ -12,6 +12,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from hublock import hash_directory, read_lockfile
 from hublock._archive import extract_archive
 from tests.conftest import KAGGLE_OTHER, TFHUB_LINEAR, Project
@@ -348,3 +350,23 @@ def test_help_explains_commands_and_exit_codes(project: Project) -> None:
     assert result.returncode == 0 and "lock" in result.stdout and "Exit codes" in result.stdout
     sync_help = project.run("sync", "--help").stdout
     assert "--dry-run" in sync_help and "TFHUB_CACHE_DIR" in sync_help
+
+
+@pytest.mark.parametrize("threaded_min", [0, 1 << 40], ids=["stages-on-threads", "one-thread"])
+@pytest.mark.parametrize("jobs", [1, 2], ids=["threads", "worker-processes"])
+def test_every_pipeline_shape_gives_the_same_verified_cache(
+    project: Project, monkeypatch: pytest.MonkeyPatch, threaded_min: int, jobs: int
+) -> None:
+    """Large archives run their stages on threads, small ones on one thread; several models run
+    in worker processes (jobs > 1), one in this process: each shape publishes the same files."""
+    import hublock
+    import hublock._sync
+
+    monkeypatch.setattr(hublock._sync, "THREADED_MIN", threaded_min)
+    assert project.run("lock").returncode == 0
+    shutil.rmtree(project.downloads)
+    events: list[hublock.Event] = []
+    report = hublock.sync(project.manifest, jobs=jobs, on_event=events.append)
+    assert {r.outcome for r in report.results} == {hublock.Outcome.FETCHED}
+    assert {e.model for e in events if e.kind == "done"} == {"linear", "other"}  # relayed from workers
+    assert hublock.verify(project.manifest, full=True).ok
