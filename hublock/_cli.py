@@ -273,7 +273,8 @@ jobs_option = click.option(
     type=click.IntRange(1, 64),
     default=4,
     show_default=True,
-    help="Models processed in parallel.",
+    help="Models processed at once: into local caches in worker processes (one per core at "
+    "most, so that every core unpacks), else on threads. 1: one at a time, in this process.",
 )
 
 
