@@ -282,16 +282,12 @@ class ResolveJob:
     reuse: Mapping[tuple[str, ...], Download]
 
 
-_worker_fetcher: list[Fetcher] = []  # a worker process keeps one (its connections) for its life
-
-
 def resolve_in_worker(job: ResolveJob, cancel: CancelFlag, on_event: OnEvent) -> LockedModel | HublockError:
     """``resolve_model`` in a worker process; a failure is returned, to be reported with the rest."""
-    if not _worker_fetcher:
-        _worker_fetcher.append(job.project.fetcher())
+    fetcher = job.project.worker_fetcher()
     try:
         return resolve_model(
-            job.spec, job.project.mirrors, _worker_fetcher[0], on_event, cancel, job.known, reuse=job.reuse
+            job.spec, job.project.mirrors, fetcher, on_event, cancel, job.known, reuse=job.reuse
         )
     except HublockError as exc:
         return exc

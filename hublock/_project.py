@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import httpx
 
 MANIFEST = "hub.toml"
+_worker_fetcher: list[Fetcher] = []  # see Project.worker_fetcher
 LOCKFILE = "hub.lock"
 
 
@@ -151,6 +152,13 @@ class Project:
 
     def downloads(self) -> DownloadCache:
         return DownloadCache(self.download_cache)
+
+    def worker_fetcher(self) -> Fetcher:
+        """The fetcher of a worker process: made at its first model, kept (with its connections)
+        for the worker's life, never closed (the process ends)."""
+        if not _worker_fetcher:
+            _worker_fetcher.append(self.fetcher())
+        return _worker_fetcher[0]
 
     def fetcher(self) -> Fetcher:
         """The one way this project downloads: its download cache, auth, offline switch and

@@ -332,16 +332,12 @@ class ChainSpec:
     local_staging: bool
 
 
-_worker_fetcher: list[Fetcher] = []  # a worker process keeps one (its connections) for its life
-
-
 def sync_chain(spec: ChainSpec, cancel: CancelFlag, on_event: OnEvent) -> list[SyncResult]:
     """``_sync_all`` in a worker process."""
-    if not _worker_fetcher:
-        _worker_fetcher.append(spec.project.fetcher())
     options = spec.project.cache_options
     items = [(step, open_cache(location, options, loader)) for step, location, loader in spec.items]
-    return _sync_all(items, _worker_fetcher[0], spec.project.mirrors, on_event, cancel, spec.local_staging)
+    fetcher = spec.project.worker_fetcher()
+    return _sync_all(items, fetcher, spec.project.mirrors, on_event, cancel, spec.local_staging)
 
 
 def _in_processes(project: Project, chains: list[list[tuple[SyncStep, Cache]]], jobs: int) -> bool:
