@@ -109,18 +109,13 @@ def profiled(command: str) -> Iterator[None]:
 
 
 def processes_pay_off(jobs: int, items: int) -> bool:
-    """Whether ``run_processes`` is worth its fork, and safe: several items, several jobs, a
-    platform that forks, and no TensorFlow in this process (its thread pools do not survive a
-    fork; a notebook that calls ``hublock.sync()`` after importing it gets threads)."""
-    import multiprocessing
+    """Whether ``run_processes`` is worth its fork, and safe: several items, several jobs, Linux
+    (macOS's system libraries do not survive a fork: Python itself spawns there), and no
+    TensorFlow in this process (its thread pools do not survive a fork either; a notebook that
+    calls ``hublock.sync()`` after importing it gets threads)."""
     import sys
 
-    return (
-        jobs > 1
-        and items > 1
-        and "fork" in multiprocessing.get_all_start_methods()
-        and "tensorflow" not in sys.modules
-    )
+    return jobs > 1 and items > 1 and sys.platform.startswith("linux") and "tensorflow" not in sys.modules
 
 
 def run_processes(
