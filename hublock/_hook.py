@@ -66,8 +66,9 @@ def activate(
     wanted = set(loaders) if loaders is not None else _wanted(guard)
     if not wanted:
         raise HublockError(
-            f"nothing to guard: {path} has no models, and neither tensorflow_hub nor kagglehub is "
-            "imported; import the loader first, or name it (loaders=[...])"
+            f"nothing to guard: {path} locks {len(guard.models)} model(s), and no loader they need "
+            "(tensorflow_hub, kagglehub) is installed or imported in this Python",
+            hint="install the loader your code uses, or name it: activate(loaders=[...])",
         )
     previous, _active = _active, None
     if previous is not None:

@@ -134,3 +134,23 @@ def test_status_of_a_project_not_locked_yet(project: Project) -> None:
     assert result.returncode == 0, result.stderr
     states = {name: m["state"] for name, m in json.loads(result.stdout)["models"].items()}
     assert states == {"linear": "not_locked", "other": "not_locked"}
+
+
+def test_activate_with_nothing_to_guard_says_so(project: Project) -> None:
+    """A lock with no models, and no loader imported: a clear error, not a silent no-op (and no
+    TensorFlow imported to find that out)."""
+    import subprocess
+    import sys
+
+    (project.dir / "empty.lock").write_text("version = 1\n")
+    code = (
+        "import sys, hublock\n"
+        "try:\n    hublock.activate('empty.lock')\n"
+        "except hublock.HublockError as exc:\n    print(exc)\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code], cwd=project.dir, env=project.env, capture_output=True, text=True
+    )
+    assert "nothing to guard" in ran.stdout and "locks 0 model(s)" in ran.stdout, ran.stderr
+    assert ran.stdout.strip().endswith("False")
