@@ -12,3 +12,22 @@ def test_import_hublock_stays_light() -> None:
     code = f"import sys, hublock; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_httpx_comes_without_its_command_line_client() -> None:
+    """httpx imports its CLI (click, rich, pygments: half its import time) whenever they are
+    installed; hublock's stand-in keeps them out until something calls ``httpx.main``."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from hublock._fetch import import_httpx\n"
+        "httpx = import_httpx()\n"
+        "print('pygments' in sys.modules, 'rich' in sys.modules)\n"
+        "try:\n    httpx.main(['--help'])\nexcept SystemExit as exc:\n    print(exc.code)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = ran.stdout.strip().splitlines()
+    assert lines[0] == "False False"  # not imported until asked for
+    assert lines[-1] == "0" and "Usage: httpx" in ran.stdout  # and then the real CLI runs
