@@ -6,6 +6,7 @@ refused; plain kagglehub (no hook) finds the synced layout complete."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -59,7 +60,7 @@ def presets(tmp_path_factory: pytest.TempPathFactory) -> dict[int, bytes]:
             [sys.executable, "-m", "tests.world.presets", str(path), str(version)],
             check=True,
             cwd=ROOT,
-            env={**TF_QUIET, **dict(__import__("os").environ)},
+            env={**TF_QUIET, **os.environ},
             capture_output=True,
         )
         found[version] = path.read_bytes()
