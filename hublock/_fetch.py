@@ -487,22 +487,30 @@ class HttpBody:
         return received
 
 
+def _without_httpx_cli() -> None:
+    """``import httpx`` imports ``httpx._main`` (click, rich and pygments: ~60 ms, half of
+    httpx's import) whenever those are installed, and hublock's own dependencies install them.
+    A stand-in takes its place, here, before any ``import httpx`` of hublock's; calling
+    ``httpx.main`` runs the real one."""
+    if "httpx" in sys.modules or "httpx._main" in sys.modules:
+        return
+    stand_in = types.ModuleType("httpx._main")
+
+    def main(*args: Any, **kwargs: Any) -> Any:
+        sys.modules.pop("httpx._main", None)
+        from httpx._main import main as real
+
+        return real(*args, **kwargs)
+
+    stand_in.main = main  # type: ignore[attr-defined]
+    sys.modules["httpx._main"] = stand_in
+
+
+_without_httpx_cli()
+
+
 def import_httpx() -> ModuleType:
-    """httpx, without its command-line client. ``import httpx`` imports ``httpx._main`` (click,
-    rich and pygments: ~60 ms, half of httpx's import) whenever those are installed, and
-    hublock's own dependencies install them. A stand-in takes its place until something calls
-    ``httpx.main``, which then runs the real one."""
-    if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
-        stand_in = types.ModuleType("httpx._main")
-
-        def main(*args: Any, **kwargs: Any) -> Any:
-            sys.modules.pop("httpx._main", None)
-            from httpx._main import main as real
-
-            return real(*args, **kwargs)
-
-        stand_in.main = main  # type: ignore[attr-defined]
-        sys.modules["httpx._main"] = stand_in
+    """httpx (without its command-line client, see ``_without_httpx_cli``)."""
     import httpx
 
     return httpx
