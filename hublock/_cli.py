@@ -460,7 +460,7 @@ def sync_command(
             local_staging=not no_local_staging,
             force=force,
         )
-    parts = _shown(report.parts)
+    parts = _shown(report.parts, [len(part.steps) for part in report.parts])
     pending = sum(len(part.pending) for part in parts)
     for part in parts:
         for warning in part.warnings:
@@ -496,18 +496,12 @@ def sync_command(
         sys.exit(1)
 
 
-def _shown(parts: tuple[_R, ...]) -> tuple[_R, ...]:
-    """The caches worth a line: tensorflow_hub's is left out when only kagglehub's has models."""
-    if len(parts) > 1 and not _count(parts[0]):
+def _shown(parts: tuple[_R, ...], models: list[int]) -> tuple[_R, ...]:
+    """The caches worth a line (``models``: how many each holds): tensorflow_hub's is left out
+    when only kagglehub's has models."""
+    if len(parts) > 1 and not models[0]:
         return parts[1:]
     return parts
-
-
-def _count(part: Any) -> int:
-    for attribute in ("steps", "checks", "models"):
-        if hasattr(part, attribute):
-            return len(getattr(part, attribute))
-    return 0
 
 
 def _say_cache(obj: Context, choice: CacheChoice) -> None:
@@ -555,7 +549,7 @@ def verify_command(obj: Context, full: bool, cache: str | None, kaggle_cache: st
     if obj.json:
         obj.result(report)
     else:
-        for part in _shown(report.parts):
+        for part in _shown(report.parts, [len(part.checks) for part in report.parts]):
             _say_cache(obj, part.cache)
             width = max([len(c.model.name) for c in part.checks] + [4])
             for c in part.checks:
@@ -667,7 +661,7 @@ def status_command(obj: Context, cache: str | None, kaggle_cache: str | None, fm
     if obj.json:
         obj.result(report)
         return
-    for part in _shown(report.parts):
+    for part in _shown(report.parts, [len(part.models) for part in report.parts]):
         _say_cache(obj, part.cache)
         rows = part.models
         width = max([len(r.name) for r in rows] + [4])

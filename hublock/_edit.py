@@ -96,14 +96,9 @@ def add_model(
     if isinstance(models, tomlkit.container.OutOfOrderTableProxy):
         # [models] and [models.x] apart, other tables between: tomlkit adds to the first part
         models[name] = value
-        edited = tomlkit.dumps(doc)
-        parse_manifest(edited, source=source)
-        return edited
-    if not isinstance(models, tomlkit.items.Table):
+    elif not isinstance(models, tomlkit.items.Table):
         raise ManifestError(f"{source}: [models] must be a table")
-    body = models.value.body
-    last_key = max((i for i, (key, _) in enumerate(body) if key is not None), default=-1)
-    if last_key + 1 < len(body):
+    elif (last_key := _last_key(models)) + 1 < len(models.value.body):
         # after the last entry, not after the comments and blank lines that close the table
         models.value._insert_at(last_key + 1, name, value)
     else:
@@ -111,6 +106,10 @@ def add_model(
     edited = tomlkit.dumps(doc)
     parse_manifest(edited, source=source)  # the whole file stays valid (both handles agree...)
     return edited
+
+
+def _last_key(table: tomlkit.items.Table) -> int:
+    return max((i for i, (key, _) in enumerate(table.value.body) if key is not None), default=-1)
 
 
 def remove_model(text: str, name: str, *, source: str = "hub.toml") -> str:

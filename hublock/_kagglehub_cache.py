@@ -19,7 +19,7 @@ from pathlib import Path
 from hublock._digest import TreeDigest
 from hublock._files import remove_tree
 from hublock._layout import KAGGLEHUB, Entry, Kind
-from hublock._local_cache import LocalCache, dir_size
+from hublock._local_cache import LocalCache
 from hublock._lockfile import LockedModel
 from hublock._verify import Inspection, State
 
@@ -88,26 +88,15 @@ class KagglehubCache(LocalCache):
     def entries(self) -> list[Entry]:
         """Every name beside a model version (``models/<o>/<m>/<f>/<v>/...``), and the roots.
         Datasets, competitions and notebooks kagglehub keeps here are not listed."""
-        found = []
-        roots = self.root / KAGGLEHUB.roots()
-        if roots.is_dir():
-            found.append(Entry(KAGGLEHUB.roots(), dir_size(roots), roots.stat().st_mtime))
+        paths = [self.root / KAGGLEHUB.roots()] if (self.root / KAGGLEHUB.roots()).is_dir() else []
         for variation in self.root.glob("models/*/*/*/*"):
-            if not variation.is_dir() or variation.is_symlink():
-                continue
-            names = [p for p in variation.iterdir() if p.name != MARKER]
-            names += [p for p in (variation / MARKER).glob("*") if p.is_dir()]
-            for path in names:
-                name = path.relative_to(self.root).as_posix()
-                with suppress(OSError):
-                    st = path.lstat()
-                    is_dir = path.is_dir() and not path.is_symlink()
-                    size = dir_size(path) if is_dir else st.st_size
-                    content = ""
-                    if KAGGLEHUB.kind(name) is Kind.LOCK:
-                        with suppress(OSError, UnicodeDecodeError):
-                            content = path.read_text()
-                    found.append(Entry(name, size, st.st_mtime, content))
+            if variation.is_dir() and not variation.is_symlink():
+                paths += [p for p in variation.iterdir() if p.name != MARKER]
+                paths += [p for p in (variation / MARKER).glob("*") if p.is_dir()]
+        found = []
+        for path in paths:
+            with suppress(OSError):  # gone meanwhile (a sync replacing it)
+                found.append(self.entry(path))
         return found
 
     def remove(self, name: str) -> None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hublock._files import temp_owner
+from hublock._manifest import handle_kind
 
 LOCK_TIMEOUT_SEC = 10 * 60  # tensorflow_hub's own LOCK_FILE_TIMEOUT_SEC
 
@@ -132,7 +133,7 @@ def cache_key(handle: str) -> str:
 
 
 class _Names:
-    """What every layout shares: the roots directory, and ``kind`` from ``parse``."""
+    """What every layout shares: the roots directory, temp files, and ``kind`` from ``parse``."""
 
     def roots(self) -> str:
         return ".hublock-roots"
@@ -142,6 +143,13 @@ class _Names:
         return parsed.kind if parsed is not None else None
 
     def parse(self, name: str) -> CacheName | None:
+        if name == self.roots():
+            return CacheName(Kind.ROOTS)
+        if (owner := temp_owner(name.rpartition("/")[2])) is not None:
+            return CacheName(Kind.TEMP, owner=owner)
+        return self._parse_model_name(name)
+
+    def _parse_model_name(self, name: str) -> CacheName | None:
         raise NotImplementedError
 
 
@@ -156,7 +164,7 @@ class TfhubLayout(_Names):
     )
 
     def address(self, model: Addressed) -> str | None:
-        return None if model.handle.startswith("kaggle://") else model.handle
+        return model.handle if handle_kind(model.handle) != "kaggle" else None
 
     def key(self, handle: str) -> str:
         return cache_key(handle)
@@ -177,11 +185,7 @@ class TfhubLayout(_Names):
     def descriptor(self, handle: str) -> str | None:
         return f"{cache_key(handle)}.descriptor.txt"
 
-    def parse(self, name: str) -> CacheName | None:
-        if name == self.roots():
-            return CacheName(Kind.ROOTS)
-        if (owner := temp_owner(name)) is not None:
-            return CacheName(Kind.TEMP, owner=owner)
+    def _parse_model_name(self, name: str) -> CacheName | None:
         m = self._NAME.match(name)
         if m is None:
             return None
@@ -251,11 +255,7 @@ class KagglehubLayout(_Names):
     def descriptor(self, handle: str) -> str | None:
         return None  # kagglehub keeps none
 
-    def parse(self, name: str) -> CacheName | None:
-        if name == self.roots():
-            return CacheName(Kind.ROOTS)
-        if (owner := temp_owner(name.rpartition("/")[2])) is not None:
-            return CacheName(Kind.TEMP, owner=owner)
+    def _parse_model_name(self, name: str) -> CacheName | None:
         m = self._NAME.match(name)
         if m is None:
             return None

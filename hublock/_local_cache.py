@@ -133,16 +133,19 @@ class LocalCache:
     def entries(self) -> list[Entry]:
         if not self.root.is_dir():
             return []
-        found = []
-        for item in os.scandir(self.root):
-            st = item.stat(follow_symlinks=False)
-            size = dir_size(Path(item.path)) if item.is_dir(follow_symlinks=False) else st.st_size
-            content = ""
-            if self.layout.kind(item.name) is Kind.LOCK:
-                with suppress(OSError, UnicodeDecodeError):
-                    content = Path(item.path).read_text()
-            found.append(Entry(item.name, size, st.st_mtime, content))
-        return found
+        return [self.entry(Path(item.path)) for item in os.scandir(self.root)]
+
+    def entry(self, path: Path) -> Entry:
+        """A name in the cache, as gc judges it: its size (a folder's in all), its age, and for a
+        lock file its content."""
+        name = path.relative_to(self.root).as_posix()
+        st = path.lstat()
+        size = dir_size(path) if path.is_dir() and not path.is_symlink() else st.st_size
+        content = ""
+        if self.layout.kind(name) is Kind.LOCK:
+            with suppress(OSError, UnicodeDecodeError):
+                content = path.read_text()
+        return Entry(name, size, st.st_mtime, content)
 
     def remove(self, name: str) -> None:
         path = self.root / name

@@ -15,7 +15,7 @@ from hublock._digest import Digest
 from hublock._errors import HublockError, LockfileError
 from hublock._files import atomic_write
 from hublock._kaggle import parse_kaggle_handle
-from hublock._manifest import Handle, parse_toml
+from hublock._manifest import Handle, handle_kind, parse_toml
 
 LOCK_VERSION = 1
 HEADER = (
@@ -87,7 +87,7 @@ class LockedModel:
     @property
     def in_tfhub(self) -> bool:
         """Whether tensorflow_hub loads it (its handle is not a kagglehub-only one)."""
-        return not self.handle.startswith("kaggle://")
+        return handle_kind(self.handle) != "kaggle"
 
     def to_dict(self) -> dict[str, Any]:
         data = {key: getattr(self, key) for key in _FIELDS}

@@ -95,6 +95,7 @@ def status(
     names = set(project.manifest.names) if project.manifest else None
     parts = []
     for part in report.parts:
+        kagglehub = part.cache.loader == "kagglehub"
         rows = []
         for check in part.checks:
             m, found = check.model, check.inspection
@@ -105,10 +106,8 @@ def status(
                 state = Status.NOT_IN_MANIFEST
             elif m.name in stale:
                 state = Status.STALE
-            kagglehub = part.cache.loader == "kagglehub"
             shown = f"kaggle://{m.kaggle}" if kagglehub else m.handle  # as that loader names it
             rows.append(ModelStatus(m.name, shown, state, m.size, check.path, found.detail))
-        kagglehub = part.cache.loader == "kagglehub"
         for spec in project.manifest.models if project.manifest else ():
             goes_here = bool(spec.kaggle) if kagglehub else handle_kind(spec.handle) != "kaggle"
             if goes_here and lock.get(spec.name) is None:
