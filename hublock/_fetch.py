@@ -17,7 +17,7 @@ import os
 import sys
 import time
 import types
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,10 +146,7 @@ class Fetcher:
         if self._client is None:
             httpx = import_httpx()  # only when the network is needed: keeps `hublock` start-up fast
 
-            transport = self._transport
-            if transport is None:
-                transport = httpx.HTTPTransport(verify=tls_context())
-                _read_in_big_steps(transport)
+            transport = self._transport if self._transport is not None else _network_transport()
             self._client = httpx.Client(
                 transport=transport,
                 timeout=httpx.Timeout(self._timeout, connect=10.0),
@@ -523,10 +520,55 @@ def tls_context() -> ssl.SSLContext:
     return import_httpx().create_ssl_context()  # type: ignore[no-any-return]
 
 
-def prepare_network() -> None:
-    """Import the HTTP stack and make the TLS context now, so that worker processes forked after
-    this inherit both instead of each paying for them."""
-    tls_context()
+def needs_tls(url: str) -> bool:
+    """Whether fetching ``url`` starts with a TLS handshake (the Kaggle API: unless pointed at a
+    plain-http base)."""
+    if handle_kind(url) == "kaggle":
+        return not kaggle.api_base().startswith("http://")
+    return url.startswith("https://")
+
+
+def prepare_network(urls: Iterable[str]) -> None:
+    """Import the HTTP stack now, and make the TLS context when one of ``urls`` needs it, so that
+    worker processes forked after this inherit both instead of each paying for them. (A redirect
+    to https later still works: the worker then makes its own.)"""
+    _network_transport().close()
+    if any(needs_tls(url) for url in urls):
+        tls_context()
+
+
+def _network_transport() -> httpx.BaseTransport:
+    """Plain HTTP at once, TLS on the first https request: loading the CA bundle costs ~30 ms,
+    which a sync from a plain-http mirror or a loopback server need not pay."""
+    import httpx  # without its command-line client: see _without_httpx_cli
+
+    def plain() -> httpx.HTTPTransport:
+        # verify=False only spares loading CA certificates: this transport is only ever
+        # handed http:// URLs (and env proxies are off, a transport being given)
+        transport = httpx.HTTPTransport(verify=False)
+        _read_in_big_steps(transport)
+        return transport
+
+    def tls() -> httpx.HTTPTransport:
+        transport = httpx.HTTPTransport(verify=tls_context())
+        _read_in_big_steps(transport)
+        return transport
+
+    class SchemeTransport(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self._by_scheme: dict[str, httpx.HTTPTransport] = {}
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            scheme = request.url.scheme
+            if scheme not in self._by_scheme:
+                self._by_scheme[scheme] = tls() if scheme == "https" else plain()
+            return self._by_scheme[scheme].handle_request(request)
+
+        def close(self) -> None:
+            for transport in self._by_scheme.values():
+                transport.close()
+
+    return SchemeTransport()
 
 
 NETWORK_READ = 1 << 20

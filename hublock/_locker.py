@@ -243,7 +243,8 @@ def lock_manifest(
     def resolve_all(specs: list[ModelSpec]) -> list[LockedModel | HublockError]:
         if workers is not None and workers.transport is None and processes_pay_off(jobs, len(specs)):
             if not workers.offline:
-                prepare_network()  # once, before the fork, rather than once in every worker
+                # once, before the fork, rather than once in every worker
+                prepare_network(source_url(s.handle, mirrors) for s in specs)
             jobs_ = [ResolveJob(workers, s, known, dict(reusable)) for s in specs]
             return run_processes(resolve_in_worker, jobs_, jobs, on_event)
         return run_parallel(attempt, specs, jobs)

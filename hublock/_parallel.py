@@ -16,12 +16,14 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from hublock import _config as config
 from hublock._errors import HublockError, ModelErrors
+from hublock._events import Event, OnEvent
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -78,7 +80,6 @@ def _gather(pool: Executor, futures: list[Future[R]], cancel: Any) -> list[R]:
     return results
 
 
-OnEvent = Callable[[Any], None]
 _worker: dict[str, Any] = {}  # in a worker process: its cancel flag and its way back to the parent
 
 
@@ -92,7 +93,6 @@ def profiled(command: str) -> Iterator[None]:
         yield
         return
     import json
-    import time
 
     wall, before = time.perf_counter(), os.times()
     yield
@@ -167,7 +167,37 @@ def _start_worker(cancel: CancelFlag, events: Any, parent: int) -> None:
 
 
 def _call(func: Callable[[T, CancelFlag, OnEvent], R], item: T) -> R:
-    return func(item, _worker["cancel"], _worker["events"].put)
+    send = _Coalesced(_worker["events"].put)
+    try:
+        return func(item, _worker["cancel"], send)
+    finally:
+        send.flush()
+
+
+class _Coalesced:
+    """A worker's events, its ``bytes`` events summed and sent at most every 0.1 s: a pipe write
+    (pickle, syscall, relay thread, redraw) for every chunk of many small models costs more than
+    the progress bar is worth. Any other event sends the bytes before it, so order is kept."""
+
+    def __init__(self, send: OnEvent) -> None:
+        self._send = send
+        self._pending: dict[str, int] = {}
+        self._sent = time.monotonic()
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == "bytes":
+            self._pending[event.model] = self._pending.get(event.model, 0) + event.amount
+            if time.monotonic() - self._sent < 0.1:
+                return
+        self.flush()
+        if event.kind != "bytes":
+            self._send(event)
+
+    def flush(self) -> None:
+        for model, amount in self._pending.items():
+            self._send(Event(model, "bytes", amount=amount))
+        self._pending.clear()
+        self._sent = time.monotonic()
 
 
 class ReadAhead:

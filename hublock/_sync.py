@@ -267,11 +267,14 @@ def _sync_project(
         chains = sorted(work.values(), key=lambda items: -items[0][0].model.size)
         if _in_processes(project, chains, jobs):
             downloads = project.downloads()
-            if not project.offline and any(
-                downloads.get((items[0][0].model.archive or "").removeprefix("sha256:")) is None
+            to_fetch = [
+                items[0][0].model
                 for items in chains
-            ):
-                prepare_network()  # once, before the fork, rather than once in every worker
+                if downloads.get((items[0][0].model.archive or "").removeprefix("sha256:")) is None
+            ]
+            if to_fetch and not project.offline:
+                # once, before the fork, rather than once in every worker
+                prepare_network(model_sources(m, project.mirrors)[0] for m in to_fetch)
             specs = [
                 ChainSpec(project, [(step, t.location, t.layout.name) for step, t in items], local_staging)
                 for items in chains
