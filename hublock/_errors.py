@@ -7,7 +7,8 @@
     ├── NotInSyncError           exit 1: the lock is stale, or the cache would change
     ├── FetchError               exit 3: a handle or URL could not be downloaded
     ├── IntegrityError           exit 3: bytes differ from what hub.lock recorded
-    │   └── UnsafeArchiveError   exit 3: the archive tries to write outside its directory, links...
+    │   ├── UnsafeArchiveError   exit 3: the archive tries to write outside its directory, links...
+    │   └── BundleError          exit 3: a bundle that is damaged, truncated, tampered with, or none
     ├── CacheError               exit 4: the cache directory cannot be written (full disk, permissions)
     └── ModelErrors              several models failed: every error, and the most severe exit code
 
@@ -120,6 +121,10 @@ class IntegrityError(HublockError):
 
 class UnsafeArchiveError(IntegrityError):
     """An archive holds a member that could escape its directory or is not a plain file."""
+
+
+class BundleError(IntegrityError):
+    """A bundle (``hublock bundle``) that is not one, or is damaged: truncated, tampered with."""
 
 
 class CacheError(HublockError):

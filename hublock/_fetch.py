@@ -17,7 +17,7 @@ import os
 import sys
 import time
 import types
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +27,12 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from hublock import _config as config
 from hublock import _kaggle as kaggle
+from hublock._bundle_file import BundleReader, archive_member
 from hublock._downloads import ArchiveWriter, DownloadCache
 from hublock._errors import FetchError, IntegrityError
 from hublock._lockfile import LockedModel
-from hublock._manifest import handle_kind
+from hublock._manifest import CONTENT_MIRROR, handle_kind
+from hublock._redact import strip_secrets
 
 if TYPE_CHECKING:
     import ssl
@@ -98,13 +100,40 @@ def source_url(handle: str, mirrors: Mapping[str, str]) -> str:
     return location
 
 
+def portable_url(url: str, mirrors: Mapping[str, str], *, via_mirror: bool = False) -> str:
+    """What hub.lock may record of where an archive came from: an upstream URL without
+    credentials, or "" (never a machine-local path or a mirror's address). A URL under a URL
+    mirror's base is mapped back to the upstream it mirrors. ``via_mirror``: the redirect chain
+    started at a mirror, so a URL under no mirror base is that mirror's own backend."""
+    url = strip_secrets(url)
+    for prefix, base in sorted(mirrors.items(), key=lambda item: -len(item[1])):
+        root = strip_secrets(base).rstrip("/") + "/"
+        if "://" in base and handle_kind(prefix) == "http" and url.startswith(root):
+            return prefix.rstrip("/") + "/" + url[len(root) :]
+    if via_mirror or urlsplit(url).scheme not in ("http", "https", "gs"):
+        return ""
+    return url
+
+
+def content_source(sha256: str, base: str) -> str:
+    """Where a content-addressed mirror (``hublock mirror``) keeps an archive: ``BASE/sha256/<hex>``."""
+    if "://" in base:
+        return base.rstrip("/") + "/" + archive_member(sha256)
+    return os.path.join(base, archive_member(sha256))
+
+
 def model_sources(model: LockedModel, mirrors: Mapping[str, str]) -> list[str]:
-    """Where a locked model's archive may come from, in order: its mirror, then upstream (the
-    URL it was locked from; for a kagglehub-only model, the Kaggle API)."""
+    """Where a locked model's archive may come from, in order: a content-addressed mirror, by
+    its digest; its handle (through its mirror); the upstream URL it was locked from (through its
+    mirror), else the handle upstream. For a kagglehub-only model, the Kaggle API last."""
+    by_digest = []
+    if CONTENT_MIRROR in mirrors and model.archive:
+        by_digest = [content_source(model.archive.removeprefix("sha256:"), mirrors[CONTENT_MIRROR])]
     if model.in_tfhub:
-        return [source_url(model.handle, mirrors), model.url]
+        fallback = apply_mirror(model.url, mirrors) if model.url else source_url(model.handle, {})
+        return [*by_digest, source_url(model.handle, mirrors), fallback]
     pinned = kaggle.SCHEME + (model.kaggle or "")
-    return [source_url(pinned, mirrors), pinned]
+    return [*by_digest, source_url(pinned, mirrors), pinned]
 
 
 class Fetcher:
@@ -120,8 +149,11 @@ class Fetcher:
         retries: int = 3,
         backoff: float | None = None,
         auth: Mapping[str, str] | None = None,
+        bundles: Sequence[Path] = (),
     ) -> None:
         self.downloads = downloads
+        self._bundle_paths = tuple(bundles)
+        self._bundles: list[BundleReader] | None = None
         self._auth = dict(auth or {})
         self.offline = offline
         self._transport = transport
@@ -156,6 +188,13 @@ class Fetcher:
             )
         return self._client
 
+    @property
+    def bundles(self) -> list[BundleReader]:
+        """The bundles (``sync --from``) archives are also taken from, opened on first use."""
+        if self._bundles is None:
+            self._bundles = [BundleReader(path) for path in self._bundle_paths]
+        return self._bundles
+
     @contextmanager
     def open_archive(
         self,
@@ -165,13 +204,21 @@ class Fetcher:
         max_bytes: int | None = None,
         progress: Progress | None = None,
     ) -> Iterator[ArchiveStream]:
-        """The archive's bytes as a stream, from the download cache (``cached_sha256``) or else
-        from the first source that answers. Bytes from a source are written into the download
-        cache on the way; ``stream.keep()`` keeps them there once the caller has judged them."""
+        """The archive's bytes as a stream, from the download cache or a bundle (by
+        ``cached_sha256``), or else from the first source that answers. Bytes from a source are
+        written into the download cache on the way; ``stream.keep()`` keeps them there once the
+        caller has judged them. (Bytes from a bundle are not: the bundle stays where it is.)"""
         if cached_sha256 is not None and (cached := self.downloads.get(cached_sha256)) is not None:
             with open(cached, "rb") as f:
                 yield ArchiveStream(_iter_file(f), str(cached), None, max_bytes, progress, cached)
             return
+        for bundle in self.bundles if cached_sha256 is not None else ():
+            opened = bundle.open(cached_sha256)  # type: ignore[arg-type]
+            if opened is not None:
+                label = f"{bundle.path}:{archive_member(cached_sha256)}"  # type: ignore[arg-type]
+                with opened:
+                    yield ArchiveStream(_iter_file(opened), label, None, max_bytes, progress)
+                return
         failures: list[FetchError] = []
         for source in dict.fromkeys(sources):  # unique, in order
             with ExitStack() as stack:
@@ -191,6 +238,13 @@ class Fetcher:
         """The bytes of one source, its first chunk already received (so a source that does not
         answer at all is known before anything is consumed), and where they come from."""
         if handle_kind(source) in ("http", "kaggle"):
+            if self.offline and self._bundle_paths:
+                raise FetchError(
+                    f"{source}: not in {', '.join(map(str, self._bundle_paths))} nor in the download "
+                    "cache, and --from uses no network",
+                    path=source,
+                    hint="make the bundle from this hub.lock on the connected side: `hublock bundle OUT`",
+                )
             if self.offline:
                 raise FetchError(
                     f"{source}: not downloaded yet, and --offline forbids the network", path=source

@@ -21,7 +21,7 @@ from hublock._errors import (
     NotInSyncError,
 )
 from hublock._events import Event, OnEvent, ignore
-from hublock._fetch import Download, Fetcher, apply_mirror, prepare_network, source_url
+from hublock._fetch import Download, Fetcher, apply_mirror, portable_url, prepare_network, source_url
 from hublock._kaggle import SCHEME as KAGGLE_SCHEME
 from hublock._kaggle import KaggleHandle, handle_of_url, parse_kaggle_handle
 from hublock._lockfile import ConflictedLockfileError, LockedModel, Lockfile, RemoteObject, write_lockfile
@@ -37,7 +37,7 @@ from hublock._parallel import (
 )
 from hublock._plan import plan_lock
 from hublock._project import Project
-from hublock._redact import strip_secrets
+from hublock._redact import redact, strip_secrets
 from hublock._reports import LockResult
 from hublock._roots import Root, RootModel
 
@@ -89,7 +89,10 @@ def resolve_model(
         if download is None:
             record = None  # not rebuilt from the download cache: nothing to compare with
             source = spec.handle if handle_kind(spec.handle) != "kaggle" else f"{KAGGLE_SCHEME}{pinned}"
-            download, tree = _download_and_hash(fetcher, source_url(source, mirrors), progress)
+            location = source_url(source, mirrors)
+            download, tree = _download_and_hash(fetcher, location, progress)
+            via_mirror = location != source_url(source, {})
+            download = replace(download, url=portable_url(download.url, mirrors, via_mirror=via_mirror))
         else:
             with open(download.path, "rb") as archive:
                 tree = extract_archive(archive, None, max_bytes=unpacked_limit(download.size))
@@ -105,13 +108,13 @@ def resolve_model(
         exc.about(model=spec.name, handle=spec.handle)
         raise
     on_event(Event(spec.name, "done", f"locked {download.size} bytes, {len(tree.files)} files"))
-    url = download.url
+    url = portable_url(download.url, mirrors)
     if pinned is not None and handle_kind(spec.handle) == "kaggle":
         url = pinned.web_url()  # the API call is no address; the model's page is
     return LockedModel(
         name=spec.name,
         handle=spec.handle,
-        url=strip_secrets(url),
+        url=url,
         size=download.size,
         archive=sha256_digest(download.sha256),
         tree=tree.tree,
@@ -388,12 +391,14 @@ def lock_project(
             known=known,
             workers=project,
         )
+    new, dropped = portable_lock(new, project.mirrors)
     changed = tuple(m.name for m in new.models if current.get(m.name) != m)
     removed = tuple(m.name for m in current.models if new.get(m.name) is None)
     written = write_lockfile(project.lockfile_path, new)
     project.downloads().write_root(Root.of(project.lockfile_path, new))  # its archives are needed
     warnings = (
         notes
+        + dropped
         + tuple(
             f"{a.name} and {b.name}: handles differ only by case, a trailing '/' or tf-hub-format; "
             "tensorflow_hub caches each spelling separately, so this is probably a typo"
@@ -402,6 +407,23 @@ def lock_project(
         + spelling_warnings(new)
     )
     return LockResult(new, resolved, changed, removed, written, project.lockfile_path, warnings, current)
+
+
+def portable_lock(lock: Lockfile, mirrors: Mapping[str, str]) -> tuple[Lockfile, tuple[str, ...]]:
+    """``lock`` with no machine-local path, mirror address or credentials in any ``url`` (an
+    older hublock recorded where the archive came from, mirrors included), and what changed."""
+    models, notes = [], []
+    for model in lock.models:
+        url = model.url if model.uncompressed else portable_url(model.url, mirrors)
+        if url != model.url:
+            what = f"now records its upstream URL {url}" if url else "no longer records a url"
+            notes.append(
+                f"{model.name}: hub.lock recorded {redact(model.url)}, a mirror's or this machine's "
+                f"address; it {what} (the archive digest and tree hash identify the content)"
+            )
+            model = replace(model, url=url)
+        models.append(model)
+    return Lockfile.of(models), tuple(notes)
 
 
 def check(manifest: str | Path = "hub.toml", lockfile: str | Path | None = None) -> None:

@@ -54,8 +54,10 @@ class RemoteObject:
 class LockedModel:
     """What ``hublock lock`` recorded for one model.
 
-    ``url`` is a hint (the last stable URL of the redirect chain); ``archive`` and ``tree`` are
-    what identify the content. ``manifest`` is the digest of the hub.toml entry it was made from.
+    ``url`` is a hint: the upstream's last stable URL of the redirect chain, "" (and left out of
+    hub.lock) when the lock saw none; never a machine-local path, a mirror's address or
+    credentials, so that hub.lock works on every machine. ``archive`` and ``tree`` are what
+    identify the content. ``manifest`` is the digest of the hub.toml entry it was made from.
     An ``uncompressed`` model has no archive: ``url`` is the gs:// location tensorflow_hub reads
     it from, and ``objects`` what the store said about each object.
 
@@ -93,6 +95,8 @@ class LockedModel:
         data = {key: getattr(self, key) for key in _FIELDS}
         if self.kaggle is None:
             del data["kaggle"]
+        if not self.url:
+            del data["url"]
         if not self.uncompressed:
             del data["format"], data["objects"]
         else:
@@ -127,7 +131,7 @@ class LockedModel:
         model = cls(
             name=_get(data, "name", str, where),
             handle=Handle(_get(data, "handle", str, where)),
-            url=_get(data, "url", str, where),
+            url=_get(data, "url", str, where) if "url" in data or fmt == "uncompressed" else "",
             size=_get(data, "size", int, where),
             archive=None if fmt == "uncompressed" else Digest(_get(data, "archive", str, where)),
             tree=Digest(_get(data, "tree", str, where)),

@@ -288,9 +288,16 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
     return Manifest(tuple(models), cache_dir, mirrors, cache_options, auth, kaggle_cache_dir)
 
 
+CONTENT_MIRROR = "sha256:"
+"""The ``[mirrors]`` key of a content-addressed mirror: archives by digest, ``BASE/sha256/<hex>``."""
+
+
 def check_mirror(prefix: str, target: Any, where: str, base_dir: Path) -> str:
-    if handle_kind(prefix) == "path":
-        raise ManifestError(f"{where}: a mirror prefix must start with https://, http:// or gs://")
+    if handle_kind(prefix) == "path" and prefix != CONTENT_MIRROR:
+        raise ManifestError(
+            f"{where}: a mirror prefix must start with https://, http:// or gs:// (or be "
+            f'"{CONTENT_MIRROR}", a content-addressed mirror)'
+        )
     if not isinstance(target, str) or not target:
         raise ManifestError(f"{where}: the mirror must be a URL or a directory path string")
     return resolve_location(target, base_dir)

@@ -96,8 +96,9 @@ def lock_problems(
                 LockProblem(
                     spec.name,
                     Problem.HAND_EDITED,
-                    "edited by hand (its seal does not match its fields; its url is now "
-                    f"{locked.url}); `hublock lock` resolves it again",
+                    "edited by hand (its seal does not match its fields"
+                    + (f"; its url is now {locked.url}" if locked.url else "")
+                    + "); `hublock lock` resolves it again",
                 )
             )
         elif locked.format != spec.load_format(environ or {}):

@@ -10,7 +10,7 @@ stage) is a project too; ``--mirror`` options override hub.toml's ``[mirrors]``;
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,8 @@ class Project:
     offline: bool = False
     download_cache: Path | None = None
     transport: httpx.BaseTransport | None = field(default=None, compare=False, repr=False)
+    bundles: tuple[Path, ...] = ()
+    """Bundles archives are taken from (``sync --from``)."""
 
     @classmethod
     def load(
@@ -64,6 +66,7 @@ class Project:
         download_cache: str | os.PathLike[str] | None = None,
         transport: httpx.BaseTransport | None = None,
         manifest_required: bool = False,
+        bundles: Sequence[str | os.PathLike[str]] = (),
     ) -> Project:
         """Read hub.toml (when it exists, or always with ``manifest_required``); hub.lock is read
         when asked for (``lock()``), since ``hublock lock`` may be about to write it."""
@@ -82,6 +85,7 @@ class Project:
             offline=offline,
             download_cache=Path(download_cache) if download_cache is not None else None,
             transport=transport,
+            bundles=tuple(Path(b) for b in bundles),
         )
 
     @classmethod
@@ -163,4 +167,10 @@ class Project:
     def fetcher(self) -> Fetcher:
         """The one way this project downloads: its download cache, auth, offline switch and
         transport. Use it as a context manager (it owns a connection pool)."""
-        return Fetcher(self.downloads(), offline=self.offline, transport=self.transport, auth=self.auth)
+        return Fetcher(
+            self.downloads(),
+            offline=self.offline,
+            transport=self.transport,
+            auth=self.auth,
+            bundles=self.bundles,
+        )

@@ -16,6 +16,7 @@ from hublock._cache import CacheChoice
 from hublock._config import KAGGLEHUB_CACHE, TFHUB_CACHE_DIR, Setting
 from hublock._lockfile import LockedModel, Lockfile
 from hublock._plan import Action, SyncStep
+from hublock._redact import redact
 from hublock._verify import Inspection, State
 
 
@@ -61,7 +62,8 @@ class LockResult:
         if old.size != new.size:
             parts.append(f"size {old.size} -> {new.size} bytes")
         if old.url != new.url:
-            parts.append(f"url {old.url} -> {new.url}")
+            was = redact(old.url)
+            parts.append(f"url {was} -> {new.url}" if new.url else f"url {was} dropped")
         parts.append("tree changed" if old.tree != new.tree else "tree unchanged")
         return f"{name}: " + ", ".join(parts)
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import errno
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hublock._archive import Sink, extract_archive, unpacked_limit
+from hublock._bundle_file import BundleReader, require_same_lock
 from hublock._cache import Cache, CacheChoice, open_cache
 from hublock._digest import TreeDigest
 from hublock._errors import CacheError, HublockError, IntegrityError, NotInSyncError
@@ -208,19 +209,23 @@ def sync(
     transport: httpx.BaseTransport | None = None,
     local_staging: bool = True,
     force: bool = False,
+    bundles: Sequence[str | Path] = (),
 ) -> SyncReport:
     """Fill the cache from hub.lock. Refuses a lock that no longer matches hub.toml, and (unless
     ``force``) to replace a model another live project verified in a shared cache.
-    ``local_staging=False``: for a bucket, extract straight into it (no local copy of the tree)."""
+    ``local_staging=False``: for a bucket, extract straight into it (no local copy of the tree).
+    ``bundles`` (``hublock bundle`` files or unpacked directories): take the archives from them,
+    with no network; a bundle made from another lock is refused."""
     project = Project.load(
         manifest,
         lockfile,
         cache=cache,
         kaggle_cache=kaggle_cache,
         mirrors=mirrors,
-        offline=offline,
+        offline=offline or bool(bundles),
         download_cache=download_cache,
         transport=transport,
+        bundles=bundles,
     )
     return sync_project(
         project, dry_run=dry_run, jobs=jobs, on_event=on_event, local_staging=local_staging, force=force
@@ -247,6 +252,8 @@ def _sync_project(
 ) -> SyncReport:
     lock = project.lock()
     project.require_in_sync(lock, "sync")
+    for bundle in project.bundles:
+        require_same_lock(BundleReader(bundle), lock, project.lockfile_path)
     targets = [project.open_cache()]
     if any(m.kaggle for m in lock.models):
         targets.append(project.open_kaggle_cache())

@@ -40,11 +40,13 @@ def test_lock_records_stable_urls_sizes_and_digests(project: Project, archives: 
     assert [m.name for m in lock.models] == ["linear", "other"]
     linear = lock.models[0]
     assert linear.handle == TFHUB_LINEAR
-    # the last URL before the signed storage URL, never the signed one
+    # the last URL before the signed storage URL, never the signed one; and the upstream's URL,
+    # never the mirror's that served it (hub.lock is committed, for every machine)
     assert (
         linear.url
-        == f"{project.hub.url}/kaggle/models/google/linear/TensorFlow2/default/1?tf-hub-format=compressed"
+        == "https://www.kaggle.com/models/google/linear/TensorFlow2/default/1?tf-hub-format=compressed"
     )
+    assert project.hub.url not in project.lockfile.read_text()
     assert "X-Goog" not in project.lockfile.read_text()
     data = archives["linear-v1"]
     assert linear.size == len(data)
@@ -81,7 +83,7 @@ def test_check_names_each_stale_missing_and_extra_entry_without_network(project:
 def test_check_reports_a_hand_edited_url_and_lock_repairs_it(project: Project) -> None:
     lock_ok(project)
     good = project.lockfile.read_text()
-    host = project.hub.url.removeprefix("http://")
+    host = "www.kaggle.com"
     assert host in good
     project.lockfile.write_text(good.replace(host, "evil.example:80", 1))  # one model's url
     result = project.run("lock", "--check")
@@ -267,7 +269,9 @@ def test_air_gapped_mirror_directory(project: Project, archives: dict[str, bytes
     project.manifest.write_text(f'[models]\nlinear = "{TFHUB_LINEAR}"\n')
     result = project.run("lock", "--offline", "--mirror", f"https://tfhub.dev/=file://{mirror}")
     assert result.returncode == 0, result.stderr
-    assert read_lockfile(project.lockfile).models[0].url == (mirror / "google/linear/1.tar.gz").as_uri()
+    # a path of this machine is no URL for another one: left out
+    assert read_lockfile(project.lockfile).models[0].url == ""
+    assert "url" not in project.lockfile.read_text() and str(mirror) not in project.lockfile.read_text()
     shutil.rmtree(project.downloads)
     result = project.run("sync", "--offline", "--cache", "c", "--mirror", f"https://tfhub.dev/={mirror}")
     assert result.returncode == 0, result.stderr
@@ -316,20 +320,22 @@ def test_stale_tensorflow_hub_lock_of_a_dead_process_does_not_block(project: Pro
 
 
 def test_sync_with_only_the_lock_shipped_uses_the_locked_urls(project: Project, tmp_path: Path) -> None:
-    """A Docker build stage that copies only hub.lock: when the handle cannot be fetched (here a
-    dead mirror, so no traffic leaves 127.0.0.1), the locked URL is tried, and the digests decide."""
+    """A Docker build stage that copies only hub.lock: when the handle cannot be fetched (here
+    tfhub.dev's mirror is dead, so no traffic leaves 127.0.0.1), the locked upstream URL is tried
+    (kaggle.com, through its mirror), and the digests decide."""
     lock_ok(project)
     shutil.rmtree(project.downloads)
     project.manifest.unlink()
-    dead = [
+    mirrors = [
         "--mirror",
         "https://tfhub.dev/=http://127.0.0.1:9/",
         "--mirror",
-        "https://www.kaggle.com/=http://127.0.0.1:9/",
+        f"https://www.kaggle.com/={project.hub.url}/kaggle/",
     ]
-    result = project.run("--lockfile", "hub.lock", "sync", "--cache", str(tmp_path / "c"), *dead)
+    result = project.run("--lockfile", "hub.lock", "sync", "--cache", str(tmp_path / "c"), *mirrors)
     assert result.returncode == 0, result.stderr
     assert "2 fetched" in result.stdout
+    assert "/kaggle/models/google/linear/TensorFlow2/default/1" in " ".join(project.hub.requests)
 
 
 def test_near_duplicate_handles_are_warned_about(project: Project) -> None:
