@@ -7,11 +7,22 @@ and load exactly what was locked.
 
 from typing import TYPE_CHECKING
 
+from hublock._airgap import (
+    BundleReport,
+    MirrorReport,
+    bundle,
+    check_with_bundles,
+    export_cyclonedx,
+    mirror,
+    verify_bundle,
+)
+from hublock._bundle_file import BundledArchive
 from hublock._cache import CacheChoice
 from hublock._config import Setting, Variable
 from hublock._digest import Digest, TreeDigest, hash_directory, tree_hash
 from hublock._edit import add, init, remove
 from hublock._errors import (
+    BundleError,
     CacheError,
     FetchError,
     HublockError,
@@ -86,6 +97,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Action",
+    "BundleError",
+    "BundleReport",
+    "BundledArchive",
     "CacheChoice",
     "CacheError",
     "Change",
@@ -113,6 +127,7 @@ __all__ = [
     "LockfileError",
     "Manifest",
     "ManifestError",
+    "MirrorReport",
     "ModelCheck",
     "ModelErrors",
     "ModelSpec",
@@ -134,16 +149,20 @@ __all__ = [
     "__version__",
     "activate",
     "add",
+    "bundle",
     "cache_key",
     "check",
+    "check_with_bundles",
     "deactivate",
     "dump_lockfile",
     "environment",
+    "export_cyclonedx",
     "gc",
     "hash_directory",
     "init",
     "load_manifest",
     "lock",
+    "mirror",
     "parse_lockfile",
     "parse_manifest",
     "read_lockfile",
@@ -152,4 +171,5 @@ __all__ = [
     "sync",
     "tree_hash",
     "verify",
+    "verify_bundle",
 ]

@@ -1,7 +1,7 @@
 """The command line: parses options, calls the Python API, prints, exits. Nothing else.
 
-Exit codes: 0 success; 1 not in sync; 2 bad input or usage; 3 fetch or integrity failure;
-4 the cache cannot be written; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
+Exit codes: 0 success; 1 not in sync; 2 bad input or usage; 3 fetch or integrity failure (a
+damaged bundle too); 4 the cache cannot be written; 130 interrupted (Ctrl-C); 143 terminated.
 """
 
 from __future__ import annotations
@@ -324,6 +324,15 @@ def cli(ctx: click.Context, manifest: Path, lockfile: Path | None, quiet: bool, 
     help="Only check that hub.lock matches hub.toml (no network, no writes); exit 1 if not.",
 )
 @click.option(
+    "--from",
+    "bundles",
+    multiple=True,
+    metavar="BUNDLE",
+    type=click.Path(exists=True, path_type=Path),
+    help="With --check: also check that these bundles (files, or unpacked directories) were "
+    "made from hub.lock and hold every locked archive with its digest (each read once). Repeatable.",
+)
+@click.option(
     "--upgrade",
     multiple=True,
     is_flag=False,
@@ -339,6 +348,7 @@ def cli(ctx: click.Context, manifest: Path, lockfile: Path | None, quiet: bool, 
 def lock_command(
     obj: Context,
     check: bool,
+    bundles: tuple[Path, ...],
     upgrade: tuple[str, ...],
     offline: bool,
     mirrors: tuple[str, ...],
@@ -355,6 +365,21 @@ def lock_command(
     from hublock import _locker
     from hublock._project import default_lockfile
 
+    if bundles and not check:
+        raise click.UsageError("--from goes with --check (to fill caches from a bundle: hublock sync --from)")
+    if check and bundles:
+        from hublock import _airgap
+
+        with obj.reporter() as on_event:
+            checked = _airgap.check_with_bundles(
+                obj.manifest, obj.lockfile, bundles=bundles, on_event=on_event
+            )
+        obj.say(
+            f"{obj.lockfile or default_lockfile(obj.manifest)} is up to date, and "
+            f"{', '.join(map(str, bundles))} hold all {len(checked.archives)} of its archives "
+            f"({_size(checked.size)}, checked)"
+        )
+        return
     if check:
         _locker.check(obj.manifest, obj.lockfile)
         obj.say(f"{obj.lockfile or default_lockfile(obj.manifest)} is up to date")
@@ -415,6 +440,15 @@ kaggle_cache_option = click.option(
     "under its handle (that project then loads this content).",
 )
 @kaggle_cache_option
+@click.option(
+    "--from",
+    "bundles",
+    multiple=True,
+    metavar="BUNDLE",
+    type=click.Path(exists=True, path_type=Path),
+    help="Take the archives from this bundle (`hublock bundle`; a file, or an unpacked "
+    "directory) with no network; repeatable. A bundle made from another hub.lock is refused.",
+)
 @offline_option
 @mirror_option
 @jobs_option
@@ -427,6 +461,7 @@ def sync_command(
     dry_run: bool,
     no_local_staging: bool,
     force: bool,
+    bundles: tuple[Path, ...],
     offline: bool,
     mirrors: tuple[str, ...],
     jobs: int,
@@ -459,6 +494,7 @@ def sync_command(
             on_event=on_event,
             local_staging=not no_local_staging,
             force=force,
+            bundles=bundles,
         )
     parts = _shown(report.parts, [len(part.steps) for part in report.parts])
     pending = sum(len(part.pending) for part in parts)
@@ -517,6 +553,169 @@ def _hint_variable(obj: Context, choice: CacheChoice) -> None:
         variable, reader, default = config.TFHUB_CACHE_DIR, "hub.load", "tensorflow_hub's default"
     if choice.reason not in (variable.name, default) and variable.get() != choice.location:
         obj.say(f"{reader} reads {variable.name}; use: export {variable.name}={choice.location}")
+
+
+only_option = click.option(
+    "--only",
+    multiple=True,
+    metavar="NAME",
+    help="Only the archives of these models (repeatable) [default: every locked model].",
+)
+
+
+@cli.command("bundle", epilog=EPILOG)
+@common_options
+@click.argument("out", type=click.Path(path_type=Path))
+@only_option
+@click.option(
+    "--verify",
+    "verify_only",
+    is_flag=True,
+    help="Check the bundle OUT instead of writing one: its index, its hub.lock, every archive's "
+    "digest and size, in one read, nothing extracted. Exit 3 if it is damaged.",
+)
+@offline_option
+@mirror_option
+@jobs_option
+@format_option
+@click.pass_obj
+def bundle_command(
+    obj: Context,
+    out: Path,
+    only: tuple[str, ...],
+    verify_only: bool,
+    offline: bool,
+    mirrors: tuple[str, ...],
+    jobs: int,
+    fmt: str,
+) -> None:
+    """Write one file that carries hub.lock's models across an air gap.
+
+    \b
+    OUT is a plain tar (`tar tf OUT` lists it):
+      index.json     each archive's sha256, size and models
+      hub.lock       the lock (and hub.toml, when there is one)
+      sha256/<hex>   every locked archive, named by its digest
+
+    Archives come from the download cache; what it lacks is downloaded first
+    (checked against hub.lock). OUT is written beside itself and renamed into
+    place, so it is whole or absent. On the other side:
+    `hublock sync --from OUT` fills the caches with no network.
+    """
+    from hublock import _airgap
+
+    with obj.reporter() as on_event:
+        if verify_only:
+            report = _airgap.verify_bundle(out, on_event=on_event)
+        else:
+            report = _airgap.bundle(
+                out,
+                obj.manifest,
+                obj.lockfile,
+                only=only,
+                offline=offline,
+                mirrors=_mirrors(mirrors),
+                jobs=jobs,
+                on_event=on_event,
+            )
+    obj.result(report)
+    for name in report.skipped:
+        _echo(f"warning: {name}: UNCOMPRESSED (read from gs:// in place), no archive to bundle", err=True)
+    what = "checked" if verify_only else "wrote"
+    fetched = f", {len(report.fetched)} downloaded first" if report.fetched else ""
+    obj.say(
+        f"{what} {out}: {len(report.archives)} archives, {_size(report.size)}{fetched} "
+        f"({report.seconds:.2f}s)"
+    )
+
+
+@cli.command("mirror", epilog=EPILOG)
+@common_options
+@click.argument("dest")
+@only_option
+@offline_option
+@mirror_option
+@jobs_option
+@format_option
+@click.pass_obj
+def mirror_command(
+    obj: Context,
+    dest: str,
+    only: tuple[str, ...],
+    offline: bool,
+    mirrors: tuple[str, ...],
+    jobs: int,
+    fmt: str,
+) -> None:
+    """Export the locked archives to a content-addressed mirror: DEST/sha256/<hex>.
+
+    DEST is a directory or any fsspec URL (gs://bucket/hub, s3://...). Serve it
+    with any static file server, then declare it in hub.toml; every model is
+    fetched from it by digest first, whatever its handle:
+
+    \b
+      [mirrors]
+      "sha256:" = "https://artifacts.example/hub/"
+
+    An archive already there with its size is left alone; each one written is
+    checked against hub.lock and appears whole or not at all.
+    """
+    from hublock import _airgap
+
+    with obj.reporter() as on_event:
+        report = _airgap.mirror(
+            dest,
+            obj.manifest,
+            obj.lockfile,
+            only=only,
+            offline=offline,
+            mirrors=_mirrors(mirrors),
+            jobs=jobs,
+            on_event=on_event,
+        )
+    obj.result(report)
+    for name in report.skipped:
+        _echo(f"warning: {name}: UNCOMPRESSED (read from gs:// in place), no archive to mirror", err=True)
+    size = _size(sum(a.size for a in report.exported))
+    obj.say(
+        f"{dest}: {len(report.exported)} archives exported ({size}), {len(report.present)} already "
+        f"there ({report.seconds:.2f}s)"
+    )
+
+
+@cli.command("export", epilog=EPILOG)
+@common_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["cyclonedx"]),
+    required=True,
+    help="cyclonedx: a CycloneDX 1.6 JSON BOM (machine-learning-model components).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write it to this file (atomically) [default: stdout].",
+)
+@click.pass_obj
+def export_command(obj: Context, fmt: str, output: Path | None) -> None:
+    """Describe the locked models for a supply-chain review.
+
+    The CycloneDX BOM lists one machine-learning-model component per locked
+    model: its name and version as its host names them, the archive's SHA-256,
+    the tree hash and file count as properties, the handle and upstream URL as
+    external references. The same hub.lock always gives the same bytes.
+    """
+    from hublock import _airgap
+    from hublock._files import atomic_write
+
+    text = json.dumps(_airgap.export_cyclonedx(obj.manifest, obj.lockfile), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    atomic_write(output, text)
+    obj.say(f"wrote {output}")
 
 
 cache_option = click.option(

@@ -4,7 +4,9 @@ validates against the JSON Schema hublock ships for it (hublock/schemas/)."""
 from __future__ import annotations
 
 import json
+import tarfile
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -111,3 +113,18 @@ def test_documents_with_kagglehubs_cache_match_their_schemas(project: Project) -
     assert run_json(project, "status", "status")["kagglehub"]["models"]["tiny"]["state"] == "ok"
     assert run_json(project, "gc", "gc", "--dry-run")["kagglehub"]["removed"] == []
     assert run_json(project, "env", "env")["KAGGLEHUB_CACHE"] == str(project.kagglehub)
+
+
+def test_air_gap_documents_match_their_schemas(project: Project, tmp_path: Path) -> None:
+    assert project.run("lock").returncode == 0
+    out = tmp_path / "models.bundle"
+    wrote = run_json(project, "bundle", "bundle", str(out))
+    assert wrote["bytes"] == sum(a["size"] for a in wrote["archives"]) and len(wrote["archives"]) == 2
+    assert run_json(project, "bundle", "bundle", "--verify", str(out))["archives"] == wrote["archives"]
+    exported = run_json(project, "mirror", "mirror", str(tmp_path / "cas"))
+    assert len(exported["exported"]) == 2 and exported["present"] == []
+    with tarfile.open(out) as tar:
+        last = tar.getmembers()[-1]
+    out.write_bytes(out.read_bytes()[: last.offset_data + last.size // 2])  # cut inside the last archive
+    failed = run_json(project, "error", "bundle", "--verify", str(out), code=3)
+    assert failed["error"]["type"] == "BundleError"
