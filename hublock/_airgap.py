@@ -270,14 +270,13 @@ def bundle_project(
     manifest = project.manifest_path.read_bytes() if project.manifest_path.is_file() else None
     tmp = temp_path(out)
     try:
-        with open(tmp, "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # 16 KiB by default
-                for name, data in ((INDEX, index.to_json()), (LOCK, lock_bytes), (MANIFEST, manifest)):
-                    if data is not None:
-                        tar.addfile(_entry(name, len(data)), _bytes(data))
-                for archive in archives:
-                    _add_archive(tar, project, archive, models[archive.sha256], on_event)
+        with open(tmp, "wb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # 16 KiB by default
+            for name, data in ((INDEX, index.to_json()), (LOCK, lock_bytes), (MANIFEST, manifest)):
+                if data is not None:
+                    tar.addfile(_entry(name, len(data)), _bytes(data))
+            for archive in archives:
+                _add_archive(tar, project, archive, models[archive.sha256], on_event)
         os.replace(tmp, out)
     except OSError as exc:
         raise CacheError(f"cannot write the bundle {out}: {exc}", path=str(out)) from exc
