@@ -67,8 +67,12 @@ def main() -> None:
         extra = ["--from", str(out)] if bundle else []
         return run([*hublock, "sync", *extra], cwd=proj, env=env)
 
+    def bundle() -> tuple[float, int]:
+        (tmp / "again.bundle").unlink(missing_ok=True)  # as for tar: a new file each time
+        return run([*hublock, "bundle", str(tmp / "again.bundle")], cwd=proj, env=env)
+
     methods = {
-        "bundle": lambda: run([*hublock, "bundle", str(tmp / "again.bundle")], cwd=proj, env=env),
+        "bundle": bundle,
         "tar_cf": tar_create,
         "bundle_verify": lambda: run([*hublock, "bundle", "--verify", str(out)], cwd=proj, env=env),
         "tar_xf": tar_extract,

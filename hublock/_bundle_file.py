@@ -256,7 +256,8 @@ def require_same_lock(bundle: BundleReader, lock: Lockfile, lockfile: Path) -> N
 
 def iter_archives(path: Path) -> Iterator[tuple[tarfile.TarInfo, BinaryIO | None]]:
     """Every member of a bundle file, in order, with its bytes as a stream (``--verify``: one
-    sequential read of the file, nothing extracted)."""
-    with tarfile.open(path, "r|") as tar:
+    sequential read of the file, nothing extracted; the file is opened for random access only so
+    that member data is read straight from it, in large reads)."""
+    with tarfile.open(path, "r:") as tar:
         for member in tar:
             yield member, tar.extractfile(member)  # type: ignore[misc]
