@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sync import PYTHON, ROOT, WORK, Server, fresh, generate, hublock_env, project, run  # noqa: E402
+from sync import PYTHON, ROOT, WORK, Server, fresh, generate, hublock_env, project, run
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -36,7 +36,9 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every model size")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()

@@ -16,9 +16,11 @@ from hublock._airgap import (
     mirror,
     verify_bundle,
 )
+from hublock._api import ModelApi, Signature, Tensor
 from hublock._bundle_file import BundledArchive
 from hublock._cache import CacheChoice
 from hublock._config import Setting, Variable
+from hublock._diff import ModelDiff
 from hublock._digest import Digest, TreeDigest, hash_directory, tree_hash
 from hublock._edit import add, init, remove
 from hublock._errors import (
@@ -31,6 +33,7 @@ from hublock._errors import (
     ManifestError,
     ModelErrors,
     NotInSyncError,
+    SavedModelError,
     UnsafeArchiveError,
 )
 from hublock._events import Event
@@ -68,6 +71,7 @@ from hublock._reports import (
 )
 from hublock._status import environment, status, verify
 from hublock._sync import sync
+from hublock._upstream import AuditReport, AuditResult, DiffReport, audit, diff
 from hublock._verify import Change, FileChange, Inspection, State
 
 if TYPE_CHECKING:
@@ -97,12 +101,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Action",
+    "AuditReport",
+    "AuditResult",
     "BundleError",
     "BundleReport",
     "BundledArchive",
     "CacheChoice",
     "CacheError",
     "Change",
+    "DiffReport",
     "Digest",
     "Edit",
     "EditResult",
@@ -128,20 +135,25 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "MirrorReport",
+    "ModelApi",
     "ModelCheck",
+    "ModelDiff",
     "ModelErrors",
     "ModelSpec",
     "ModelStatus",
     "NotInSyncError",
     "Outcome",
     "RemoteObject",
+    "SavedModelError",
     "Setting",
+    "Signature",
     "State",
     "Status",
     "StatusReport",
     "SyncReport",
     "SyncResult",
     "SyncStep",
+    "Tensor",
     "TreeDigest",
     "UnsafeArchiveError",
     "Variable",
@@ -149,11 +161,13 @@ __all__ = [
     "__version__",
     "activate",
     "add",
+    "audit",
     "bundle",
     "cache_key",
     "check",
     "check_with_bundles",
     "deactivate",
+    "diff",
     "dump_lockfile",
     "environment",
     "export_cyclonedx",

@@ -553,7 +553,7 @@ class _Store:
             if self._fs is None:
                 return os.stat(self._path(sha256)).st_size
             return int(self._fs.size(self._path(sha256)))
-        except (OSError, FileNotFoundError):
+        except OSError:
             return None
 
     def put(self, sha256: str, data: _Hashing) -> None:

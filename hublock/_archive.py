@@ -17,7 +17,7 @@ import itertools
 import os
 import tarfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from types import ModuleType
 from typing import BinaryIO, Protocol
 
@@ -26,6 +26,9 @@ from hublock._errors import IntegrityError, UnsafeArchiveError
 from hublock._parallel import Inline, ReadAhead
 
 DEFAULT_MAX_MEMBERS = 200_000
+# a saved_model.pb larger than this (a graph full of constants) is not read for its API: held in
+# memory, it would break the bound on a sync's memory
+KEEP_MAX = 64 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a first member, or the end of an empty zip
 _S_IFMT, _S_IFREG, _S_IFDIR = 0o170000, 0o100000, 0o040000
@@ -154,12 +157,16 @@ def extract_archive(
     max_bytes: Budget,
     max_members: int = DEFAULT_MAX_MEMBERS,
     threads: bool = True,
+    keep: Collection[str] = (),
+    kept: dict[str, bytes] | None = None,
 ) -> TreeDigest:
     """Extract a (gzipped) tar stream into ``dest`` (an existing empty directory, or a Sink) and
     return the tree digest of its files. With ``dest=None`` nothing is written: files are only hashed.
     ``threads``: inflate on a thread of its own (worth it for large archives only).
     ``max_bytes``: how far the files may expand, or a function saying it as the archive arrives
     (``lock`` learns the archive's size only at its end).
+    ``keep``: paths of files whose bytes go into ``kept`` as they pass (``saved_model.pb``, read
+    for its API in the same pass), each up to KEEP_MAX bytes.
     """
     sink = LocalSink(dest) if isinstance(dest, str) else dest
     files: list[FileEntry] = []
@@ -171,7 +178,7 @@ def extract_archive(
         head += more
     data = itertools.chain([head], chunks)
     if head.startswith(ZIP_MAGIC):
-        return _extract_zip(data, sink, max_bytes=max_bytes, max_members=max_members)
+        return _extract_zip(data, sink, max_bytes=max_bytes, max_members=max_members, keep=keep, kept=kept)
     gzipped = head.startswith(GZIP_MAGIC)  # what tfhub.dev and Kaggle serve
     # gzip is inflated on a thread of its own, and tarfile reads the tar as a forward-only file
     # (no copies); bz2 and xz (tensorflow_hub accepts them too) are left to tarfile's own reader
@@ -206,7 +213,11 @@ def extract_archive(
                         f"archive expands past {limit} bytes (a compression bomb, or a "
                         "different archive than the one locked)"
                     )
-                files.append(_copy_member(tar, member, path, sink, source))
+                wanted = kept is not None and path in keep and member.size <= KEEP_MAX
+                copy: list[bytes] | None = [] if wanted else None
+                files.append(_copy_member(tar, member, path, sink, source, copy))
+                if copy is not None and kept is not None:
+                    kept[path] = b"".join(copy)
         if gzipped:
             # inflate what follows the tar's end (its padding) to the gzip trailer, so that a bad
             # CRC or length is seen; what is left is still under the byte budget
@@ -226,7 +237,13 @@ def extract_archive(
 
 
 def _extract_zip(
-    chunks: Iterator[bytes], sink: Sink | None, *, max_bytes: Budget, max_members: int
+    chunks: Iterator[bytes],
+    sink: Sink | None,
+    *,
+    max_bytes: Budget,
+    max_members: int,
+    keep: Collection[str] = (),
+    kept: dict[str, bytes] | None = None,
 ) -> TreeDigest:
     """A zip archive, spooled to a temporary file, read with the tar reader's refusals (and
     encrypted members refused). Bytes are counted as they inflate, not as the index declares."""
@@ -266,6 +283,7 @@ def _extract_zip(
                     h = hashlib.sha256()
                     size = 0
                     out = sink.open(path) if sink is not None else None
+                    copy: list[bytes] | None = [] if kept is not None and path in keep else None
                     try:
                         with archive.open(info) as member:
                             while block := member.read(CHUNK):
@@ -279,9 +297,13 @@ def _extract_zip(
                                 h.update(block)
                                 if out is not None:
                                     out.write(block)
+                                if copy is not None and size <= KEEP_MAX:
+                                    copy.append(block)
                     finally:
                         if out is not None:
                             out.close()
+                    if copy is not None and kept is not None and size <= KEEP_MAX:
+                        kept[path] = b"".join(copy)
                     files.append(FileEntry(path, size, h.hexdigest()))
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, ValueError) as exc:
             raise IntegrityError(f"not a valid zip archive: {exc}") from exc
@@ -303,7 +325,12 @@ def _claim(kinds: dict[str, str], path: str, kind: str) -> None:
 
 
 def _copy_member(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, sink: Sink | None, source: _Forward | ReadAhead
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    path: str,
+    sink: Sink | None,
+    source: _Forward | ReadAhead,
+    copy: list[bytes] | None = None,
 ) -> FileEntry:
     h = hashlib.sha256()
     size = 0
@@ -321,6 +348,8 @@ def _copy_member(
             size += len(view)
             if out is not None:
                 out.write(view)
+            if copy is not None:
+                copy.append(bytes(view))
     finally:
         if out is not None:
             out.close()

@@ -7,6 +7,7 @@ digest is known: a reader never sees a partial archive under a digest name.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from hublock import _config as config
+from hublock._api import ModelApi
 from hublock._errors import CacheError
+from hublock._files import atomic_write
 from hublock._layout import Entry
 from hublock._roots import Root, read_roots, write_root
 
@@ -116,3 +119,21 @@ class DownloadCache:
 
     def remove(self, name: str) -> None:
         (self.root / name).unlink(missing_ok=True)
+
+    def write_api(self, api: ModelApi) -> None:
+        """Keep a model API's readable form under its digest (``api/<hex>.json``), for ``hublock
+        diff`` and ``audit`` to show what changed; losing it only loses those details."""
+        with suppress(OSError):
+            (self.root / "api").mkdir(parents=True, exist_ok=True)
+            atomic_write(
+                self.root / "api" / f"{api.digest.removeprefix('sha256:')}.json", json.dumps(api.to_dict())
+            )
+
+    def read_api(self, digest: str) -> ModelApi | None:
+        """The readable form of an API this download cache has seen, by its ``sha256:`` digest."""
+        try:
+            data = json.loads((self.root / "api" / f"{digest.removeprefix('sha256:')}.json").read_text())
+            api = ModelApi.from_dict(data)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        return api if api.digest == digest else None

@@ -10,6 +10,7 @@
     │   ├── UnsafeArchiveError   exit 3: the archive tries to write outside its directory, links...
     │   └── BundleError          exit 3: a bundle that is damaged, truncated, tampered with, or none
     ├── CacheError               exit 4: the cache directory cannot be written (full disk, permissions)
+    ├── SavedModelError          saved_model.pb or fingerprint.pb is malformed (read without TensorFlow)
     └── ModelErrors              several models failed: every error, and the most severe exit code
 
 Secrets in URLs (userinfo, signatures, tokens) are redacted in the message and in ``to_dict``.
@@ -106,10 +107,20 @@ class NotInSyncError(HublockError):
 
 
 class FetchError(HublockError):
-    """A model archive could not be downloaded (HTTP error, network failure, missing file)."""
+    """A model archive could not be downloaded (HTTP error, network failure, missing file).
+    ``status``: the HTTP status when the host answered with one (404 and 410: it says the model,
+    or this version of it, does not exist; ``hublock audit`` calls that ``gone``)."""
 
     exit_code = 3
     severity = 3
+
+    def __init__(self, message: str, *, status: int | None = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.status = status
+
+    @property
+    def gone(self) -> bool:
+        return self.status in (404, 410)
 
 
 class IntegrityError(HublockError):
@@ -132,6 +143,10 @@ class CacheError(HublockError):
 
     exit_code = 4
     severity = 4
+
+
+class SavedModelError(HublockError):
+    """``saved_model.pb`` (or ``fingerprint.pb``) is malformed: its API cannot be read."""
 
 
 class ModelErrors(HublockError):

@@ -389,8 +389,10 @@ class Fetcher:
                 if start.startswith(kaggle.SCHEME) and url == start:
                     response.read()
                     raise _kaggle_failure(start, status, response.text)
-                if status == 404:
-                    raise FetchError(f"{start}: not found (HTTP 404); check the handle", path=start)
+                if status in (404, 410):
+                    raise FetchError(
+                        f"{start}: not found (HTTP {status}); check the handle", path=start, status=status
+                    )
                 if status in (401, 403):
                     raise FetchError(
                         f"{start}: HTTP {status} from {urlsplit(url).netloc}: the host wants "
@@ -442,7 +444,7 @@ class ArchiveStream:
             self.size += len(chunk)
             if self._max_bytes is not None and self.size > self._max_bytes:
                 raise IntegrityError(
-                    f"{self.url}: the archive is larger than the {self._max_bytes} bytes hub.lock "
+                    f"{self.url}: more than {self._max_bytes} bytes arrived, far more than hub.lock "
                     "records; the server changed the content",
                     path=self.url,
                 )
@@ -749,6 +751,7 @@ def _kaggle_failure(label: str, status: int, text: str) -> FetchError:
     if status == 404:
         return FetchError(
             f"{label}: Kaggle has no such model or version (HTTP 404){said}",
+            status=404,
             path=label,
             hint="check the owner/model/framework/variation/version on kaggle.com",
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Collection, Mapping
@@ -9,9 +10,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hublock._archive import extract_archive, unpacked_limit
+from hublock._api import FINGERPRINT, SAVED_MODEL, ModelApi, parse_fingerprint, parse_saved_model
+from hublock._archive import KEEP_MAX, extract_archive, unpacked_limit
 from hublock._bucket import hash_objects, object_checksum, remote_objects
-from hublock._digest import TreeDigest, sha256_digest
+from hublock._digest import Digest, TreeDigest, sha256_digest
 from hublock._errors import (
     FetchError,
     HublockError,
@@ -19,6 +21,7 @@ from hublock._errors import (
     ManifestError,
     ModelErrors,
     NotInSyncError,
+    SavedModelError,
 )
 from hublock._events import Event, OnEvent, ignore
 from hublock._fetch import Download, Fetcher, apply_mirror, portable_url, prepare_network, source_url
@@ -40,6 +43,8 @@ from hublock._project import Project
 from hublock._redact import redact, strip_secrets
 from hublock._reports import LockResult
 from hublock._roots import Root, RootModel
+
+API_FILES = (SAVED_MODEL, FINGERPRINT)  # read for the model's API as the archive streams by
 
 if TYPE_CHECKING:
     import httpx
@@ -77,6 +82,7 @@ def resolve_model(
         raise_if_cancelled(stop)
         on_event(Event(spec.name, "bytes", amount=n))
 
+    kept: dict[str, bytes] = {}  # saved_model.pb and fingerprint.pb, read in the same pass
     try:
         record = (known or {}).get(spec.handle)
         download = _known_download(fetcher, record) if record is not None else None
@@ -90,12 +96,13 @@ def resolve_model(
             record = None  # not rebuilt from the download cache: nothing to compare with
             source = spec.handle if handle_kind(spec.handle) != "kaggle" else f"{KAGGLE_SCHEME}{pinned}"
             location = source_url(source, mirrors)
-            download, tree = _download_and_hash(fetcher, location, progress)
+            download, tree = _download_and_hash(fetcher, location, progress, kept)
             via_mirror = location != source_url(source, {})
             download = replace(download, url=portable_url(download.url, mirrors, via_mirror=via_mirror))
         else:
             with open(download.path, "rb") as archive:
-                tree = extract_archive(archive, None, max_bytes=unpacked_limit(download.size))
+                limit = unpacked_limit(download.size)
+                tree = extract_archive(archive, None, max_bytes=limit, keep=API_FILES, kept=kept)
         if record is not None and tree.tree != record.tree:
             raise IntegrityError(
                 "the archive in the download cache does not give the tree recorded for it",
@@ -107,7 +114,10 @@ def resolve_model(
     except HublockError as exc:
         exc.about(model=spec.name, handle=spec.handle)
         raise
-    on_event(Event(spec.name, "done", f"locked {download.size} bytes, {len(tree.files)} files"))
+    api, signature_def_hash, said = model_api(kept, tree)
+    if api is not None:
+        fetcher.downloads.write_api(api)
+    on_event(Event(spec.name, "done", f"locked {download.size} bytes, {len(tree.files)} files, {said}"))
     url = portable_url(download.url, mirrors)
     if pinned is not None and handle_kind(spec.handle) == "kaggle":
         url = pinned.web_url()  # the API call is no address; the model's page is
@@ -121,17 +131,40 @@ def resolve_model(
         files=len(tree.files),
         manifest=spec.entry_digest,
         kaggle=str(pinned) if pinned is not None else None,
+        api=Digest(api.digest) if api is not None else None,
+        signature_def_hash=signature_def_hash,
     )
 
 
+def model_api(files: Mapping[str, bytes], tree: TreeDigest) -> tuple[ModelApi | None, str | None, str]:
+    """The API of a model from its saved_model.pb and fingerprint.pb (as ``extract_archive``
+    kept them), TensorFlow's signature_def_hash, and what to say about it: a model that is no
+    SavedModel, or whose saved_model.pb cannot be read, is said so, not failed."""
+    if SAVED_MODEL not in files:
+        if any(f.path == SAVED_MODEL for f in tree.files):
+            return None, None, f"saved_model.pb larger than {KEEP_MAX >> 20} MB: no API recorded"
+        return None, None, "no saved_model.pb: not a SavedModel, no API recorded"
+    try:
+        api = parse_saved_model(files[SAVED_MODEL])
+    except SavedModelError as exc:
+        return None, None, f"saved_model.pb cannot be read ({exc}): no API recorded"
+    signature_def_hash = None
+    if FINGERPRINT in files:
+        with contextlib.suppress(SavedModelError):
+            signature_def_hash = str(parse_fingerprint(files[FINGERPRINT]))
+    count = len(api.signatures)
+    return api, signature_def_hash, f"API of {count} signature{'s' if count != 1 else ''}"
+
+
 def _download_and_hash(
-    fetcher: Fetcher, source: str, progress: Callable[[int], None]
+    fetcher: Fetcher, source: str, progress: Callable[[int], None], kept: dict[str, bytes]
 ) -> tuple[Download, TreeDigest]:
     """One pass, as sync does it: the archive streams into the download cache while its sha256
     and the tree hash of its files are computed (reading, gunzip and untar on their own
-    threads), so nothing is read twice."""
+    threads), so nothing is read twice; saved_model.pb is kept in ``kept`` on the way."""
     with fetcher.open_archive([source], progress=progress) as stream, ReadAhead(iter(stream)) as raw:
-        tree = extract_archive(raw, None, max_bytes=lambda: unpacked_limit(stream.size))
+        limit = lambda: unpacked_limit(stream.size)  # noqa: E731 - the size grows as it streams
+        tree = extract_archive(raw, None, max_bytes=limit, keep=API_FILES, kept=kept)
         raw.drain()  # the digest covers every byte, also those after the end of the tar
         if raw.failure is not None:
             raise raw.failure
@@ -405,8 +438,49 @@ def lock_project(
             for a, b in near_duplicates(spec)
         )
         + spelling_warnings(new)
+        + upstream_warnings(current, new, resolved)
     )
-    return LockResult(new, resolved, changed, removed, written, project.lockfile_path, warnings, current)
+    apis = known_apis(project, current, new)
+    return LockResult(
+        new, resolved, changed, removed, written, project.lockfile_path, warnings, current, apis
+    )
+
+
+def known_apis(project: Project, *locks: Lockfile) -> dict[str, ModelApi]:
+    """The readable forms of the APIs these locks record, those the download cache holds."""
+    downloads = project.downloads()
+    found: dict[str, ModelApi] = {}
+    for digest in {m.api for lock in locks for m in lock.models if m.api}:
+        api = downloads.read_api(digest)
+        if api is not None:
+            found[digest] = api
+    return found
+
+
+def has_fixed_version(model: LockedModel) -> bool:
+    """Whether a handle names one published version (tfhub.dev/Kaggle URLs end with it; a
+    kagglehub handle is pinned), so that its content must never change."""
+    if handle_kind(model.handle) == "kaggle":
+        return parse_kaggle_handle(model.handle).pinned
+    return model.handle.rstrip("/").rsplit("/", 1)[-1].isdigit()
+
+
+def upstream_warnings(current: Lockfile, new: Lockfile, resolved: Collection[str]) -> tuple[str, ...]:
+    """What re-resolving learnt about the host: a published version replaced under its handle
+    (loud), or only re-compressed (harmless)."""
+    out = []
+    for name in resolved:
+        old, now = current.get(name), new.get(name)
+        if old is None or now is None or (old.handle, old.kaggle) != (now.handle, now.kaggle):
+            continue
+        if old.tree != now.tree and has_fixed_version(old):
+            out.append(
+                f"{name}: the host replaced a published version: {old.handle} now gives other files "
+                f"than hub.lock recorded (tree {old.tree} -> {now.tree}); review it before relying on it"
+            )
+        elif old.archive != now.archive and old.tree == now.tree:
+            out.append(f"{name}: the host re-compressed {old.handle}: other archive bytes, identical files")
+    return tuple(out)
 
 
 def portable_lock(lock: Lockfile, mirrors: Mapping[str, str]) -> tuple[Lockfile, tuple[str, ...]]:

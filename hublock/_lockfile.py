@@ -34,6 +34,8 @@ _FIELDS = (
     "archive",
     "tree",
     "files",
+    "api",
+    "signature_def_hash",
     "manifest",
     "objects",
 )
@@ -77,6 +79,12 @@ class LockedModel:
     manifest: Digest
     format: str = "compressed"
     objects: tuple[RemoteObject, ...] = ()
+    api: Digest | None = None
+    """``sha256:`` of the model's signatures (keys, inputs and outputs: name, dtype, shape) as
+    read from its saved_model.pb; None when it is no SavedModel (or was locked before hublock
+    recorded it)."""
+    signature_def_hash: str | None = None
+    """TensorFlow's own hash of the signatures (``fingerprint.pb``), when the model has one."""
     kaggle: str | None = None
     """The pinned kagglehub handle (``owner/model/framework/variation/version``) when the model
     also goes to kagglehub's cache, or only there (``handle`` is then ``kaggle://...``)."""
@@ -97,6 +105,9 @@ class LockedModel:
             del data["kaggle"]
         if not self.url:
             del data["url"]
+        for key in ("api", "signature_def_hash"):
+            if data[key] is None:
+                del data[key]
         if not self.uncompressed:
             del data["format"], data["objects"]
         else:
@@ -140,11 +151,17 @@ class LockedModel:
             format=fmt,
             objects=tuple(objects),
             kaggle=_kaggle(data, where),
+            api=Digest(_get(data, "api", str, where)) if "api" in data else None,
+            signature_def_hash=_optional(data, "signature_def_hash", where),
         )
         if model.archive is not None and not _ARCHIVE.match(model.archive):
             raise LockfileError(f"{where}.archive: expected 'sha256:<64 hex digits>'")
         if not _TREE.match(model.tree):
             raise LockfileError(f"{where}.tree: expected 'h1:<base64 sha256>'")
+        if model.api is not None and not _ARCHIVE.match(model.api):
+            raise LockfileError(f"{where}.api: expected 'sha256:<64 hex digits>'")
+        if model.signature_def_hash is not None and not model.signature_def_hash.isdigit():
+            raise LockfileError(f"{where}.signature_def_hash: expected a decimal number")
         if not _ARCHIVE.match(model.manifest):
             raise LockfileError(f"{where}.manifest: expected 'sha256:<64 hex digits>'")
         if model.size < 0 or model.files < 0:
@@ -185,6 +202,10 @@ def _kaggle(data: dict[str, Any], where: str) -> str | None:
     if not handle.pinned:
         raise LockfileError(f"{where}.kaggle: {value!r} has no version; run `hublock lock`")
     return value
+
+
+def _optional(data: dict[str, Any], key: str, where: str) -> str | None:
+    return _get(data, key, str, where) if key in data else None
 
 
 def _get(data: dict[str, Any], key: str, kind: type[T], where: str) -> T:

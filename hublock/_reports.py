@@ -8,12 +8,15 @@ the tests check every command's output against it.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hublock._api import ModelApi
 from hublock._cache import CacheChoice
 from hublock._config import KAGGLEHUB_CACHE, TFHUB_CACHE_DIR, Setting
+from hublock._diff import diff_model
 from hublock._lockfile import LockedModel, Lockfile
 from hublock._plan import Action, SyncStep
 from hublock._redact import redact
@@ -40,6 +43,8 @@ class LockResult:
     path: Path
     warnings: tuple[str, ...] = ()
     previous: Lockfile = field(default_factory=Lockfile)
+    apis: Mapping[str, ModelApi] = field(default_factory=dict)
+    """The readable forms of the old and new APIs known here, by digest (for ``diff``)."""
 
     def state(self, name: str) -> LockState:
         new, old = self.lockfile.get(name), self.previous.get(name)
@@ -48,24 +53,10 @@ class LockResult:
         return LockState.UNCHANGED if old == new else LockState.CHANGED
 
     def diff(self, name: str) -> str:
-        """What changed for one model, for people: archive digests (16 hex), exact sizes."""
-        new, old = self.lockfile.get(name), self.previous.get(name)
-        if new is None:
-            return f"{name}: removed"
-        if old is None:
-            return f"{name}: added, {new.size} bytes, {_short(new.archive or new.url)}"
-        if old == new:
-            return f"{name}: unchanged"
-        parts = []
-        if old.archive != new.archive:
-            parts.append(f"archive {_short(old.archive)} -> {_short(new.archive)}")
-        if old.size != new.size:
-            parts.append(f"size {old.size} -> {new.size} bytes")
-        if old.url != new.url:
-            was = redact(old.url)
-            parts.append(f"url {was} -> {new.url}" if new.url else f"url {was} dropped")
-        parts.append("tree changed" if old.tree != new.tree else "tree unchanged")
-        return f"{name}: " + ", ".join(parts)
+        """What changed for one model, for people: version, url, archive digests (16 hex), exact
+        sizes, the tree, and the API change signature by signature (one indented line each)."""
+        found = diff_model(name, self.previous.get(name), self.lockfile.get(name), self.apis.get)
+        return redact("\n    ".join([found.describe(), *(found.api or ())]))
 
     def to_dict(self) -> dict[str, Any]:
         models = {}
@@ -83,13 +74,6 @@ class LockResult:
             "models": models,
             "removed": list(self.removed),
         }
-
-
-def _short(digest: str | None) -> str:
-    if digest is None:
-        return "no archive"
-    algo, _, value = digest.partition(":")
-    return f"{algo}:{value[:16]}" if value else digest
 
 
 class Outcome(enum.StrEnum):
@@ -111,6 +95,8 @@ class SyncResult:
     path: str
     cache: str = "tfhub"
     """Whose cache: ``tfhub`` or ``kagglehub``."""
+    warning: str = ""
+    """What the user should know (the host re-compressed the archive, say)."""
 
 
 @dataclass(frozen=True)

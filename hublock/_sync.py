@@ -50,11 +50,17 @@ untar and file hashing overlap on both cores); smaller ones run on one thread, w
 between threads would cost more than they save."""
 
 
-def unpack(stream: ArchiveStream, staging: Path | Sink, model: LockedModel, cancel: CancelFlag) -> TreeDigest:
+def unpack(
+    stream: ArchiveStream, staging: Path | Sink, model: LockedModel, cancel: CancelFlag
+) -> tuple[TreeDigest, str]:
     """Extract an archive as it streams in into ``staging``, refusing anything that differs from
     the lock. Three stages (on their own threads for a large archive): reading (socket or file)
     with the archive's sha256, gunzip, then untar with each file's sha256 (``extract_archive``).
-    Only when the whole archive matches the lock is it kept in the download cache."""
+    Only when the whole archive matches the lock is it kept in the download cache.
+
+    Archive bytes other than the locked ones whose files are exactly the locked ones (the host
+    re-compressed it) are accepted, and said so (the second value): the tree is the content's
+    identity. Other files under a locked handle are refused."""
 
     def checked() -> Iterator[bytes]:
         for chunk in stream:
@@ -82,28 +88,45 @@ def unpack(stream: ArchiveStream, staging: Path | Sink, model: LockedModel, canc
         if raw.failure is not None:  # the transfer itself failed (the archive changed, say):
             raise raw.failure  # that is the error, whichever stage met it first
     actual = f"sha256:{stream.sha256}"
-    if actual != model.archive or stream.size != model.size:
-        if stream.cached is not None:
-            stream.cached.unlink(missing_ok=True)  # a corrupted copy must not be reused
+    same_archive = actual == model.archive and stream.size == model.size
+    if not same_archive and stream.cached is not None:
+        stream.cached.unlink(missing_ok=True)  # a corrupted copy must not be reused
         raise IntegrityError(
             f"archive from {stream.url} differs from hub.lock",
             path=stream.url,
             expected=f"{model.archive} ({model.size} bytes)",
             actual=f"{actual} ({stream.size} bytes)",
-            hint="nothing was published"
-            + ("; the corrupted download was removed, run `hublock sync` again" if stream.cached else ""),
+            hint="nothing was published; the corrupted download was removed, run `hublock sync` again",
+        )
+    same_files = tree is not None and tree.tree == model.tree and len(tree.files) == model.files
+    if not same_archive and not same_files:
+        raise IntegrityError(
+            f"archive from {stream.url} differs from hub.lock, and so do its files: the host "
+            "changed the model under a locked handle",
+            path=stream.url,
+            expected=f"{model.archive} ({model.size} bytes, tree {model.tree})",
+            actual=f"{actual} ({stream.size} bytes"
+            + (f", tree {tree.tree})" if tree is not None else ", not a readable archive)"),
+            hint=f"nothing was published; `hublock audit {model.name}` shows what changed, "
+            f"`hublock lock --upgrade {model.name}` takes the new content after review",
         )
     if tree is None:  # the bytes are the locked ones, yet they do not extract: that is the error
         assert failure is not None
         raise failure
-    if tree.tree != model.tree or len(tree.files) != model.files:
+    if not same_files:
         raise IntegrityError(
             "extracted files differ from hub.lock",
             expected=f"{model.tree} ({model.files} files)",
             actual=f"{tree.tree} ({len(tree.files)} files)",
         )
     stream.keep()
-    return tree
+    if same_archive:
+        return tree, ""
+    return tree, (
+        f"the host re-compressed it: archive {actual[:23]} ({stream.size} bytes) instead of "
+        f"{(model.archive or '')[:23]}, identical files; accepted (`hublock lock --upgrade "
+        f"{model.name}` records the new archive)"
+    )
 
 
 def sync_model(
@@ -132,7 +155,7 @@ def sync_model(
             if found.state is State.UNSTAMPED and cache.adopt(model):
                 on_event(Event(model.name, "done", "verified the copy already in the cache"))
                 return SyncResult(model.name, Outcome.VERIFIED, path, loader)
-            _fetch_and_publish(
+            note = _fetch_and_publish(
                 model,
                 cache,
                 sources or model_sources(model, mirrors),
@@ -151,7 +174,13 @@ def sync_model(
         ) from exc
     outcome = Outcome.FETCHED if found.state is State.MISSING else Outcome.REPLACED
     on_event(Event(model.name, "done", f"{outcome.value} -> {path}"))
-    return SyncResult(model.name, outcome, path, loader)
+    return SyncResult(model.name, outcome, path, loader, warning=f"{model.name}: {note}" if note else "")
+
+
+def recompressed_limit(size: int) -> int:
+    """How large an archive may grow past its locked size and still be judged by its files: a
+    host that re-compresses at another level, or with another tool, rarely doubles it."""
+    return 2 * size + (1 << 20)
 
 
 def _fetch_and_publish(
@@ -163,7 +192,8 @@ def _fetch_and_publish(
     on_event: OnEvent,
     cancel: CancelFlag,
     local_staging: bool,
-) -> None:
+) -> str:
+    """Fetch, check and publish one model; returns a warning to pass on, or ""."""
     assert model.archive is not None  # uncompressed models are never fetched
     sha256 = model.archive.removeprefix("sha256:")
 
@@ -178,20 +208,21 @@ def _fetch_and_publish(
             fetcher.open_archive(
                 sources,
                 cached_sha256=sha256,
-                max_bytes=model.size,
+                max_bytes=recompressed_limit(model.size),
                 progress=progress,
             ) as stream,
             cache.staging(cache.address(model), uid, local=local_staging) as staging,
         ):
             try:
-                tree = unpack(stream, staging.destination, model, cancel)
+                tree, note = unpack(stream, staging.destination, model, cancel)
             except IntegrityError:
                 # A bad copy in the download cache is removed by unpack; fetch it once more.
                 if attempt == 2 or not cached:
                     raise
                 continue
             staging.publish(model, tree)
-            return
+            return note
+    raise AssertionError("unreachable")
 
 
 def sync(
@@ -303,7 +334,8 @@ def _sync_project(
     reports = []
     for report, untouched in prepared:
         mine = tuple(r for r in done if r.cache == report.cache.loader)
-        reports.append(replace(report, results=(*untouched, *mine)))
+        learnt = tuple(r.warning for r in mine if r.warning)
+        reports.append(replace(report, results=(*untouched, *mine), warnings=report.warnings + learnt))
     return _joined(reports)
 
 

@@ -128,3 +128,12 @@ def test_air_gap_documents_match_their_schemas(project: Project, tmp_path: Path)
     out.write_bytes(out.read_bytes()[: last.offset_data + last.size // 2])  # cut inside the last archive
     failed = run_json(project, "error", "bundle", "--verify", str(out), code=3)
     assert failed["error"]["type"] == "BundleError"
+
+
+def test_upstream_documents_match_their_schemas(project: Project) -> None:
+    assert project.run("lock").returncode == 0
+    shown = run_json(project, "diff", "diff", "/dev/null", "hub.lock")
+    assert {m["state"] for m in shown["models"].values()} == {"added"}
+    audited = run_json(project, "audit", "audit")
+    assert {m["state"] for m in audited["models"].values()} == {"unchanged", "newer"}  # linear 2 is out
+    assert audited["exit_code"] == 0

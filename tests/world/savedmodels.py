@@ -26,6 +26,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from tests.world import protobuf
+
 
 def build_savedmodel(out_dir: Path, a: float, b: float) -> None:
     import tensorflow as tf
@@ -47,16 +49,19 @@ def build_savedmodel(out_dir: Path, a: float, b: float) -> None:
         tf.saved_model.save(Linear(str(labels)), str(out_dir))
 
 
-def savedmodel_shaped(a: float, b: float) -> dict[str, bytes]:
+def savedmodel_shaped(a: float, b: float, signatures: dict | None = None) -> dict[str, bytes]:  # type: ignore[type-arg]
     """The files of a SavedModel-shaped tree (no TensorFlow), ~16 KB like a tiny real one.
     Different coefficients give different content of the same sizes (weights are
-    incompressible, text fixed-width), the same coefficients the same bytes."""
+    incompressible, text fixed-width), the same coefficients the same bytes. saved_model.pb is a
+    real protobuf with ``signatures`` (default: the linear model's one), fingerprint.pb too."""
     label = f"linear a={a:+09.3f} b={b:+09.3f}"
     seed = label.encode()
     weights = b"".join(hashlib.sha256(seed + i.to_bytes(4, "big")).digest() for i in range(512))
+    graph = b"graph:" + label.encode()
+    model = protobuf.saved_model(signatures or protobuf.LINEAR, graph)
     return {
-        "saved_model.pb": b"\x08\x01\x12\x0csaved-model:" + label.encode(),
-        "fingerprint.pb": hashlib.sha256(weights).digest(),
+        "saved_model.pb": model,
+        "fingerprint.pb": protobuf.fingerprint(int.from_bytes(hashlib.sha256(model).digest()[:8], "big")),
         "variables/variables.index": b"\x00index:a,b\x00" + struct.pack("<2f", a, b),
         "variables/variables.data-00000-of-00001": weights,
         "assets/labels.txt": f"{label}\n".encode(),
@@ -70,7 +75,7 @@ def write_tree(files: dict[str, bytes], root: Path) -> None:
         path.write_bytes(data)
 
 
-def pack(model_dir: Path, archive: Path) -> None:
+def pack(model_dir: Path, archive: Path, level: int = 9) -> None:
     """tar.gz the files of ``model_dir`` at the archive root, byte-for-byte reproducibly."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
@@ -87,7 +92,10 @@ def pack(model_dir: Path, archive: Path) -> None:
                         tar.addfile(info, f)
                 else:
                     tar.addfile(info)
-    with open(archive, "wb") as out, gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
+    with (
+        open(archive, "wb") as out,
+        gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=level) as gz,
+    ):
         gz.write(buf.getvalue())
 
 

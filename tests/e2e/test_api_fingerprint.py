@@ -1,0 +1,77 @@
+"""hublock's reading of saved_model.pb (no TensorFlow) against what TensorFlow itself reports
+for the same SavedModels: every signature, every input and output's dtype and shape, and the
+fingerprint's signature_def_hash; then a real SavedModel upgraded with another API, locked
+through the fake hub, shown in words."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hublock._api import parse_fingerprint, parse_saved_model
+from tests.conftest import ROOT, TF_QUIET, Project
+from tests.world.savedmodels import pack
+
+
+def test_the_reader_agrees_with_tensorflow(tmp_path: Path) -> None:
+    made = subprocess.run(
+        [sys.executable, "-m", "tests.world.apimodels", str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, **TF_QUIET},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    tensorflow = json.loads(made.stdout.strip().splitlines()[-1])
+    assert set(tensorflow) == {"vision", "odd", "linear"}
+    for name, seen in tensorflow.items():
+        api = parse_saved_model((tmp_path / name / "saved_model.pb").read_bytes())
+        ours = {
+            key: {
+                "inputs": {
+                    k: {"dtype": t.dtype, "shape": None if t.shape is None else list(t.shape)}
+                    for k, t in sig.inputs.items()
+                },
+                "outputs": {
+                    k: {"dtype": t.dtype, "shape": None if t.shape is None else list(t.shape)}
+                    for k, t in sig.outputs.items()
+                },
+            }
+            for key, sig in api.signatures.items()
+        }
+        assert ours == seen["signatures"], name
+        if seen["signature_def_hash"] is not None:
+            assert (
+                parse_fingerprint((tmp_path / name / "fingerprint.pb").read_bytes())
+                == seen["signature_def_hash"]
+            )
+    vision = tensorflow["vision"]["signatures"]
+    assert vision["serving_default"]["inputs"]["images"]["shape"] == [None, 224, 224, 3]
+    assert tensorflow["odd"]["signatures"]["serving_default"]["inputs"]["anything"]["shape"] is None
+
+
+def test_a_real_upgrade_with_another_api_is_shown_in_words(project: Project, tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "tests.world.apimodels", str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, **TF_QUIET},
+        capture_output=True,
+        check=True,
+    )
+    pack(tmp_path / "linear", tmp_path / "linear.tar.gz")
+    pack(tmp_path / "vision", tmp_path / "vision.tar.gz")
+    project.hub.add("google/model/1", (tmp_path / "linear.tar.gz").read_bytes())
+    project.hub.add("google/model/2", (tmp_path / "vision.tar.gz").read_bytes())
+    project.write_manifest({"model": "https://tfhub.dev/google/model/1"})
+    assert project.run("lock").returncode == 0
+    project.write_manifest({"model": "https://tfhub.dev/google/model/2"})
+    upgraded = project.run("lock")
+    assert upgraded.returncode == 0, upgraded.stderr
+    out = upgraded.stdout
+    assert "model: version 1 -> 2" in out
+    assert "signature 'serving_default': input 'x' removed" in out
+    assert "signature 'serving_default': input 'images' added (float32 (None, 224, 224, 3))" in out
+    assert "signature 'tokenize' added" in out
