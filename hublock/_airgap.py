@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import tarfile
 import threading
@@ -128,6 +129,18 @@ def locked_archives(
 
 def _first_models(lock: Lockfile, archives: Sequence[BundledArchive]) -> dict[str, LockedModel]:
     return {a.sha256: lock.get(a.models[0]) for a in archives}  # type: ignore[misc]
+
+
+def _in_download_cache(
+    project: Project, action: str, only: Collection[str], jobs: int, on_event: OnEvent
+) -> tuple[list[BundledArchive], list[str], tuple[str, ...], dict[str, LockedModel]]:
+    """The locked archives (``only`` those named), each in the download cache when this returns:
+    the archives, the models without one, the models downloaded now, a model of each archive."""
+    lock = project.lock()
+    project.require_in_sync(lock, action)
+    archives, skipped = locked_archives(lock, only, project.lockfile_path)
+    fetched = download_missing(project, lock, archives, jobs, on_event)
+    return archives, skipped, fetched, _first_models(lock, archives)
 
 
 def download_missing(
@@ -260,12 +273,8 @@ def bundle_project(
     project: Project, out: Path, *, only: Collection[str] = (), jobs: int = 4, on_event: OnEvent = ignore
 ) -> BundleReport:
     started = time.perf_counter()
-    lock = project.lock()
-    project.require_in_sync(lock, "bundle")
+    archives, skipped, fetched, models = _in_download_cache(project, "bundle", only, jobs, on_event)
     lock_bytes = project.lockfile_path.read_bytes()
-    archives, skipped = locked_archives(lock, only, project.lockfile_path)
-    fetched = download_missing(project, lock, archives, jobs, on_event)
-    models = _first_models(lock, archives)
     index = BundleIndex(lock_digest(lock_bytes), tuple(archives))
     manifest = project.manifest_path.read_bytes() if project.manifest_path.is_file() else None
     tmp = temp_path(out)
@@ -274,7 +283,7 @@ def bundle_project(
             tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # 16 KiB by default
             for name, data in ((INDEX, index.to_json()), (LOCK, lock_bytes), (MANIFEST, manifest)):
                 if data is not None:
-                    tar.addfile(_entry(name, len(data)), _bytes(data))
+                    tar.addfile(_entry(name, len(data)), io.BytesIO(data))
             for archive in archives:
                 _add_archive(tar, project, archive, models[archive.sha256], on_event)
         os.replace(tmp, out)
@@ -283,12 +292,6 @@ def bundle_project(
     finally:
         tmp.unlink(missing_ok=True)
     return BundleReport(out, tuple(archives), tuple(skipped), fetched, time.perf_counter() - started)
-
-
-def _bytes(data: bytes) -> BinaryIO:
-    import io
-
-    return io.BytesIO(data)
 
 
 def _add_archive(
@@ -493,11 +496,7 @@ def mirror(
         transport=transport,
     )
     started = time.perf_counter()
-    lock = project.lock()
-    project.require_in_sync(lock, "mirror")
-    archives, skipped = locked_archives(lock, only, project.lockfile_path)
-    fetched = download_missing(project, lock, archives, jobs, on_event)
-    models = _first_models(lock, archives)
+    archives, skipped, fetched, models = _in_download_cache(project, "mirror", only, jobs, on_event)
     store = _Store.open(destination)
     exported, present = [], []
     for archive in archives:
