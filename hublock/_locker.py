@@ -230,7 +230,13 @@ def resolve_uncompressed(
     objects = tuple(
         RemoteObject(rel, int(info["size"]), object_checksum(info)) for rel, info in sorted(listing.items())
     )
-    on_event(Event(spec.name, "done", f"locked {location} ({len(objects)} objects, read in place)"))
+    on_event(
+        Event(
+            spec.name,
+            "done",
+            f"locked {location} ({len(objects)} objects, read in place; UNCOMPRESSED: no API recorded)",
+        )
+    )
     return LockedModel(
         name=spec.name,
         handle=spec.handle,

@@ -4,6 +4,7 @@ under a fixed version, gone, or a newer version published)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import threading
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hublock._api import FINGERPRINT, SAVED_MODEL, ModelApi, api_changes, parse_saved_model
 from hublock._archive import extract_archive, unpacked_limit
 from hublock._diff import ModelDiff, diff_locks
-from hublock._digest import FileEntry, TreeDigest
+from hublock._digest import FileEntry, TreeDigest, hash_directory
 from hublock._errors import (
     FetchError,
     HublockError,
@@ -239,10 +240,11 @@ def audit(
     models = [m for m in lock.models if not names or m.name in names]
     downloads = project.downloads()
     apis = api_lookup(downloads, [lock])
+    locked = _locked_files(project, downloads)
     with project.fetcher() as fetcher:
 
         def one(model: LockedModel, cancel: threading.Event) -> AuditResult:
-            return audit_model(model, project.mirrors, fetcher, downloads, apis, on_event, fetch_newer)
+            return audit_model(model, project.mirrors, fetcher, locked, apis, on_event, fetch_newer)
 
         results = run_parallel(one, models, jobs)
     return AuditReport(tuple(results), time.perf_counter() - started)
@@ -288,7 +290,7 @@ def audit_model(
     model: LockedModel,
     mirrors: Mapping[str, str],
     fetcher: Fetcher,
-    downloads: DownloadCache,
+    locked: Callable[[LockedModel], TreeDigest | None],
     apis: Callable[[str], ModelApi | None],
     on_event: OnEvent,
     fetch_newer: bool,
@@ -316,7 +318,7 @@ def audit_model(
         detail = f"other archive bytes (sha256:{now.sha256[:16]}), identical files: harmless"
     else:
         content = "changed"
-        files = _files_that_differ(downloads, model, now.tree)
+        files = _files_that_differ(locked, model, now.tree)
         detail = (
             f"the host replaced the model under this handle: tree {model.tree} -> {now.tree.tree}; "
             f"`hublock lock --upgrade {name}` takes it after review"
@@ -329,16 +331,33 @@ def audit_model(
     return AuditResult(name, handle, content, detail, files, newer, api)
 
 
-def _files_that_differ(downloads: DownloadCache, model: LockedModel, now: TreeDigest) -> tuple[str, ...]:
-    """The paths whose content differs (or that exist on one side only), when the locked archive
-    is still in the download cache to compare with."""
-    path = downloads.get((model.archive or "").removeprefix("sha256:"))
-    if path is None:
-        return ()
-    try:
-        with open(path, "rb") as f:
-            then = extract_archive(f, None, max_bytes=unpacked_limit(path.stat().st_size))
-    except (HublockError, OSError):
+def _locked_files(project: Project, downloads: DownloadCache) -> Callable[[LockedModel], TreeDigest | None]:
+    """The files a model was locked with, each with its digest: from its archive in the download
+    cache, else from its copy in a local cache (when that copy still hashes to the locked tree)."""
+
+    def files(model: LockedModel) -> TreeDigest | None:
+        path = downloads.get((model.archive or "").removeprefix("sha256:"))
+        if path is not None:
+            with contextlib.suppress(HublockError, OSError), open(path, "rb") as f:
+                return extract_archive(f, None, max_bytes=unpacked_limit(path.stat().st_size))
+        with contextlib.suppress(HublockError, OSError):
+            _, cache = project.open_cache() if model.in_tfhub else project.open_kaggle_cache()
+            where = cache.path_of(model)
+            if "://" not in where and Path(where).is_dir():
+                found = hash_directory(where, jobs=2)
+                return found if found.tree == model.tree else None
+        return None
+
+    return files
+
+
+def _files_that_differ(
+    locked: Callable[[LockedModel], TreeDigest | None], model: LockedModel, now: TreeDigest
+) -> tuple[str, ...]:
+    """The paths whose content differs (or that exist on one side only), when the locked files
+    can be read here."""
+    then = locked(model)
+    if then is None:
         return ()
     before: dict[str, FileEntry] = {e.path: e for e in then.files}
     after: dict[str, FileEntry] = {e.path: e for e in now.files}

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from hublock import read_lockfile
 from hublock._api import parse_fingerprint, parse_saved_model
 from tests.conftest import ROOT, TF_QUIET, Project
 from tests.world.savedmodels import pack
@@ -75,3 +77,34 @@ def test_a_real_upgrade_with_another_api_is_shown_in_words(project: Project, tmp
     assert "signature 'serving_default': input 'x' removed" in out
     assert "signature 'serving_default': input 'images' added (float32 (None, 224, 224, 3))" in out
     assert "signature 'tokenize' added" in out
+
+
+def test_real_savedmodels_recompressed_or_reweighted_upstream(
+    project: Project, archives: dict[str, bytes], tmp_path: Path
+) -> None:
+    """linear-v1 and linear-v2 are real SavedModels that differ only in weights (same API); the
+    same linear-v1 packed at another gzip level differs only in compression."""
+    import gzip
+
+    project.write_manifest({"linear": "https://tfhub.dev/google/linear/1"}, '[cache]\ndir = "cache"')
+    assert project.run("lock").returncode == 0
+    api = read_lockfile(project.lockfile).models[0].api
+    assert api is not None
+    recompressed = gzip.compress(gzip.decompress(archives["linear-v1"]), compresslevel=1, mtime=0)
+    assert recompressed != archives["linear-v1"]
+    project.hub.add("google/linear/1", recompressed)
+    audited = json.loads(project.run("audit", "--format", "json").stdout)["models"]["linear"]
+    assert audited["content"] == "recompressed"
+    shutil.rmtree(project.downloads)
+    synced = project.run("sync")
+    assert synced.returncode == 0 and "re-compressed" in synced.stderr
+
+    project.hub.add("google/linear/1", archives["linear-v2"])  # other weights under the same handle
+    result = project.run("audit", "--format", "json")
+    assert result.returncode == 3
+    changed = json.loads(result.stdout)["models"]["linear"]
+    assert changed["content"] == "changed" and any(f.startswith("variables/") for f in changed["files"])
+    upgraded = project.run("lock", "--upgrade", "linear")
+    assert "the host replaced a published version" in upgraded.stderr
+    assert "api unchanged" in upgraded.stdout  # the same signatures: only the weights moved
+    assert read_lockfile(project.lockfile).models[0].api == api

@@ -11,11 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hublock import ModelApi, read_lockfile
 from hublock._api import parse_saved_model
-from tests.conftest import Project
+from tests.conftest import ROOT, Project
 from tests.integration.test_lock_sync import key, lock_ok
+from tests.integration.test_recipes import shell
 from tests.world.savedmodels import pack, savedmodel_shaped, write_tree
 
 IMAGES = {
@@ -207,3 +209,20 @@ def test_api_round_trips_through_its_readable_form(vision: Project) -> None:
     assert digest is not None
     stored = json.loads((vision.downloads / "api" / f"{digest.removeprefix('sha256:')}.json").read_text())
     assert ModelApi.from_dict(stored).digest == digest
+
+
+def test_the_weekly_audit_recipe_runs_and_fails_when_a_model_changed(vision: Project, tmp_path: Path) -> None:
+    workflow = yaml.safe_load((ROOT / "examples" / "models-audit.yml").read_text())
+    steps = [s for s in workflow["jobs"]["audit"]["steps"] if "run" in s and not s["run"].startswith("pip")]
+    assert workflow[True]["schedule"][0]["cron"]  # `on:` is YAML's True
+    (step,) = steps
+    vision.hub.add("google/vision/2", archive(tmp_path, "v2", a=3.0, signatures=BIGGER))
+    result = shell(vision, step["run"], {"KAGGLE_USERNAME": "", "KAGGLE_KEY": ""})
+    assert result.returncode == 0, result.stderr  # a newer version alone: green
+    report = json.loads((vision.dir / "audit.json").read_text())
+    assert report["models"]["vision"]["newer"] == "https://tfhub.dev/google/vision/2"
+    assert "signature 'tokenize' removed" in report["models"]["vision"]["api"]
+    vision.hub.add("google/vision/1", archive(tmp_path, "v1-swapped", a=8.0, signatures=IMAGES))
+    result = shell(vision, step["run"], {})
+    assert result.returncode == 3  # the host replaced the locked version: the job fails
+    assert json.loads((vision.dir / "audit.json").read_text())["models"]["vision"]["state"] == "changed"
