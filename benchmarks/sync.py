@@ -169,13 +169,9 @@ def run(cmd: list[str] | str, **kw: object) -> tuple[float, int]:
     return wall, usage.ru_maxrss * 1024
 
 
-def best(fn, repeat: int, prepare=None) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        if prepare is not None:
-            prepare()
-        times.append(fn())
-    return min(times)
+def timed(fn, repeat: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """``fn()``'s seconds over ``repeat`` runs: the median with its spread (never the best)."""
+    return spread([fn() for _ in range(repeat)])
 
 
 def fresh(path: Path) -> Path:
@@ -517,12 +513,15 @@ def main() -> None:
         "hublock": cold_sync,
     }
     times: dict[str, list[float]] = {name: [] for name in methods}
+    names = list(methods)
     for trial in range(r):
-        for name, method in methods.items():
+        # taking turns: the order rotates every trial, so that no method always follows the one
+        # that leaves the most to write back (tensorflow_hub's 1 GB of files)
+        for name in names[trial % len(names) :] + names[: trial % len(names)]:
             os.sync()
-            times[name].append(method())
+            times[name].append(methods[name]())
         print(f"trial {trial + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), flush=True)
-    server_s, sha256sum_s, curl_s, ref_s, tfhub_s, hublock_s = (min(times[n]) for n in methods)
+    server_s, sha256sum_s, curl_s, ref_s, tfhub_s, hublock_s = (spread(times[n]) for n in methods)
     mb = mixed_bytes / 1e6
     results["cold_sync"] = {
         "archive_mb": round(mb, 1),
@@ -532,27 +531,24 @@ def main() -> None:
         "curl_tar_s": curl_s,
         "sha256sum_s": sha256sum_s,
         "server_alone_s": server_s,
-        "speedup_vs_tensorflow_hub": tfhub_s / hublock_s,
-        "throughput_vs_reference": ref_s / hublock_s,
-        "speedup_vs_curl_tar": curl_s / hublock_s,
-        "server_vs_fastest_client": min(ref_s, hublock_s, curl_s) / server_s,
+        "speedup_vs_tensorflow_hub": tfhub_s["median"] / hublock_s["median"],
+        "throughput_vs_reference": ref_s["median"] / hublock_s["median"],
+        "speedup_vs_curl_tar": curl_s["median"] / hublock_s["median"],
+        "server_vs_fastest_client": min(ref_s["median"], hublock_s["median"], curl_s["median"])
+        / server_s["median"],
         "peak_rss_mb": max(m for _, m in cold) / 1e6,
         "trials_s": times,
-        "median_speedup_vs_tensorflow_hub": statistics.median(times["tfhub"])
-        / statistics.median(times["hublock"]),
-        "median_throughput_vs_reference": statistics.median(times["reference"])
-        / statistics.median(times["hublock"]),
     }
 
     # 4. verify --full of what was just synced, against sha256sum of the same files
     synced = [str(p) for p in (proj / "cache").rglob("*") if p.is_file() and p.parent != proj / "cache"]
-    verify_s = best(lambda: hublock(proj, "verify", "--full", downloads=tmp / "downloads")[0], r)
-    sum_files_s = best(lambda: run(["sha256sum", *synced])[0], r)
+    verify_s = timed(lambda: hublock(proj, "verify", "--full", downloads=tmp / "downloads")[0], r)
+    sum_files_s = timed(lambda: run(["sha256sum", *synced])[0], r)
     results["verify_full"] = {
         "files": len(synced),
         "hublock_s": verify_s,
         "sha256sum_s": sum_files_s,
-        "ratio_to_sha256sum": verify_s / sum_files_s,
+        "ratio_to_sha256sum": verify_s["median"] / sum_files_s["median"],
     }
 
     # 2. no-op sync of 100 small models
@@ -560,14 +556,14 @@ def main() -> None:
     hublock(proj100, "lock", downloads=tmp / "downloads")
     hublock(proj100, "sync", downloads=tmp / "downloads")
     before = server.requests
-    noop_s = best(lambda: hublock(proj100, "sync", downloads=tmp / "downloads")[0], max(r, 5))
-    import_s = best(lambda: run([PYTHON, "-c", "import hublock"])[0], max(r, 5))
-    pass_s = best(lambda: run([PYTHON, "-c", "pass"])[0], max(r, 5))
+    noop_s = timed(lambda: hublock(proj100, "sync", downloads=tmp / "downloads")[0], max(r, 5))
+    import_s = timed(lambda: run([PYTHON, "-c", "import hublock"])[0], max(r, 5))
+    pass_s = timed(lambda: run([PYTHON, "-c", "pass"])[0], max(r, 5))
     results["noop_sync_100"] = {
         "hublock_sync_s": noop_s,
         "import_hublock_s": import_s,
         "python_pass_s": pass_s,
-        "ratio_to_import": noop_s / import_s,
+        "ratio_to_import": noop_s["median"] / import_s["median"],
         "requests": server.requests - before,
     }
 
@@ -579,9 +575,9 @@ def main() -> None:
         shutil.rmtree(tmp / "downloads20", ignore_errors=True)
         return hublock(proj20, "lock", downloads=tmp / "downloads20")[0]
 
-    scratch_s = best(lock_scratch, r)
+    scratch_s = timed(lock_scratch, r)
     before = server.requests
-    relock_s = best(lambda: hublock(proj20, "lock", downloads=tmp / "downloads20")[0], max(r, 5))
+    relock_s = timed(lambda: hublock(proj20, "lock", downloads=tmp / "downloads20")[0], max(r, 5))
     results["lock_20"] = {
         "from_scratch_s": scratch_s,
         "unchanged_s": relock_s,
@@ -643,14 +639,15 @@ def table(res: dict) -> str:  # type: ignore[type-arg]
             v["hublock_s"],
             False,
             f"{v['ratio_to_sha256sum']:.2f}x the time of `sha256sum` of the same files "
-            f"({v['sha256sum_s']:.3f} s)",
+            f"({v['sha256sum_s']['median']:.3f} s)",
         ),
         (
             "no-op `hublock sync`, 100 models",
             n["hublock_sync_s"],
             False,
-            f"{n['ratio_to_import']:.2f}x `python -c 'import hublock'` ({n['import_hublock_s']:.3f} s; "
-            f"`python -c pass` {n['python_pass_s']:.3f} s); {n['requests']} requests",
+            f"{n['ratio_to_import']:.2f}x `python -c 'import hublock'` "
+            f"({n['import_hublock_s']['median']:.3f} s; "
+            f"`python -c pass` {n['python_pass_s']['median']:.3f} s); {n['requests']} requests",
         ),
         ("`hublock lock`, 20 handles from scratch", lk["from_scratch_s"], False, ""),
         (
@@ -660,9 +657,11 @@ def table(res: dict) -> str:  # type: ignore[type-arg]
             f"{lk['unchanged_requests']} requests",
         ),
     ]
-    lines = ["| what | seconds | MB/s | ratio |", "| --- | ---: | ---: | --- |"]
+    lines = ["| what | seconds, median (min-max) | MB/s | ratio |", "| --- | ---: | ---: | --- |"]
     for what, seconds, rate, ratio in rows:
-        lines.append(f"| {what} | {seconds:.3f} | {f'{mb / seconds:.0f}' if rate else ''} | {ratio} |")
+        cell = f"{seconds['median']:.3f} ({seconds['min']:.3f}-{seconds['max']:.3f})"
+        throughput = f"{mb / seconds['median']:.0f}" if rate else ""
+        lines.append(f"| {what} | {cell} | {throughput} | {ratio} |")
     big, small = res["one_model_rss"]["big-1gb"], res["one_model_rss"]["lock-00"]
     lines += [
         "",

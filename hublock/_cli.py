@@ -310,6 +310,8 @@ def cli(ctx: click.Context, manifest: Path, lockfile: Path | None, quiet: bool, 
     \b
     hublock lock    resolve hub.toml, download each model once, write hub.lock
     hublock sync    fill the cache so hub.load(handle) works offline
+    hublock bundle  one file that carries the locked models across an air gap
+    hublock audit   what the hosts serve now, against hub.lock
     """
     _configure_logging(verbose)
     obj = ctx.ensure_object(Context)
@@ -629,7 +631,7 @@ def bundle_command(
     )
 
 
-@cli.command("mirror", epilog=EPILOG)
+@cli.command("mirror", epilog=EPILOG, short_help="Export the locked archives by digest: DEST/sha256/<hex>.")
 @common_options
 @click.argument("dest")
 @only_option
@@ -718,7 +720,7 @@ def export_command(obj: Context, fmt: str, output: Path | None) -> None:
     obj.say(f"wrote {output}")
 
 
-@cli.command("diff", epilog=EPILOG)
+@cli.command("diff", epilog=EPILOG, short_help="What changed per model between two locks, API included.")
 @common_options
 @click.argument("files", nargs=-1, metavar="[OLD] [NEW]")
 @format_option
@@ -752,7 +754,7 @@ def diff_command(obj: Context, files: tuple[str, ...], fmt: str) -> None:
         obj.say(f"no model changed between {report.old} and {report.new}")
 
 
-@cli.command("audit", epilog=EPILOG)
+@cli.command("audit", epilog=EPILOG, short_help="What the hosts serve now for each locked model.")
 @common_options
 @click.argument("names", nargs=-1, metavar="[NAME]...")
 @click.option(
