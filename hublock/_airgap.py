@@ -186,6 +186,15 @@ def download_missing(
     return tuple(models[a.sha256].name for a in missing)
 
 
+def sha256_of(f: BinaryIO, label: str, on_event: OnEvent) -> str:
+    """The sha256 (hex) of what is left in ``f``, read in large steps, progress reported."""
+    digest = hashlib.sha256()
+    while chunk := f.read(CHUNK):
+        digest.update(chunk)
+        on_event(Event(label, "bytes", amount=len(chunk)))
+    return digest.hexdigest()
+
+
 def _progress(on_event: OnEvent, model: str) -> Callable[[int], None]:
     return lambda n: on_event(Event(model, "bytes", amount=n))
 
@@ -330,13 +339,9 @@ def verify_bundle(path: str | os.PathLike[str], *, on_event: OnEvent = ignore) -
                         for listed in BundleIndex.parse(texts[INDEX], "").archives:
                             labels[ARCHIVES + listed.sha256] = ", ".join(listed.models)
             elif member.name.startswith(ARCHIVES) and data is not None:
-                digest = hashlib.sha256()
                 label = labels.get(member.name, member.name)
                 on_event(Event(label, "start", "checking", total=member.size))
-                while chunk := data.read(CHUNK):
-                    digest.update(chunk)
-                    on_event(Event(label, "bytes", amount=len(chunk)))
-                seen[member.name[len(ARCHIVES) :]] = (digest.hexdigest(), member.size)
+                seen[member.name[len(ARCHIVES) :]] = (sha256_of(data, label, on_event), member.size)
                 on_event(Event(label, "done", "checked"))
             else:
                 problems.append(f"{member.name}: not part of a bundle")
@@ -359,12 +364,8 @@ def _verify_directory(bundle: Path, on_event: OnEvent, started: float) -> Bundle
     problems: list[str] = []
     folder = bundle / ARCHIVES
     for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
-        digest = hashlib.sha256()
         with open(entry, "rb") as f:
-            while chunk := f.read(CHUNK):
-                digest.update(chunk)
-                on_event(Event(entry.name, "bytes", amount=len(chunk)))
-        seen[entry.name] = (digest.hexdigest(), entry.stat().st_size)
+            seen[entry.name] = (sha256_of(f, entry.name, on_event), entry.stat().st_size)
     problems += _check_contents(reader.index, reader.lock_bytes, seen, str(bundle))
     if problems:
         raise BundleError(f"{bundle}: " + "; ".join(problems), path=str(bundle), hint="make the bundle again")
@@ -430,18 +431,15 @@ def check_with_bundles(
             continue
         reader = holder
         with _opened(reader, archive.sha256) as f:
-            digest = hashlib.sha256()
             on_event(Event(archive.models[0], "start", f"checking in {reader.path}", total=archive.size))
-            while chunk := f.read(CHUNK):
-                digest.update(chunk)
-                on_event(Event(archive.models[0], "bytes", amount=len(chunk)))
-        if digest.hexdigest() != archive.sha256:
+            actual = sha256_of(f, archive.models[0], on_event)
+        if actual != archive.sha256:
             raise IntegrityError(
                 f"{reader.path}: the archive of {', '.join(archive.models)} differs from hub.lock",
                 model=archive.models[0],
                 path=str(reader.path),
                 expected=f"sha256:{archive.sha256}",
-                actual=f"sha256:{digest.hexdigest()}",
+                actual=f"sha256:{actual}",
                 hint="make the bundle again on the connected side (`hublock bundle`)",
             )
         on_event(Event(archive.models[0], "done", "matches hub.lock"))
