@@ -63,10 +63,14 @@ class LockResult:
         for model in self.lockfile.models:
             state = self.state(model.name)
             before = self.previous.get(model.name)
+            changed = state is LockState.CHANGED
+            found = diff_model(model.name, before, model, self.apis.get) if changed else None
             models[model.name] = {
                 "state": state.value,
                 **model.to_dict(),
-                "previous": before.to_dict() if before is not None and state is LockState.CHANGED else None,
+                "previous": before.to_dict() if before is not None and changed else None,
+                "changes": list(found.changes) if found else [],
+                "api_changes": list(found.api) if found and found.api is not None else None,
             }
         return {
             "lockfile": str(self.path),

@@ -85,6 +85,11 @@ def test_upgrade_shows_the_api_change_in_words_and_diff_reads_git(vision: Projec
     )
     vision.hub.add("google/vision/2", archive(tmp_path, "v2", a=3.0, signatures=BIGGER))
     vision.write_manifest({"vision": "https://tfhub.dev/google/vision/2"}, '[cache]\ndir = "cache"')
+    before = vision.lockfile.read_text()
+    as_json = json.loads(vision.run("lock", "--format", "json").stdout)["models"]["vision"]
+    assert as_json["state"] == "changed" and "version 1 -> 2" in as_json["changes"]
+    assert "signature 'tokenize' removed" in as_json["api_changes"]
+    vision.lockfile.write_text(before)
     result = vision.run("lock")
     assert result.returncode == 0, result.stderr
     out = result.stdout
