@@ -40,7 +40,7 @@ from hublock._errors import (
     ManifestError,
     NotInSyncError,
 )
-from hublock._events import Event, OnEvent, ignore
+from hublock._events import Event, OnEvent, bytes_of, ignore
 from hublock._fetch import Fetcher, model_sources
 from hublock._files import temp_path
 from hublock._lockfile import LockedModel, Lockfile
@@ -161,7 +161,7 @@ def download_missing(
             with fetcher.open_archive(
                 model_sources(model, project.mirrors),
                 max_bytes=archive.size,
-                progress=lambda n: on_event(Event(model.name, "bytes", amount=n)),
+                progress=bytes_of(on_event, model.name),
             ) as stream:
                 for _ in stream:
                     if cancel.is_set():
@@ -193,10 +193,6 @@ def sha256_of(f: BinaryIO, label: str, on_event: OnEvent) -> str:
         digest.update(chunk)
         on_event(Event(label, "bytes", amount=len(chunk)))
     return digest.hexdigest()
-
-
-def _progress(on_event: OnEvent, model: str) -> Callable[[int], None]:
-    return lambda n: on_event(Event(model, "bytes", amount=n))
 
 
 class _Hashing:
@@ -309,7 +305,7 @@ def _add_archive(
     path = _cached(project, archive, model)
     on_event(Event(model.name, "start", "bundling", total=archive.size))
     with open(path, "rb") as f:
-        reader = _Hashing(f, _progress(on_event, model.name))
+        reader = _Hashing(f, bytes_of(on_event, model.name))
         tar.addfile(_entry(archive_member(archive.sha256), archive.size), reader)
     if reader.sha256.hexdigest() != archive.sha256:
         raise _damaged(model, path, archive, reader.sha256.hexdigest())
@@ -505,7 +501,7 @@ def mirror(
         path = _cached(project, archive, model)
         on_event(Event(model.name, "start", f"exporting to {destination}", total=archive.size))
         with open(path, "rb") as f:
-            reader = _Hashing(f, _progress(on_event, model.name))
+            reader = _Hashing(f, bytes_of(on_event, model.name))
             store.put(archive.sha256, reader)
         if reader.sha256.hexdigest() != archive.sha256:
             raise _damaged(model, path, archive, reader.sha256.hexdigest())

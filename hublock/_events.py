@@ -24,5 +24,10 @@ class Event:
 OnEvent = Callable[[Event], None]
 
 
+def bytes_of(on_event: OnEvent, model: str) -> Callable[[int], None]:
+    """A progress callback that reports ``n`` more bytes of ``model``."""
+    return lambda n: on_event(Event(model, "bytes", amount=n))
+
+
 def ignore(event: Event) -> None:
     """The default reporter: says nothing."""

@@ -27,11 +27,15 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from hublock import _config as config
 from hublock import _kaggle as kaggle
+from hublock._api import FINGERPRINT, SAVED_MODEL, ModelApi, parse_fingerprint, parse_saved_model
+from hublock._archive import KEEP_MAX, extract_archive, unpacked_limit
 from hublock._bundle_file import BundleReader, archive_member
+from hublock._digest import TreeDigest
 from hublock._downloads import ArchiveWriter, DownloadCache
-from hublock._errors import FetchError, IntegrityError
+from hublock._errors import FetchError, IntegrityError, SavedModelError
 from hublock._lockfile import LockedModel
 from hublock._manifest import CONTENT_MIRROR, handle_kind
+from hublock._parallel import ReadAhead
 from hublock._redact import strip_secrets
 
 if TYPE_CHECKING:
@@ -48,6 +52,47 @@ _FORMAT_QUERY = ("tf-hub-format", "compressed")
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just received."""
+
+
+API_FILES = (SAVED_MODEL, FINGERPRINT)  # read for the model's API as the archive streams by
+
+
+@dataclass(frozen=True)
+class HashedArchive:
+    """An archive read once: its sha256 and size, where it came from (``path``: in the download
+    cache, when it was kept), the tree of its files, and its API as saved_model.pb says it."""
+
+    sha256: str
+    size: int
+    url: str
+    path: Path | None
+    tree: TreeDigest
+    api: ModelApi | None
+    signature_def_hash: str | None
+    said: str
+    """What to say about the API: how many signatures, or why none was recorded."""
+
+
+def archive_api(files: Mapping[str, bytes], tree: TreeDigest) -> tuple[ModelApi | None, str | None, str]:
+    """The API of a model from its saved_model.pb and fingerprint.pb (as ``extract_archive``
+    kept them), TensorFlow's signature_def_hash, and what to say about it: a model that is no
+    SavedModel, or whose saved_model.pb cannot be read, is said so, not failed."""
+    if SAVED_MODEL not in files:
+        if any(f.path == SAVED_MODEL for f in tree.files):
+            return None, None, f"saved_model.pb larger than {KEEP_MAX >> 20} MB: no API recorded"
+        return None, None, "no saved_model.pb: not a SavedModel, no API recorded"
+    try:
+        api = parse_saved_model(files[SAVED_MODEL])
+    except SavedModelError as exc:
+        return None, None, f"saved_model.pb cannot be read ({exc}): no API recorded"
+    signature_def_hash = None
+    if FINGERPRINT in files:
+        try:
+            signature_def_hash = str(parse_fingerprint(files[FINGERPRINT]))
+        except SavedModelError:
+            signature_def_hash = None
+    count = len(api.signatures)
+    return api, signature_def_hash, f"API of {count} signature{'s' if count != 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -187,6 +232,33 @@ class Fetcher:
                 auth=_auth_class()(self._auth),
             )
         return self._client
+
+    def hash_archive(
+        self,
+        sources: list[str],
+        *,
+        cached_sha256: str | None = None,
+        progress: Progress | None = None,
+        keep: bool = False,
+    ) -> HashedArchive:
+        """Read an archive once, as sync does (reading, gunzip and untar on their own threads):
+        its sha256, the tree hash of its files, and its API from saved_model.pb on the way.
+        ``keep``: keep the bytes in the download cache (under their digest)."""
+        kept: dict[str, bytes] = {}
+        with (
+            self.open_archive(sources, cached_sha256=cached_sha256, progress=progress) as stream,
+            ReadAhead(iter(stream)) as raw,
+        ):
+            limit = lambda: unpacked_limit(stream.size)  # noqa: E731 - the size grows as it streams
+            tree = extract_archive(raw, None, max_bytes=limit, keep=API_FILES, kept=kept)
+            raw.drain()  # the digest covers every byte, also those after the end of the tar
+            if raw.failure is not None:
+                raise raw.failure
+            path = stream.keep() if keep else None
+        api, signature_def_hash, said = archive_api(kept, tree)
+        return HashedArchive(
+            stream.sha256, stream.size, stream.url, path, tree, api, signature_def_hash, said
+        )
 
     @property
     def bundles(self) -> list[BundleReader]:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hublock._api import FINGERPRINT, SAVED_MODEL, ModelApi, parse_fingerprint, parse_saved_model
-from hublock._archive import KEEP_MAX, extract_archive, unpacked_limit
+from hublock._api import ModelApi
 from hublock._bucket import hash_objects, object_checksum, remote_objects
-from hublock._digest import Digest, TreeDigest, sha256_digest
+from hublock._digest import Digest, sha256_digest
 from hublock._errors import (
     FetchError,
     HublockError,
@@ -21,7 +19,6 @@ from hublock._errors import (
     ManifestError,
     ModelErrors,
     NotInSyncError,
-    SavedModelError,
 )
 from hublock._events import Event, OnEvent, ignore
 from hublock._fetch import Download, Fetcher, apply_mirror, portable_url, prepare_network, source_url
@@ -31,7 +28,6 @@ from hublock._lockfile import ConflictedLockfileError, LockedModel, Lockfile, Re
 from hublock._manifest import Manifest, ModelSpec, handle_kind, near_duplicates
 from hublock._parallel import (
     CancelFlag,
-    ReadAhead,
     processes_pay_off,
     profiled,
     raise_if_cancelled,
@@ -43,8 +39,6 @@ from hublock._project import Project
 from hublock._redact import redact, strip_secrets
 from hublock._reports import LockResult
 from hublock._roots import Root, RootModel
-
-API_FILES = (SAVED_MODEL, FINGERPRINT)  # read for the model's API as the archive streams by
 
 if TYPE_CHECKING:
     import httpx
@@ -82,7 +76,6 @@ def resolve_model(
         raise_if_cancelled(stop)
         on_event(Event(spec.name, "bytes", amount=n))
 
-    kept: dict[str, bytes] = {}  # saved_model.pb and fingerprint.pb, read in the same pass
     try:
         record = (known or {}).get(spec.handle)
         download = _known_download(fetcher, record) if record is not None else None
@@ -96,13 +89,17 @@ def resolve_model(
             record = None  # not rebuilt from the download cache: nothing to compare with
             source = spec.handle if handle_kind(spec.handle) != "kaggle" else f"{KAGGLE_SCHEME}{pinned}"
             location = source_url(source, mirrors)
-            download, tree = _download_and_hash(fetcher, location, progress, kept)
+            # one pass: the archive streams into the download cache as its files are hashed
+            read = fetcher.hash_archive([location], progress=progress, keep=True)
+            assert read.path is not None
             via_mirror = location != source_url(source, {})
-            download = replace(download, url=portable_url(download.url, mirrors, via_mirror=via_mirror))
+            url = portable_url(read.url, mirrors, via_mirror=via_mirror)
+            download = Download(read.path, read.sha256, read.size, url)
         else:
-            with open(download.path, "rb") as archive:
-                limit = unpacked_limit(download.size)
-                tree = extract_archive(archive, None, max_bytes=limit, keep=API_FILES, kept=kept)
+            read = fetcher.hash_archive([], cached_sha256=download.sha256)
+        tree = read.tree
+        if read.api is not None:
+            fetcher.downloads.write_api(read.api)  # its readable form, for `hublock diff`
         if record is not None and tree.tree != record.tree:
             raise IntegrityError(
                 "the archive in the download cache does not give the tree recorded for it",
@@ -114,10 +111,8 @@ def resolve_model(
     except HublockError as exc:
         exc.about(model=spec.name, handle=spec.handle)
         raise
-    api, signature_def_hash, said = model_api(kept, tree)
-    if api is not None:
-        fetcher.downloads.write_api(api)
-    on_event(Event(spec.name, "done", f"locked {download.size} bytes, {len(tree.files)} files, {said}"))
+    said = f"locked {download.size} bytes, {len(tree.files)} files, {read.said}"
+    on_event(Event(spec.name, "done", said))
     url = portable_url(download.url, mirrors)
     if pinned is not None and handle_kind(spec.handle) == "kaggle":
         url = pinned.web_url()  # the API call is no address; the model's page is
@@ -131,46 +126,9 @@ def resolve_model(
         files=len(tree.files),
         manifest=spec.entry_digest,
         kaggle=str(pinned) if pinned is not None else None,
-        api=Digest(api.digest) if api is not None else None,
-        signature_def_hash=signature_def_hash,
+        api=Digest(read.api.digest) if read.api is not None else None,
+        signature_def_hash=read.signature_def_hash,
     )
-
-
-def model_api(files: Mapping[str, bytes], tree: TreeDigest) -> tuple[ModelApi | None, str | None, str]:
-    """The API of a model from its saved_model.pb and fingerprint.pb (as ``extract_archive``
-    kept them), TensorFlow's signature_def_hash, and what to say about it: a model that is no
-    SavedModel, or whose saved_model.pb cannot be read, is said so, not failed."""
-    if SAVED_MODEL not in files:
-        if any(f.path == SAVED_MODEL for f in tree.files):
-            return None, None, f"saved_model.pb larger than {KEEP_MAX >> 20} MB: no API recorded"
-        return None, None, "no saved_model.pb: not a SavedModel, no API recorded"
-    try:
-        api = parse_saved_model(files[SAVED_MODEL])
-    except SavedModelError as exc:
-        return None, None, f"saved_model.pb cannot be read ({exc}): no API recorded"
-    signature_def_hash = None
-    if FINGERPRINT in files:
-        with contextlib.suppress(SavedModelError):
-            signature_def_hash = str(parse_fingerprint(files[FINGERPRINT]))
-    count = len(api.signatures)
-    return api, signature_def_hash, f"API of {count} signature{'s' if count != 1 else ''}"
-
-
-def _download_and_hash(
-    fetcher: Fetcher, source: str, progress: Callable[[int], None], kept: dict[str, bytes]
-) -> tuple[Download, TreeDigest]:
-    """One pass, as sync does it: the archive streams into the download cache while its sha256
-    and the tree hash of its files are computed (reading, gunzip and untar on their own
-    threads), so nothing is read twice; saved_model.pb is kept in ``kept`` on the way."""
-    with fetcher.open_archive([source], progress=progress) as stream, ReadAhead(iter(stream)) as raw:
-        limit = lambda: unpacked_limit(stream.size)  # noqa: E731 - the size grows as it streams
-        tree = extract_archive(raw, None, max_bytes=limit, keep=API_FILES, kept=kept)
-        raw.drain()  # the digest covers every byte, also those after the end of the tar
-        if raw.failure is not None:
-            raise raw.failure
-        path = stream.keep()
-    assert path is not None
-    return Download(path, stream.sha256, stream.size, stream.url), tree
 
 
 def _pin(spec: ModelSpec, fetcher: Fetcher, record: RootModel | None) -> KaggleHandle | None:

@@ -21,7 +21,7 @@ from hublock._bundle_file import BundleReader, require_same_lock
 from hublock._cache import Cache, CacheChoice, open_cache
 from hublock._digest import TreeDigest
 from hublock._errors import CacheError, HublockError, IntegrityError, NotInSyncError
-from hublock._events import Event, OnEvent, ignore
+from hublock._events import Event, OnEvent, bytes_of, ignore
 from hublock._fetch import ArchiveStream, Fetcher, model_sources, prepare_network
 from hublock._lockfile import LockedModel, Lockfile
 from hublock._parallel import (
@@ -197,9 +197,6 @@ def _fetch_and_publish(
     assert model.archive is not None  # uncompressed models are never fetched
     sha256 = model.archive.removeprefix("sha256:")
 
-    def progress(n: int) -> None:
-        on_event(Event(model.name, "bytes", amount=n))
-
     for attempt in (1, 2):
         cached = fetcher.downloads.get(sha256) is not None
         what = "unpacking from the download cache" if cached else f"fetching {model.handle}"
@@ -209,7 +206,7 @@ def _fetch_and_publish(
                 sources,
                 cached_sha256=sha256,
                 max_bytes=recompressed_limit(model.size),
-                progress=progress,
+                progress=bytes_of(on_event, model.name),
             ) as stream,
             cache.staging(cache.address(model), uid, local=local_staging) as staging,
         ):

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hublock._api import FINGERPRINT, SAVED_MODEL, ModelApi, api_changes, parse_saved_model
-from hublock._archive import extract_archive, unpacked_limit
+from hublock._api import ModelApi, api_changes
 from hublock._diff import ModelDiff, diff_locks
 from hublock._digest import FileEntry, TreeDigest, hash_directory
 from hublock._errors import (
@@ -24,15 +23,14 @@ from hublock._errors import (
     IntegrityError,
     LockfileError,
     ManifestError,
-    SavedModelError,
 )
-from hublock._events import Event, OnEvent, ignore
-from hublock._fetch import Fetcher, source_url
+from hublock._events import Event, OnEvent, bytes_of, ignore
+from hublock._fetch import Fetcher, HashedArchive, source_url
 from hublock._kaggle import SCHEME as KAGGLE_SCHEME
 from hublock._kaggle import parse_kaggle_handle
 from hublock._lockfile import LockedModel, Lockfile, parse_lockfile, read_lockfile
 from hublock._manifest import handle_kind
-from hublock._parallel import ReadAhead, run_parallel
+from hublock._parallel import run_parallel
 from hublock._project import Project, default_lockfile
 
 if TYPE_CHECKING:
@@ -40,7 +38,6 @@ if TYPE_CHECKING:
 
     from hublock._downloads import DownloadCache
 
-API_FILES = (SAVED_MODEL, FINGERPRINT)
 NEWER_PROBES = 20  # versions tried past the locked one, each until the hub answers 404
 
 
@@ -135,19 +132,22 @@ def api_lookup(downloads: DownloadCache, locks: Collection[Lockfile]) -> Callabl
     return lookup
 
 
-def _api_of_archive(downloads: DownloadCache, sha256: str) -> ModelApi | None:
-    path = downloads.get(sha256)
-    if path is None:
+def _read_cached(downloads: DownloadCache, sha256: str) -> HashedArchive | None:
+    """An archive of the download cache, read once (its files and API), if it is there."""
+    if downloads.get(sha256) is None:
         return None
-    kept: dict[str, bytes] = {}
     try:
-        with open(path, "rb") as f:
-            extract_archive(f, None, max_bytes=unpacked_limit(path.stat().st_size), keep=API_FILES, kept=kept)
-        api = parse_saved_model(kept[SAVED_MODEL])
-    except (HublockError, KeyError, OSError):
+        return Fetcher(downloads, offline=True).hash_archive([], cached_sha256=sha256)
+    except (HublockError, OSError):
         return None
-    downloads.write_api(api)
-    return api
+
+
+def _api_of_archive(downloads: DownloadCache, sha256: str) -> ModelApi | None:
+    read = _read_cached(downloads, sha256)
+    if read is None or read.api is None:
+        return None
+    downloads.write_api(read.api)
+    return read.api
 
 
 # -- audit --------------------------------------------------------------------------------------
@@ -258,34 +258,6 @@ def _upstream(model: LockedModel, mirrors: Mapping[str, str]) -> str:
     return source_url(KAGGLE_SCHEME + (model.kaggle or ""), mirrors)
 
 
-@dataclass(frozen=True)
-class _Fetched:
-    sha256: str
-    size: int
-    tree: TreeDigest
-    api: ModelApi | None
-
-
-def _fetch(fetcher: Fetcher, source: str, label: str, on_event: OnEvent) -> _Fetched:
-    """An archive as the host serves it now: hashed and its tree computed in one pass, its
-    saved_model.pb read; nothing kept."""
-    kept: dict[str, bytes] = {}
-    progress: Callable[[int], None] = lambda n: on_event(Event(label, "bytes", amount=n))  # noqa: E731
-    with fetcher.open_archive([source], progress=progress) as stream, ReadAhead(iter(stream)) as raw:
-        limit = lambda: unpacked_limit(stream.size)  # noqa: E731 - grows as it streams
-        tree = extract_archive(raw, None, max_bytes=limit, keep=API_FILES, kept=kept)
-        raw.drain()
-        if raw.failure is not None:
-            raise raw.failure
-    api = None
-    if SAVED_MODEL in kept:
-        try:
-            api = parse_saved_model(kept[SAVED_MODEL])
-        except SavedModelError:
-            api = None
-    return _Fetched(stream.sha256, stream.size, tree, api)
-
-
 def audit_model(
     model: LockedModel,
     mirrors: Mapping[str, str],
@@ -300,7 +272,7 @@ def audit_model(
         return AuditResult(name, handle, "skipped", "UNCOMPRESSED: read in place from gs://, not audited")
     on_event(Event(name, "start", f"auditing {handle}", total=model.size))
     try:
-        now = _fetch(fetcher, _upstream(model, mirrors), name, on_event)
+        now = fetcher.hash_archive([_upstream(model, mirrors)], progress=bytes_of(on_event, name))
     except FetchError as exc:
         if not exc.gone:
             on_event(Event(name, "done", "unreachable"))
@@ -336,10 +308,9 @@ def _locked_files(project: Project, downloads: DownloadCache) -> Callable[[Locke
     cache, else from its copy in a local cache (when that copy still hashes to the locked tree)."""
 
     def files(model: LockedModel) -> TreeDigest | None:
-        path = downloads.get((model.archive or "").removeprefix("sha256:"))
-        if path is not None:
-            with contextlib.suppress(HublockError, OSError), open(path, "rb") as f:
-                return extract_archive(f, None, max_bytes=unpacked_limit(path.stat().st_size))
+        read = _read_cached(downloads, (model.archive or "").removeprefix("sha256:"))
+        if read is not None:
+            return read.tree
         with contextlib.suppress(HublockError, OSError):
             _, cache = project.open_cache() if model.in_tfhub else project.open_kaggle_cache()
             where = cache.path_of(model)
@@ -403,7 +374,7 @@ def _newer_api(
     locked = apis(model.api) if model.api else None
     source = KAGGLE_SCHEME + newer if model.kaggle else newer
     try:
-        fetched = _fetch(fetcher, source_url(source, mirrors), model.name, on_event)
+        fetched = fetcher.hash_archive([source_url(source, mirrors)], progress=bytes_of(on_event, model.name))
     except (FetchError, IntegrityError, LockfileError):
         return None
     if locked is None or fetched.api is None:
