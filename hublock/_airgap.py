@@ -4,7 +4,6 @@ reviewer reads before the models go in."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import os
@@ -128,7 +127,7 @@ def locked_archives(
 
 
 def _first_models(lock: Lockfile, archives: Sequence[BundledArchive]) -> dict[str, LockedModel]:
-    return {a.sha256: lock.get(a.models[0]) for a in archives}  # type: ignore[misc]
+    return {a.sha256: model for a in archives if (model := lock.get(a.models[0])) is not None}
 
 
 def _in_download_cache(
@@ -325,17 +324,16 @@ def verify_bundle(path: str | os.PathLike[str], *, on_event: OnEvent = ignore) -
     texts: dict[str, bytes] = {}
     seen: dict[str, tuple[str, int]] = {}  # member hex -> (actual sha256, size)
     problems: list[str] = []
-    labels: dict[str, str] = {}
+    index: BundleIndex | None = None  # the first member: what each archive is for
     try:
         for member, data in iter_archives(bundle):
             if member.name in (INDEX, LOCK, MANIFEST) and data is not None:
                 texts[member.name] = data.read()
-                if member.name == INDEX:  # first: what each archive is for, to name it in progress
-                    with contextlib.suppress(BundleError):
-                        for listed in BundleIndex.parse(texts[INDEX], "").archives:
-                            labels[ARCHIVES + listed.sha256] = ", ".join(listed.models)
+                if member.name == INDEX:
+                    index = BundleIndex.parse(texts[INDEX], str(bundle))
             elif member.name.startswith(ARCHIVES) and data is not None:
-                label = labels.get(member.name, member.name)
+                listed = index.find(member.name[len(ARCHIVES) :]) if index is not None else None
+                label = ", ".join(listed.models) if listed is not None else member.name
                 on_event(Event(label, "start", "checking", total=member.size))
                 seen[member.name[len(ARCHIVES) :]] = (sha256_of(data, label, on_event), member.size)
                 on_event(Event(label, "done", "checked"))
@@ -345,9 +343,8 @@ def verify_bundle(path: str | os.PathLike[str], *, on_event: OnEvent = ignore) -
         raise BundleError(f"{bundle}: no such file", path=str(bundle)) from None
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise BundleError(f"{bundle}: damaged or truncated: {exc}", path=str(bundle)) from None
-    if INDEX not in texts or LOCK not in texts:
+    if index is None or LOCK not in texts:
         raise BundleError(f"{bundle}: no {INDEX} or {LOCK} in it: not a hublock bundle", path=str(bundle))
-    index = BundleIndex.parse(texts[INDEX], str(bundle))
     problems += _check_contents(index, texts[LOCK], seen, str(bundle))
     if problems:
         raise BundleError(f"{bundle}: " + "; ".join(problems), path=str(bundle), hint="make the bundle again")

@@ -64,6 +64,9 @@ class BundleIndex:
     lock: str  # "sha256:<hex>" of hub.lock's bytes
     archives: tuple[BundledArchive, ...]
 
+    def find(self, sha256: str) -> BundledArchive | None:
+        return next((a for a in self.archives if a.sha256 == sha256), None)
+
     def to_json(self) -> bytes:
         data = {
             "format": FORMAT,
