@@ -12,11 +12,9 @@ alone. Medians with their spread (min-max). Results go to benchmarks/results.jso
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -26,6 +24,9 @@ sys.path.insert(0, str(ROOT))
 from hublock._api import parse_fingerprint, parse_saved_model  # noqa: E402
 from hublock._archive import extract_archive, unpacked_limit  # noqa: E402
 from tests.world import protobuf  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from sync import make_archive  # noqa: E402
 
 WORK = ROOT / "benchmarks" / ".work"
 SIGNATURES = {
@@ -38,31 +39,15 @@ SIGNATURES = {
 
 
 def build(path: Path, weights_mb: float) -> None:
+    """The benchmark's own SavedModel-shaped archive, with a real saved_model.pb (a 4 MB graph)."""
     import numpy as np
 
-    rng = np.random.default_rng(0)
-    model = protobuf.saved_model(SIGNATURES, rng.bytes(4 << 20))
-    tmp = path.with_suffix(".part")
-    with open(tmp, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
-
-        def add(name: str, data: bytes) -> None:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-        add("saved_model.pb", model)
-        add("fingerprint.pb", protobuf.fingerprint(1234567890123))
-        left = int(weights_mb * (1 << 20))
-        shard = 64 << 20
-        count = -(-left // shard)
-        for i in range(count):
-            n = min(left, shard) // 4 * 4
-            left -= n
-            add(
-                f"variables/variables.data-{i:05d}-of-{count:05d}",
-                rng.standard_normal(n // 4, dtype=np.float32).tobytes(),
-            )
-    tmp.rename(path)
+    graph = np.random.default_rng(0).bytes(4 << 20)
+    files = {
+        "saved_model.pb": protobuf.saved_model(SIGNATURES, graph),
+        "fingerprint.pb": protobuf.fingerprint(1234567890123),
+    }
+    make_archive(path, weights_mb, 0, files=files)
 
 
 def main() -> None:

@@ -54,11 +54,18 @@ SHARD_MB = 64  # variables are split in shards of at most this size, as TensorFl
 
 
 def make_archive(
-    path: Path, weights_mb: float, seed: int, shard_mb: float = SHARD_MB, compressible: bool = False
+    path: Path,
+    weights_mb: float,
+    seed: int,
+    shard_mb: float = SHARD_MB,
+    compressible: bool = False,
+    files: dict[str, bytes] | None = None,
 ) -> None:
     """A SavedModel-shaped .tar.gz with ``weights_mb`` MB of float32 weights (gzip level 6) in
     shards of at most ``shard_mb`` MB (0: one file). ``compressible``: weights of few distinct
-    values (quantised), which gzip shrinks ~4x; else normal floats, which it barely shrinks."""
+    values (quantised), which gzip shrinks ~4x; else normal floats, which it barely shrinks.
+    ``files``: files of the model's root to write instead of the made-up ones (a real
+    saved_model.pb, say)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -77,7 +84,10 @@ def make_archive(
             info = tarfile.TarInfo(folder)
             info.type, info.mode = tarfile.DIRTYPE, 0o755
             tar.addfile(info)
-        add("saved_model.pb", rng.bytes(20_000))
+        files = dict(files or {})
+        add("saved_model.pb", files.pop("saved_model.pb", None) or rng.bytes(20_000))
+        for name, data in files.items():
+            add(name, data)
         add("variables/variables.index", rng.bytes(2_000))
         left = total
         for i in range(shards):
