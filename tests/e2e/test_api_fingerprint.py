@@ -11,6 +11,9 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from hublock import read_lockfile
 from hublock._api import parse_fingerprint, parse_saved_model
@@ -18,36 +21,35 @@ from tests.conftest import ROOT, TF_QUIET, Project
 from tests.world.savedmodels import pack
 
 
-def test_the_reader_agrees_with_tensorflow(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def tensorflow_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """Three real SavedModels with different signatures, and what TensorFlow says of them: made
+    once (TensorFlow in a process of its own), for every test here."""
+    out = tmp_path_factory.mktemp("apimodels")
     made = subprocess.run(
-        [sys.executable, "-m", "tests.world.apimodels", str(tmp_path)],
+        [sys.executable, "-m", "tests.world.apimodels", str(out)],
         cwd=ROOT,
         env={**os.environ, **TF_QUIET},
         capture_output=True,
         text=True,
         check=True,
     )
-    tensorflow = json.loads(made.stdout.strip().splitlines()[-1])
+    return out, json.loads(made.stdout.strip().splitlines()[-1])
+
+
+def test_the_reader_agrees_with_tensorflow(tensorflow_models: tuple[Path, dict[str, Any]]) -> None:
+    folder, tensorflow = tensorflow_models
     assert set(tensorflow) == {"vision", "odd", "linear"}
     for name, seen in tensorflow.items():
-        api = parse_saved_model((tmp_path / name / "saved_model.pb").read_bytes())
+        api = parse_saved_model((folder / name / "saved_model.pb").read_bytes())
         ours = {
-            key: {
-                "inputs": {
-                    k: {"dtype": t.dtype, "shape": None if t.shape is None else list(t.shape)}
-                    for k, t in sig.inputs.items()
-                },
-                "outputs": {
-                    k: {"dtype": t.dtype, "shape": None if t.shape is None else list(t.shape)}
-                    for k, t in sig.outputs.items()
-                },
-            }
+            key: {side: sig.to_dict()[side] for side in ("inputs", "outputs")}
             for key, sig in api.signatures.items()
         }
         assert ours == seen["signatures"], name
         if seen["signature_def_hash"] is not None:
             assert (
-                parse_fingerprint((tmp_path / name / "fingerprint.pb").read_bytes())
+                parse_fingerprint((folder / name / "fingerprint.pb").read_bytes())
                 == seen["signature_def_hash"]
             )
     vision = tensorflow["vision"]["signatures"]
@@ -55,16 +57,12 @@ def test_the_reader_agrees_with_tensorflow(tmp_path: Path) -> None:
     assert tensorflow["odd"]["signatures"]["serving_default"]["inputs"]["anything"]["shape"] is None
 
 
-def test_a_real_upgrade_with_another_api_is_shown_in_words(project: Project, tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "tests.world.apimodels", str(tmp_path)],
-        cwd=ROOT,
-        env={**os.environ, **TF_QUIET},
-        capture_output=True,
-        check=True,
-    )
-    pack(tmp_path / "linear", tmp_path / "linear.tar.gz")
-    pack(tmp_path / "vision", tmp_path / "vision.tar.gz")
+def test_a_real_upgrade_with_another_api_is_shown_in_words(
+    project: Project, tmp_path: Path, tensorflow_models: tuple[Path, dict[str, Any]]
+) -> None:
+    folder, _ = tensorflow_models
+    pack(folder / "linear", tmp_path / "linear.tar.gz")
+    pack(folder / "vision", tmp_path / "vision.tar.gz")
     project.hub.add("google/model/1", (tmp_path / "linear.tar.gz").read_bytes())
     project.hub.add("google/model/2", (tmp_path / "vision.tar.gz").read_bytes())
     project.write_manifest({"model": "https://tfhub.dev/google/model/1"})
