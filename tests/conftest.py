@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,6 +166,25 @@ class Project:
             stderr=subprocess.PIPE,
             text=True,
         )
+
+    def killed_midway(
+        self, rnd: random.Random, within: tuple[float, float], *args: str, env: dict[str, str] | None = None
+    ) -> bool:
+        """Run the hublock CLI and ``kill -9`` it at a random moment ``within`` (seconds after its
+        start); True when it was killed (it may have finished first)."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hublock", *args],
+            cwd=self.dir,
+            env={**self.env, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rnd.uniform(*within))
+        killed = proc.poll() is None
+        if killed:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return killed
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run the hublock CLI as a user would, in the project directory."""

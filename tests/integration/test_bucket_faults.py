@@ -7,11 +7,7 @@ from __future__ import annotations
 import io
 import os
 import random
-import signal
-import subprocess
-import sys
 import tarfile
-import time
 
 import fsspec
 
@@ -59,18 +55,7 @@ def test_killed_bucket_syncs_never_expose_a_partial_model(
         # alternate versions, so that every sync has a model to fetch or to replace
         project.hub.swap("google/linear/1", versions[trial % 2])
         assert project.run("lock", "--upgrade").returncode == 0
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hublock", "sync", "--cache", cache],
-            cwd=project.dir,
-            env={**project.env, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rnd.uniform(0.3, 1.1))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait()
+        kills += project.killed_midway(rnd, (0.3, 1.1), "sync", "--cache", cache, env=env)
         fs.invalidate_cache()
         found = {p[len(model) + 1 :]: p for p in fs.find(model + "/")}
         if "saved_model.pb" in found:  # hub.load would accept it: it must be one whole version

@@ -9,11 +9,7 @@ import io
 import json
 import random
 import shutil
-import signal
-import subprocess
-import sys
 import tarfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -301,18 +297,7 @@ def test_kills_never_leave_a_marker_without_its_files(project: Project) -> None:
     for _ in range(trials):
         shutil.rmtree(project.kagglehub / "models", ignore_errors=True)
         shutil.rmtree(project.downloads, ignore_errors=True)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hublock", "sync"],
-            cwd=project.dir,
-            env=project.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rnd.uniform(0.05, 0.6))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait()
+        kills += project.killed_midway(rnd, (0.05, 0.6), "sync")
         for version, files in expected.items():
             handle = f"{KAGGLE_TINY}/{version}"
             whole, per_file = markers(project, handle)

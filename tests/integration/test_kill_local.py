@@ -9,9 +9,6 @@ import io
 import os
 import random
 import shutil
-import signal
-import subprocess
-import sys
 import tarfile
 import time
 
@@ -47,18 +44,7 @@ def test_kills_never_expose_a_partial_model(project: Project, archives: dict[str
         for key in expected:  # every trial has work to do; what earlier kills left stays
             shutil.rmtree(project.cache / key, ignore_errors=True)
         shutil.rmtree(project.downloads, ignore_errors=True)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "hublock", "sync"],
-            cwd=project.dir,
-            env=project.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(rnd.uniform(0.05, 0.45))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait()
+        kills += project.killed_midway(rnd, (0.05, 0.45), "sync")
         for key, files in expected.items():
             model = project.cache / key
             if model.is_dir() and os.listdir(model):  # what tensorflow_hub calls present
