@@ -42,6 +42,7 @@ from hublock._errors import (
 from hublock._events import Event, OnEvent, bytes_of, ignore
 from hublock._fetch import Fetcher, model_sources
 from hublock._files import temp_path
+from hublock._locker import check_project
 from hublock._lockfile import LockedModel, Lockfile
 from hublock._parallel import run_parallel
 from hublock._project import Project
@@ -406,11 +407,9 @@ def check_with_bundles(
 ) -> BundleReport:
     """``lock --check --from``: hub.lock matches hub.toml, the bundles were made from it, and
     together they hold every locked archive with the locked digest (each read once, no network)."""
-    from hublock._locker import check
-
     started = time.perf_counter()
-    check(manifest, lockfile)
     project = Project.load(manifest, lockfile, manifest_required=True)
+    check_project(project)
     lock = project.lock()
     readers = [BundleReader(path) for path in bundles]
     for reader in readers:

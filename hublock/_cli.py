@@ -621,14 +621,18 @@ def bundle_command(
                 on_event=on_event,
             )
     obj.result(report)
-    for name in report.skipped:
-        _echo(f"warning: {name}: UNCOMPRESSED (read from gs:// in place), no archive to bundle", err=True)
+    _warn_no_archive(report.skipped, "bundle")
     what = "checked" if verify_only else "wrote"
     fetched = f", {len(report.fetched)} downloaded first" if report.fetched else ""
     obj.say(
         f"{what} {out}: {len(report.archives)} archives, {_size(report.size)}{fetched} "
         f"({report.seconds:.2f}s)"
     )
+
+
+def _warn_no_archive(names: tuple[str, ...], action: str) -> None:
+    for name in names:
+        _echo(f"warning: {name}: UNCOMPRESSED (read from gs:// in place), no archive to {action}", err=True)
 
 
 @cli.command("mirror", epilog=EPILOG, short_help="Export the locked archives by digest: DEST/sha256/<hex>.")
@@ -676,8 +680,7 @@ def mirror_command(
             on_event=on_event,
         )
     obj.result(report)
-    for name in report.skipped:
-        _echo(f"warning: {name}: UNCOMPRESSED (read from gs:// in place), no archive to mirror", err=True)
+    _warn_no_archive(report.skipped, "mirror")
     size = _size(sum(a.size for a in report.exported))
     obj.say(
         f"{dest}: {len(report.exported)} archives exported ({size}), {len(report.present)} already "

@@ -466,7 +466,11 @@ def portable_lock(lock: Lockfile, mirrors: Mapping[str, str]) -> tuple[Lockfile,
 
 def check(manifest: str | Path = "hub.toml", lockfile: str | Path | None = None) -> None:
     """Raise NotInSyncError naming each stale, missing or extra entry. No network, no writes."""
-    project = Project.load(manifest, lockfile, manifest_required=True)
+    check_project(Project.load(manifest, lockfile, manifest_required=True))
+
+
+def check_project(project: Project) -> None:
+    """``check`` of a loaded project."""
     path = project.lockfile_path
     if not path.exists():
         raise NotInSyncError(f"{path} does not exist", path=str(path), hint="run `hublock lock`")
