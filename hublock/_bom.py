@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from hublock._kaggle import handle_of_url, parse_kaggle_handle
 from hublock._lockfile import LockedModel, Lockfile
 from hublock._manifest import handle_kind
+from hublock._redact import strip_secrets
 
 SPEC_VERSION = "1.6"
 _PROPERTY = "hublock:"
@@ -46,7 +47,10 @@ def _component(model: LockedModel) -> dict[str, Any]:
         component["version"] = version
     if model.archive:
         component["hashes"] = [{"alg": "SHA-256", "content": model.archive.removeprefix("sha256:")}]
-    references = [{"type": "distribution", "url": model.handle, "comment": "handle in hub.toml"}]
+    # a handle is written by hand: a password pasted into it must not reach a reviewer's BOM
+    references = [
+        {"type": "distribution", "url": strip_secrets(model.handle), "comment": "handle in hub.toml"}
+    ]
     if model.kaggle and model.handle != f"kaggle://{model.kaggle}":
         references.append({"type": "distribution", "url": f"kaggle://{model.kaggle}", "comment": "kagglehub"})
     if model.url and model.url != model.handle:
