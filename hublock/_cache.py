@@ -19,7 +19,6 @@ from typing import Any, Protocol
 from hublock import _config as config
 from hublock import _kaggle as kaggle
 from hublock._archive import Sink
-from hublock._bucket import BucketCache
 from hublock._digest import TreeDigest
 from hublock._errors import CacheError
 from hublock._kagglehub_cache import KagglehubCache
@@ -163,5 +162,7 @@ def open_cache(location: str, options: Mapping[str, Any] | None = None, loader: 
             )
         return KagglehubCache(location)
     if "://" in location:
+        from hublock._bucket import BucketCache  # fsspec's world: only for a bucket
+
         return BucketCache(location, options or {})
     return LocalCache(location)

@@ -13,13 +13,16 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hublock import _config as config
-from hublock._api import ModelApi
 from hublock._errors import CacheError
 from hublock._files import atomic_write
 from hublock._layout import Entry
 from hublock._roots import Root, read_roots, write_root
+
+if TYPE_CHECKING:
+    from hublock._api import ModelApi
 
 
 def default_download_dir() -> Path:
@@ -131,6 +134,8 @@ class DownloadCache:
 
     def read_api(self, digest: str) -> ModelApi | None:
         """The readable form of an API this download cache has seen, by its ``sha256:`` digest."""
+        from hublock._api import ModelApi
+
         try:
             data = json.loads((self.root / "api" / f"{digest.removeprefix('sha256:')}.json").read_text())
             api = ModelApi.from_dict(data)

@@ -27,9 +27,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from hublock import _config as config
 from hublock import _kaggle as kaggle
-from hublock._api import FINGERPRINT, SAVED_MODEL, ModelApi, parse_fingerprint, parse_saved_model
 from hublock._archive import KEEP_MAX, extract_archive, unpacked_limit
-from hublock._bundle_file import BundleReader, archive_member
 from hublock._digest import TreeDigest
 from hublock._downloads import ArchiveWriter, DownloadCache
 from hublock._errors import FetchError, IntegrityError, SavedModelError
@@ -43,6 +41,9 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from hublock._api import ModelApi
+    from hublock._bundle_file import BundleReader
+
 log = logging.getLogger("hublock")
 
 MAX_REDIRECTS = 10
@@ -54,7 +55,9 @@ Progress = Callable[[int], None]
 """Called with the number of bytes just received."""
 
 
-API_FILES = (SAVED_MODEL, FINGERPRINT)  # read for the model's API as the archive streams by
+# read for the model's API as the archive streams by (_api.SAVED_MODEL and _api.FINGERPRINT,
+# named here so that a sync, which reads no API, does not import the protobuf reader)
+API_FILES = ("saved_model.pb", "fingerprint.pb")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ def archive_api(files: Mapping[str, bytes], tree: TreeDigest) -> tuple[ModelApi 
     """The API of a model from its saved_model.pb and fingerprint.pb (as ``extract_archive``
     kept them), TensorFlow's signature_def_hash, and what to say about it: a model that is no
     SavedModel, or whose saved_model.pb cannot be read, is said so, not failed."""
+    from hublock._api import FINGERPRINT, SAVED_MODEL, parse_fingerprint, parse_saved_model
+
     if SAVED_MODEL not in files:
         if any(f.path == SAVED_MODEL for f in tree.files):
             return None, None, f"saved_model.pb larger than {KEEP_MAX >> 20} MB: no API recorded"
@@ -162,6 +167,8 @@ def portable_url(url: str, mirrors: Mapping[str, str], *, via_mirror: bool = Fal
 
 def content_source(sha256: str, base: str) -> str:
     """Where a content-addressed mirror (``hublock mirror``) keeps an archive: ``BASE/sha256/<hex>``."""
+    from hublock._bundle_file import archive_member
+
     if "://" in base:
         return base.rstrip("/") + "/" + archive_member(sha256)
     return os.path.join(base, archive_member(sha256))
@@ -264,6 +271,8 @@ class Fetcher:
     def bundles(self) -> list[BundleReader]:
         """The bundles (``sync --from``) archives are also taken from, opened on first use."""
         if self._bundles is None:
+            from hublock._bundle_file import BundleReader
+
             self._bundles = [BundleReader(path) for path in self._bundle_paths]
         return self._bundles
 
@@ -287,6 +296,8 @@ class Fetcher:
         for bundle in self.bundles if cached_sha256 is not None else ():
             opened = bundle.open(cached_sha256)  # type: ignore[arg-type]
             if opened is not None:
+                from hublock._bundle_file import archive_member
+
                 label = f"{bundle.path}:{archive_member(cached_sha256)}"  # type: ignore[arg-type]
                 with opened:
                     yield ArchiveStream(_iter_file(opened), label, None, max_bytes, progress)
@@ -657,10 +668,11 @@ def needs_tls(url: str) -> bool:
 
 
 def prepare_network(urls: Iterable[str]) -> None:
-    """Import the HTTP stack now, and make the TLS context when one of ``urls`` needs it, so that
-    worker processes forked after this inherit both instead of each paying for them. (A redirect
-    to https later still works: the worker then makes its own.)"""
-    _network_transport().close()
+    """Import the HTTP stack now (httpx, and httpcore and h11 under it: ~80 ms), and make the
+    TLS context when one of ``urls`` needs it, so that worker processes forked after this inherit
+    both instead of each paying for them. (A redirect to https later still works: the worker
+    then makes its own.)"""
+    import_httpx().HTTPTransport(verify=False).close()  # httpcore is imported by its transport
     if any(needs_tls(url) for url in urls):
         tls_context()
 

@@ -12,6 +12,7 @@ propagates.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import queue
 import signal
@@ -140,10 +141,19 @@ def run_processes(
         max_workers=max(1, min(jobs, len(items), os.cpu_count() or 1)),  # CPU work: a core each
         mp_context=context,
         initializer=_start_worker,
-        initargs=(cancel, events, os.getpid()),
+        initargs=(cancel, events, os.getpid(), _libc()),
     )
     try:
-        return _gather(pool, [pool.submit(_call, func, item) for item in items], cancel)
+        # The first submit forks every worker. Objects frozen then are left alone by the
+        # workers' garbage collector: it would otherwise walk (and copy, page by page) all that
+        # this process imported, over and over, while the workers allocate buffers.
+        gc.freeze()
+        try:
+            futures = [pool.submit(_call, func, items[0])]
+        finally:
+            gc.unfreeze()
+        futures += [pool.submit(_call, func, item) for item in items[1:]]
+        return _gather(pool, futures, cancel)
     finally:
         events.put(None)
         relay.join()
@@ -154,13 +164,31 @@ def _relay(events: Any, on_event: OnEvent) -> None:
         on_event(event)
 
 
-def _start_worker(cancel: CancelFlag, events: Any, parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and sets ``cancel``
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    with contextlib.suppress(OSError, AttributeError):
+def _libc() -> Any:
+    """The C library, to call ``prctl`` and ``mallopt`` in the workers; loaded here, before the
+    fork, so that no worker pays for importing ctypes. None where there is none."""
+    try:
         import ctypes
 
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the parent
+        return ctypes.CDLL(None)
+    except (OSError, ImportError):
+        return None
+
+
+M_MMAP_THRESHOLD = -3  # mallopt parameters (glibc's malloc.h)
+M_TRIM_THRESHOLD = -1
+
+
+def _start_worker(cancel: CancelFlag, events: Any, parent: int, libc: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and sets ``cancel``
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(AttributeError, TypeError):
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the parent
+        # Keep the pipeline's ~1 MiB buffers on the heap: as fresh mappings (glibc's default for
+        # blocks this large) every buffer costs 256 page faults, a sizeable share of the CPU
+        # that many small models take. The worker holds a few of them at a time.
+        libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        libc.mallopt(M_TRIM_THRESHOLD, 64 << 20)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
     _worker.update(cancel=cancel, events=events)

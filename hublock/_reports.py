@@ -11,16 +11,17 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hublock._api import ModelApi
 from hublock._cache import CacheChoice
 from hublock._config import KAGGLEHUB_CACHE, TFHUB_CACHE_DIR, Setting
-from hublock._diff import diff_model
 from hublock._lockfile import LockedModel, Lockfile
 from hublock._plan import Action, SyncStep
 from hublock._redact import redact
 from hublock._verify import Inspection, State
+
+if TYPE_CHECKING:
+    from hublock._api import ModelApi
 
 
 class LockState(enum.StrEnum):
@@ -55,10 +56,14 @@ class LockResult:
     def diff(self, name: str) -> str:
         """What changed for one model, for people: version, url, archive digests (16 hex), exact
         sizes, the tree, and the API change signature by signature (one indented line each)."""
+        from hublock._diff import diff_model  # lock's alone: the other commands need not import it
+
         found = diff_model(name, self.previous.get(name), self.lockfile.get(name), self.apis.get)
         return redact("\n    ".join([found.describe(), *(found.api or ())]))
 
     def to_dict(self) -> dict[str, Any]:
+        from hublock._diff import diff_model
+
         models = {}
         for model in self.lockfile.models:
             state = self.state(model.name)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hublock._archive import Sink, extract_archive, unpacked_limit
-from hublock._bundle_file import BundleReader, require_same_lock
 from hublock._cache import Cache, CacheChoice, open_cache
 from hublock._digest import TreeDigest
 from hublock._errors import CacheError, HublockError, IntegrityError, NotInSyncError
@@ -280,8 +279,11 @@ def _sync_project(
 ) -> SyncReport:
     lock = project.lock()
     project.require_in_sync(lock, "sync")
-    for bundle in project.bundles:
-        require_same_lock(BundleReader(bundle), lock, project.lockfile_path)
+    if project.bundles:  # imported only then: most syncs have none
+        from hublock._bundle_file import BundleReader, require_same_lock
+
+        for bundle in project.bundles:
+            require_same_lock(BundleReader(bundle), lock, project.lockfile_path)
     targets = [project.open_cache()]
     if any(m.kaggle for m in lock.models):
         targets.append(project.open_kaggle_cache())
