@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 from hublock import _config as config
 from hublock._errors import HublockError, ModelErrors
-from hublock._events import Event, OnEvent
+from hublock._events import Event, OnEvent, ignore
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -134,9 +134,10 @@ def run_processes(
 
     context = multiprocessing.get_context("fork")
     cancel = context.Event()
-    events = context.SimpleQueue()
+    events = None if on_event is ignore else context.SimpleQueue()  # nobody listens: send nothing
     relay = threading.Thread(target=_relay, args=(events, on_event), daemon=True, name="hublock-events")
-    relay.start()
+    if events is not None:
+        relay.start()
     pool = ProcessPoolExecutor(
         max_workers=max(1, min(jobs, len(items), os.cpu_count() or 1)),  # CPU work: a core each
         mp_context=context,
@@ -155,13 +156,15 @@ def run_processes(
         futures += [pool.submit(_call, func, item) for item in items[1:]]
         return _gather(pool, futures, cancel)
     finally:
-        events.put(None)
-        relay.join()
+        if events is not None:
+            events.put(None)
+            relay.join()
 
 
 def _relay(events: Any, on_event: OnEvent) -> None:
-    while (event := events.get()) is not None:
-        on_event(event)
+    while (batch := events.get()) is not None:
+        for event in batch:
+            on_event(event)
 
 
 def _libc() -> Any:
@@ -195,6 +198,8 @@ def _start_worker(cancel: CancelFlag, events: Any, parent: int, libc: Any) -> No
 
 
 def _call(func: Callable[[T, CancelFlag, OnEvent], R], item: T) -> R:
+    if _worker["events"] is None:
+        return func(item, _worker["cancel"], ignore)
     send = _Coalesced(_worker["events"].put)
     try:
         return func(item, _worker["cancel"], send)
@@ -203,28 +208,37 @@ def _call(func: Callable[[T, CancelFlag, OnEvent], R], item: T) -> R:
 
 
 class _Coalesced:
-    """A worker's events, its ``bytes`` events summed and sent at most every 0.1 s: a pipe write
-    (pickle, syscall, relay thread, redraw) for every chunk of many small models costs more than
-    the progress bar is worth. Any other event sends the bytes before it, so order is kept."""
+    """A worker's events, sent to the parent in one batch at most every 0.1 s (and when its
+    item is done), its ``bytes`` events summed: a pipe write (pickle, a lock shared by every
+    worker, a syscall, the relay thread, a redraw) per event of many small models costs more
+    than the progress display is worth. Order is kept."""
 
-    def __init__(self, send: OnEvent) -> None:
+    def __init__(self, send: Callable[[list[Event]], None]) -> None:
         self._send = send
-        self._pending: dict[str, int] = {}
+        self._batch: list[Event] = []
+        self._bytes: dict[str, int] = {}  # model -> bytes since its last event in the batch
         self._sent = time.monotonic()
 
     def __call__(self, event: Event) -> None:
         if event.kind == "bytes":
-            self._pending[event.model] = self._pending.get(event.model, 0) + event.amount
-            if time.monotonic() - self._sent < 0.1:
-                return
-        self.flush()
-        if event.kind != "bytes":
-            self._send(event)
+            self._bytes[event.model] = self._bytes.get(event.model, 0) + event.amount
+        else:
+            self._add_bytes(event.model)
+            self._batch.append(event)
+        if time.monotonic() - self._sent >= 0.1:
+            self.flush()
+
+    def _add_bytes(self, model: str) -> None:
+        amount = self._bytes.pop(model, 0)
+        if amount:
+            self._batch.append(Event(model, "bytes", amount=amount))
 
     def flush(self) -> None:
-        for model, amount in self._pending.items():
-            self._send(Event(model, "bytes", amount=amount))
-        self._pending.clear()
+        for model in list(self._bytes):
+            self._add_bytes(model)
+        if self._batch:
+            self._send(self._batch)
+            self._batch = []
         self._sent = time.monotonic()
 
 

@@ -31,3 +31,12 @@ def test_httpx_comes_without_its_command_line_client() -> None:
     lines = ran.stdout.strip().splitlines()
     assert lines[0] == "False False"  # not imported until asked for
     assert lines[-1] == "0" and "Usage: httpx" in ran.stdout  # and then the real CLI runs
+
+
+def test_sync_imports_only_what_a_sync_uses() -> None:
+    """The modules of other commands cost a sync start-up time (dataclasses are built at import):
+    a sync into a local cache loads no API reader, bundle reader, bucket cache or lock diff."""
+    others = ["hublock._api", "hublock._bundle_file", "hublock._bucket", "hublock._diff", "hublock._bom"]
+    code = f"import sys, hublock._cli, hublock._sync; print([m for m in {others!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
