@@ -265,6 +265,11 @@ def _extract_zip(
                     path = member_path(info.filename)
                     mode = (info.external_attr >> 16) & _S_IFMT
                     if info.filename.endswith("/") or mode == _S_IFDIR:  # is_dir() fails on ""
+                        if mode not in (0, _S_IFDIR):  # a link (say) whose name ends in "/"
+                            raise UnsafeArchiveError(
+                                f"member {info.filename!r} is not a regular file or directory "
+                                "(links, devices and FIFOs are refused)"
+                            )
                         if path:
                             _claim(kinds, path, "d")
                             if sink is not None:

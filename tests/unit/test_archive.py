@@ -305,6 +305,8 @@ def test_a_zip_extracts_to_the_same_tree_as_the_tar_of_the_same_files(tmp_path: 
         ([("file", "../x", b"x")], "climbs out"),
         ([("file", "/etc/x", b"x")], "absolute path"),
         ([("symlink", "link", b"/etc/passwd")], "not a regular file"),
+        # a link named like a directory (found by the property test below)
+        ([("file", "b", b""), ("symlink", "a/", b"")], "not a regular file"),
         ([("fifo", "pipe", b"")], "not a regular file"),
         ([("file", "a", b"x"), ("file", "a/b", b"y")], "below a file"),
         ([("dir", "only-a-dir", b"")], "holds no files"),
