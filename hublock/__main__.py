@@ -1,3 +1,3 @@
-from hublock._cli import main
+from hublock._cli import run
 
-main()
+run()
