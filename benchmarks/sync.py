@@ -381,53 +381,64 @@ def stage_costs(paths: list[Path], scratch: Path) -> dict[str, float]:
 
 def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object]:
     """One mix: each method cold, taking turns (the order rotates every trial, so none always
-    goes first), with the disk flushed before each run."""
+    goes first), with the disk flushed before each run. A mix of many models is also run on a
+    quarter of them: the difference is what each further model costs, the rest is fixed."""
     sizes_mb, shard, compressible = MIXES[name]
     specs = {f"{name}-{i:03d}": mb * scale for i, mb in enumerate(sizes_mb)}
     files = generate(specs, shard, compressible)
     server = Server(files)
     sizes = {n: p.stat().st_size for n, p in files.items()}
     urls = {n: server.handle(n) + "?tf-hub-format=compressed" for n in files}
-    proj = project(tmp / name, {n.replace("-", "_"): server.handle(n) for n in files})
-    profile = tmp / f"{name}-profile.jsonl"
     peak: list[int] = []
-    work: dict[str, list[float]] = {"sync": [], "lock": []}
 
-    def hublock_cold(command: str) -> float:
-        discard(proj / "cache")
-        discard(tmp / "downloads")
-        if command == "lock":
-            (proj / "hub.lock").unlink(missing_ok=True)
-        os.sync()
-        profile.unlink(missing_ok=True)
-        env = {**hublock_env(tmp / "downloads"), "HUBLOCK_PROFILE": str(profile)}
-        wall, rss = run([PYTHON, "-m", "hublock", command], cwd=proj, env=env)
-        peak.append(rss)
-        work[command].append(json.loads(profile.read_text().splitlines()[-1])["wall_s"])
-        return wall
+    def measure(
+        names: list[str], commands: tuple[str, ...]
+    ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+        """Seconds of each method on these models, and the work ``hublock COMMAND`` reports."""
+        proj = project(tmp / f"{name}-{len(names)}", {n.replace("-", "_"): server.handle(n) for n in names})
+        profile = tmp / f"{name}-profile.jsonl"
+        work: dict[str, list[float]] = {c: [] for c in ("sync", "lock")}
 
-    methods = {
-        "tensorflow_hub": lambda: tfhub_resolve([server.handle(n) for n in files], tmp / "tfhub"),
-        "hublock": lambda: hublock_cold("sync"),
-        "bare": lambda: reference(urls, sizes, tmp / "bare"),
-        "hublock_lock": lambda: hublock_cold("lock"),
-    }
-    times: dict[str, list[float]] = {m: [] for m in methods}
-    hublock_cold("lock")  # the lock every sync starts from
-    work["lock"].clear()
-    times_order = list(methods)
-    for trial in range(trials):
-        order = times_order[trial % 4 :] + times_order[: trial % 4]
-        for method in order:
-            if method == "hublock" and not (proj / "hub.lock").exists():
-                hublock_cold("lock")
-                work["lock"].pop()
+        def hublock_cold(command: str) -> float:
+            discard(proj / "cache")
+            discard(tmp / "downloads")
+            if command == "lock":
+                (proj / "hub.lock").unlink(missing_ok=True)
             os.sync()
-            times[method].append(methods[method]())
-        print(
-            f"  {name} trial {trial + 1}: " + ", ".join(f"{m} {times[m][-1]:.2f}s" for m in methods),
-            flush=True,
-        )
+            profile.unlink(missing_ok=True)
+            env = {**hublock_env(tmp / "downloads"), "HUBLOCK_PROFILE": str(profile)}
+            wall, rss = run([PYTHON, "-m", "hublock", command], cwd=proj, env=env)
+            peak.append(rss)
+            work[command].append(json.loads(profile.read_text().splitlines()[-1])["wall_s"])
+            return wall
+
+        methods = {
+            "tensorflow_hub": lambda: tfhub_resolve([server.handle(n) for n in names], tmp / "tfhub"),
+            "hublock": lambda: hublock_cold("sync"),
+            "bare": lambda: reference({n: urls[n] for n in names}, sizes, tmp / "bare"),
+            **({"hublock_lock": lambda: hublock_cold("lock")} if "lock" in commands else {}),
+        }
+        times: dict[str, list[float]] = {m: [] for m in methods}
+        hublock_cold("lock")  # the lock every sync starts from
+        work["lock"].clear()
+        order = list(methods)
+        for trial in range(trials):
+            for method in order[trial % len(order) :] + order[: trial % len(order)]:
+                if method == "hublock" and not (proj / "hub.lock").exists():
+                    hublock_cold("lock")
+                    work["lock"].pop()
+                os.sync()
+                times[method].append(methods[method]())
+            print(
+                f"  {name} ({len(names)} models) trial {trial + 1}: "
+                + ", ".join(f"{m} {times[m][-1]:.2f}s" for m in methods),
+                flush=True,
+            )
+        shutil.rmtree(proj, ignore_errors=True)
+        return times, work
+
+    names = list(files)
+    times, work = measure(names, ("sync", "lock"))
     # in a child: the archives it holds in memory must not grow this process, whose children's
     # peak RSS (Linux carries it across fork and exec) is what the table reports
     with multiprocessing.get_context("fork").Pool(1) as pool:
@@ -436,7 +447,21 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
     med = {m: statistics.median(v) for m, v in times.items()}
     sync_work, lock_work = statistics.median(work["sync"]), statistics.median(work["lock"])
     floor = (sum(costs.values()) - costs["gunzip_zlib"]) / cores
-    shutil.rmtree(proj, ignore_errors=True)
+    marginal = {}
+    if len(names) >= 12:
+        few = names[: len(names) // 4]
+        few_times, few_work = measure(few, ("sync",))
+        few_med = {m: statistics.median(v) for m, v in few_times.items()}
+        full = {**{m: med[m] for m in few_med}, "hublock_work": sync_work}
+        few_med["hublock_work"] = statistics.median(few_work["sync"])
+        extra = len(names) - len(few)
+        per_model = {m: (full[m] - few_med[m]) / extra for m in full}
+        marginal = {
+            "few_models": len(few),
+            "few_seconds": {m: spread(v) for m, v in few_times.items()},
+            "per_model_ms": {m: v * 1000 for m, v in per_model.items()},
+            "fixed_s": {m: full[m] - len(names) * per_model[m] for m in full},
+        }
     empty_trash()
     server.httpd.shutdown()
     return {
@@ -457,6 +482,7 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
         "floor_s": floor,
         "hublock_work_vs_floor": floor / sync_work,
         "peak_rss_mb": max(peak) / 1e6,
+        **({"marginal": marginal} if marginal else {}),
     }
 
 
@@ -475,6 +501,29 @@ def matrix_table(matrix: dict[str, dict]) -> str:  # type: ignore[type-arg]
             f"{cell['hublock']} ({row['hublock_work_s']['median']:.2f}) | {cell['bare']} | "
             f"{row['hublock_vs_tensorflow_hub']:.2f}x | {row['hublock_vs_bare']:.2f}x | "
             f"{row['lock_vs_sync']:.2f}x | {row['floor_s']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def marginal_table(matrix: dict[str, dict]) -> str:  # type: ignore[type-arg]
+    """What each further model costs and what is paid once, for the mixes of many models: the
+    mix against a quarter of it (medians), per method."""
+    lines = [
+        "| mix | per further model, ms: tensorflow_hub | `hublock sync` | its work | bare "
+        "| fixed, s: tensorflow_hub | `hublock sync` | its work | bare |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    methods = ("tensorflow_hub", "hublock", "hublock_work", "bare")
+    for name, row in matrix.items():
+        if "marginal" not in row:
+            continue
+        per, fixed = row["marginal"]["per_model_ms"], row["marginal"]["fixed_s"]
+        lines.append(
+            f"| {name} ({row['marginal']['few_models']} vs {row['models']} models) | "
+            + " | ".join(f"{per[m]:.1f}" for m in methods)
+            + " | "
+            + " | ".join(f"{fixed[m]:.2f}" for m in methods)
+            + " |"
         )
     return "\n".join(lines)
 
@@ -510,6 +559,7 @@ def main() -> None:
     out.write_text(json.dumps(data, indent=2) + "\n")
     if matrix:
         print(matrix_table(matrix), flush=True)
+        print(marginal_table(data["matrix"]), flush=True)
     if args.matrix_only:
         return
 
