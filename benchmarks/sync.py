@@ -38,7 +38,6 @@ import tarfile
 import threading
 import time
 import urllib.request
-import uuid
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -185,30 +184,8 @@ def timed(fn, repeat: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     return spread([fn() for _ in range(repeat)])
 
 
-TRASH = WORK / "trash"
-
-
-def discard(path: Path) -> None:
-    """Move what a run left out of the way (``empty_trash`` deletes it at the end of the mix).
-
-    Not deleted at once: on this machine's disk (ext4 without a journal) creating a file scans
-    past every inode freed in the last minutes (the allocator's ``recently_deleted()`` check), so
-    a run right after the deletion of the previous run's thousands of files pays for them. Over
-    six delete-and-create cycles of 800 files a create went from 33 to 195 us, and a cold sync of
-    60 small models from 0.61 to 0.83 s. Every method would pay, in proportion to the files it
-    creates and growing over the benchmark; a user's cold sync does not follow a mass deletion."""
-    if path.exists() or path.is_symlink():
-        TRASH.mkdir(parents=True, exist_ok=True)
-        os.rename(path, TRASH / uuid.uuid4().hex)
-
-
-def empty_trash() -> None:
-    shutil.rmtree(TRASH, ignore_errors=True)
-    os.sync()
-
-
 def fresh(path: Path) -> Path:
-    discard(path)
+    shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
 
@@ -400,8 +377,8 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
         work: dict[str, list[float]] = {c: [] for c in ("sync", "lock")}
 
         def hublock_cold(command: str) -> float:
-            discard(proj / "cache")
-            discard(tmp / "downloads")
+            shutil.rmtree(proj / "cache", ignore_errors=True)
+            shutil.rmtree(tmp / "downloads", ignore_errors=True)
             if command == "lock":
                 (proj / "hub.lock").unlink(missing_ok=True)
             os.sync()
@@ -462,7 +439,6 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
             "per_model_ms": {m: v * 1000 for m, v in per_model.items()},
             "fixed_s": {m: full[m] - len(names) * per_model[m] for m in full},
         }
-    empty_trash()
     server.httpd.shutdown()
     return {
         "models": len(files),
@@ -547,7 +523,6 @@ def main() -> None:
     args = parser.parse_args()
     r = args.repeat
     tmp = WORK / "run"
-    empty_trash()
     fresh(tmp)
     matrix = {}
     for name in [] if args.skip_matrix else args.mix or MIXES:
@@ -583,8 +558,8 @@ def main() -> None:
     cold: list[tuple[float, int]] = []
 
     def cold_sync() -> float:
-        discard(proj / "cache")
-        discard(tmp / "downloads")
+        shutil.rmtree(proj / "cache", ignore_errors=True)
+        shutil.rmtree(tmp / "downloads", ignore_errors=True)
         os.sync()
         cold.append(hublock(proj, "sync", downloads=tmp / "downloads"))
         return cold[-1][0]
@@ -657,7 +632,7 @@ def main() -> None:
 
     def lock_scratch() -> float:
         (proj20 / "hub.lock").unlink(missing_ok=True)
-        discard(tmp / "downloads20")
+        shutil.rmtree(tmp / "downloads20", ignore_errors=True)
         return hublock(proj20, "lock", downloads=tmp / "downloads20")[0]
 
     scratch_s = timed(lock_scratch, r)
@@ -681,7 +656,6 @@ def main() -> None:
     results["one_model_rss"] = rss
 
     shutil.rmtree(tmp, ignore_errors=True)
-    empty_trash()
     out = Path(args.out)
     data = json.loads(out.read_text()) if out.exists() else {}
     data["sync"] = results
