@@ -293,7 +293,7 @@ class Fetcher:
             with open(cached, "rb") as f:
                 yield ArchiveStream(_iter_file(f), str(cached), None, max_bytes, progress, cached)
             return
-        for bundle in self.bundles if cached_sha256 is not None else ():
+        for bundle in self.bundles if cached_sha256 is not None and self._bundle_paths else ():
             opened = bundle.open(cached_sha256)  # type: ignore[arg-type]
             if opened is not None:
                 from hublock._bundle_file import archive_member
