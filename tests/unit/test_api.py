@@ -101,3 +101,11 @@ def test_several_meta_graphs_keep_their_tags_apart() -> None:
     # a SavedModel with two meta graphs: concatenated messages merge their repeated fields
     api = parse_saved_model(one + two[2:])
     assert sorted(api.signatures) == ["serve:serving_default", "train:serving_default"]
+
+
+def test_lock_keeps_the_files_the_api_reader_reads() -> None:
+    """``_fetch`` names them itself (a sync must not import the reader): the two must agree."""
+    from hublock._api import FINGERPRINT, SAVED_MODEL
+    from hublock._fetch import API_FILES
+
+    assert API_FILES == (SAVED_MODEL, FINGERPRINT)
