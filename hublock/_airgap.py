@@ -36,7 +36,6 @@ from hublock._errors import (
     CacheError,
     HublockError,
     IntegrityError,
-    ManifestError,
     NotInSyncError,
 )
 from hublock._events import Event, OnEvent, bytes_of, ignore
@@ -110,14 +109,7 @@ def locked_archives(
 ) -> tuple[list[BundledArchive], list[str]]:
     """The archives of the locked models (``only`` those named), one per digest, in the lock's
     order; and the models that have none (UNCOMPRESSED)."""
-    unknown = sorted(set(only) - {m.name for m in lock.models})
-    if unknown:
-        raise ManifestError(
-            f"{lockfile} has no model {unknown[0]!r}",
-            model=unknown[0],
-            hint="`hublock status` lists the locked models",
-        )
-    chosen = [m for m in lock.models if not only or m.name in only]
+    chosen = lock.select(only, lockfile)
     by_digest: dict[str, tuple[int, list[str]]] = {}
     for model in chosen:
         if model.archive:
@@ -188,11 +180,10 @@ def download_missing(
 
 def sha256_of(f: BinaryIO, label: str, on_event: OnEvent) -> str:
     """The sha256 (hex) of what is left in ``f``, read in large steps, progress reported."""
-    digest = hashlib.sha256()
-    while chunk := f.read(CHUNK):
-        digest.update(chunk)
-        on_event(Event(label, "bytes", amount=len(chunk)))
-    return digest.hexdigest()
+    reader = _Hashing(f, bytes_of(on_event, label))
+    while reader.read(CHUNK):
+        pass
+    return reader.sha256.hexdigest()
 
 
 class _Hashing:
@@ -223,15 +214,33 @@ def _cached(project: Project, archive: BundledArchive, model: LockedModel) -> Pa
     return path
 
 
-def _damaged(model: LockedModel, path: Path, archive: BundledArchive, actual: str) -> IntegrityError:
-    return IntegrityError(
-        "the download cache's copy of the archive is damaged",
-        model=model.name,
-        path=str(path),
-        expected=f"sha256:{archive.sha256}",
-        actual=f"sha256:{actual}",
-        hint=f"delete {path} and run the command again",
-    )
+def _copy_out(
+    project: Project,
+    archive: BundledArchive,
+    model: LockedModel,
+    write: Callable[[BundledArchive, _Hashing], None],
+    doing: str,
+    done: str,
+    on_event: OnEvent,
+) -> None:
+    """Hand the download cache's copy of an archive to ``write`` (a bundle, a mirror), hashed
+    as it is read: a copy whose bytes are not the locked ones is an error, and nothing is
+    published (a mirror checks the digest before its rename; a bundle's temp file is removed)."""
+    path = _cached(project, archive, model)
+    on_event(Event(model.name, "start", doing, total=archive.size))
+    with open(path, "rb") as f:
+        reader = _Hashing(f, bytes_of(on_event, model.name))
+        write(archive, reader)
+    if reader.sha256.hexdigest() != archive.sha256:
+        raise IntegrityError(
+            "the download cache's copy of the archive is damaged",
+            model=model.name,
+            path=str(path),
+            expected=f"sha256:{archive.sha256}",
+            actual=f"sha256:{reader.sha256.hexdigest()}",
+            hint=f"delete {path} and run the command again",
+        )
+    on_event(Event(model.name, "done", done))
 
 
 # -- bundle ------------------------------------------------------------------------------------
@@ -290,26 +299,21 @@ def bundle_project(
                 if data is not None:
                     tar.addfile(_entry(name, len(data)), io.BytesIO(data))
             for archive in archives:
-                _add_archive(tar, project, archive, models[archive.sha256], on_event)
+                _copy_out(
+                    project,
+                    archive,
+                    models[archive.sha256],
+                    lambda a, reader: tar.addfile(_entry(archive_member(a.sha256), a.size), reader),
+                    "bundling",
+                    f"bundled {archive.size} bytes",
+                    on_event,
+                )
         os.replace(tmp, out)
     except OSError as exc:
         raise CacheError(f"cannot write the bundle {out}: {exc}", path=str(out)) from exc
     finally:
         tmp.unlink(missing_ok=True)
     return BundleReport(out, tuple(archives), tuple(skipped), fetched, time.perf_counter() - started)
-
-
-def _add_archive(
-    tar: tarfile.TarFile, project: Project, archive: BundledArchive, model: LockedModel, on_event: OnEvent
-) -> None:
-    path = _cached(project, archive, model)
-    on_event(Event(model.name, "start", "bundling", total=archive.size))
-    with open(path, "rb") as f:
-        reader = _Hashing(f, bytes_of(on_event, model.name))
-        tar.addfile(_entry(archive_member(archive.sha256), archive.size), reader)
-    if reader.sha256.hexdigest() != archive.sha256:
-        raise _damaged(model, path, archive, reader.sha256.hexdigest())
-    on_event(Event(model.name, "done", f"bundled {archive.size} bytes"))
 
 
 # -- reading bundles -------------------------------------------------------------------------
@@ -346,10 +350,7 @@ def verify_bundle(path: str | os.PathLike[str], *, on_event: OnEvent = ignore) -
         raise BundleError(f"{bundle}: damaged or truncated: {exc}", path=str(bundle)) from None
     if index is None or LOCK not in texts:
         raise BundleError(f"{bundle}: no {INDEX} or {LOCK} in it: not a hublock bundle", path=str(bundle))
-    problems += _check_contents(index, texts[LOCK], seen, str(bundle))
-    if problems:
-        raise BundleError(f"{bundle}: " + "; ".join(problems), path=str(bundle), hint="make the bundle again")
-    return BundleReport(bundle, index.archives, seconds=time.perf_counter() - started)
+    return _checked(bundle, index, texts[LOCK], seen, problems, started)
 
 
 def _verify_directory(bundle: Path, on_event: OnEvent, started: float) -> BundleReport:
@@ -360,10 +361,22 @@ def _verify_directory(bundle: Path, on_event: OnEvent, started: float) -> Bundle
     for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
         with open(entry, "rb") as f:
             seen[entry.name] = (sha256_of(f, entry.name, on_event), entry.stat().st_size)
-    problems += _check_contents(reader.index, reader.lock_bytes, seen, str(bundle))
+    return _checked(bundle, reader.index, reader.lock_bytes, seen, problems, started)
+
+
+def _checked(
+    bundle: Path,
+    index: BundleIndex,
+    lock_bytes: bytes,
+    seen: Mapping[str, tuple[str, int]],
+    problems: list[str],
+    started: float,
+) -> BundleReport:
+    """The report of a bundle whose archives were read (``seen``), or every problem found."""
+    problems = problems + _check_contents(index, lock_bytes, seen, str(bundle))
     if problems:
         raise BundleError(f"{bundle}: " + "; ".join(problems), path=str(bundle), hint="make the bundle again")
-    return BundleReport(bundle, reader.index.archives, seconds=time.perf_counter() - started)
+    return BundleReport(bundle, index.archives, seconds=time.perf_counter() - started)
 
 
 def _check_contents(
@@ -421,15 +434,14 @@ def check_with_bundles(
         if holder is None:
             missing.append(f"{', '.join(archive.models)} (sha256:{archive.sha256[:16]}...)")
             continue
-        reader = holder
-        with _opened(reader, archive.sha256) as f:
-            on_event(Event(archive.models[0], "start", f"checking in {reader.path}", total=archive.size))
+        with _opened(holder, archive.sha256) as f:
+            on_event(Event(archive.models[0], "start", f"checking in {holder.path}", total=archive.size))
             actual = sha256_of(f, archive.models[0], on_event)
         if actual != archive.sha256:
             raise IntegrityError(
-                f"{reader.path}: the archive of {', '.join(archive.models)} differs from hub.lock",
+                f"{holder.path}: the archive of {', '.join(archive.models)} differs from hub.lock",
                 model=archive.models[0],
-                path=str(reader.path),
+                path=str(holder.path),
                 expected=f"sha256:{archive.sha256}",
                 actual=f"sha256:{actual}",
                 hint="make the bundle again on the connected side (`hublock bundle`)",
@@ -494,14 +506,15 @@ def mirror(
         if store.size(archive.sha256) == archive.size:
             present.append(archive)
             continue
-        path = _cached(project, archive, model)
-        on_event(Event(model.name, "start", f"exporting to {destination}", total=archive.size))
-        with open(path, "rb") as f:
-            reader = _Hashing(f, bytes_of(on_event, model.name))
-            store.put(archive.sha256, reader)
-        if reader.sha256.hexdigest() != archive.sha256:
-            raise _damaged(model, path, archive, reader.sha256.hexdigest())
-        on_event(Event(model.name, "done", f"exported {archive.size} bytes"))
+        _copy_out(
+            project,
+            archive,
+            model,
+            lambda a, reader: store.put(a.sha256, reader),
+            f"exporting to {destination}",
+            f"exported {archive.size} bytes",
+            on_event,
+        )
         exported.append(archive)
     return MirrorReport(
         destination, tuple(exported), tuple(present), tuple(skipped), fetched, time.perf_counter() - started

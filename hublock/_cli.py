@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 ALL = ":all:"
 _R = TypeVar("_R")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class Report(Protocol):
@@ -267,6 +268,20 @@ mirror_option = click.option(
 offline_option = click.option(
     "--offline", is_flag=True, help="No network: use only the download cache and local mirrors."
 )
+
+
+def bundles_option(help: str) -> Callable[[_F], _F]:
+    """``--from BUNDLE`` (repeatable): ``lock --check`` and ``sync`` read bundles."""
+    return click.option(
+        "--from",
+        "bundles",
+        multiple=True,
+        metavar="BUNDLE",
+        type=click.Path(exists=True, path_type=Path),
+        help=help,
+    )
+
+
 jobs_option = click.option(
     "--jobs",
     "-j",
@@ -325,14 +340,9 @@ def cli(ctx: click.Context, manifest: Path, lockfile: Path | None, quiet: bool, 
     is_flag=True,
     help="Only check that hub.lock matches hub.toml (no network, no writes); exit 1 if not.",
 )
-@click.option(
-    "--from",
-    "bundles",
-    multiple=True,
-    metavar="BUNDLE",
-    type=click.Path(exists=True, path_type=Path),
-    help="With --check: also check that these bundles (files, or unpacked directories) were "
-    "made from hub.lock and hold every locked archive with its digest (each read once). Repeatable.",
+@bundles_option(
+    "With --check: also check that these bundles (files, or unpacked directories) were made "
+    "from hub.lock and hold every locked archive with its digest (each read once). Repeatable."
 )
 @click.option(
     "--upgrade",
@@ -442,14 +452,9 @@ kaggle_cache_option = click.option(
     "under its handle (that project then loads this content).",
 )
 @kaggle_cache_option
-@click.option(
-    "--from",
-    "bundles",
-    multiple=True,
-    metavar="BUNDLE",
-    type=click.Path(exists=True, path_type=Path),
-    help="Take the archives from this bundle (`hublock bundle`; a file, or an unpacked "
-    "directory) with no network; repeatable. A bundle made from another hub.lock is refused.",
+@bundles_option(
+    "Take the archives from this bundle (`hublock bundle`; a file, or an unpacked directory) "
+    "with no network; repeatable. A bundle made from another hub.lock is refused."
 )
 @offline_option
 @mirror_option

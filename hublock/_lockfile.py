@@ -6,13 +6,13 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from hublock._digest import Digest
-from hublock._errors import HublockError, LockfileError
+from hublock._errors import HublockError, LockfileError, ManifestError
 from hublock._files import atomic_write
 from hublock._kaggle import parse_kaggle_handle
 from hublock._manifest import Handle, handle_kind, parse_toml
@@ -182,6 +182,18 @@ class Lockfile:
 
     def get(self, name: str) -> LockedModel | None:
         return next((m for m in self.models if m.name == name), None)
+
+    def select(self, names: Collection[str], source: str | os.PathLike[str]) -> list[LockedModel]:
+        """The models named (every model for none), in the lock's order; a name the lock
+        (read from ``source``) lacks is an error."""
+        unknown = sorted(set(names) - {m.name for m in self.models})
+        if unknown:
+            raise ManifestError(
+                f"{source} has no model {unknown[0]!r}",
+                model=unknown[0],
+                hint="`hublock status` lists the locked models",
+            )
+        return [m for m in self.models if not names or m.name in names]
 
     @classmethod
     def of(cls, models: Iterable[LockedModel]) -> Lockfile:

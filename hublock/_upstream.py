@@ -234,10 +234,7 @@ def audit(
         manifest, lockfile, mirrors=mirrors, download_cache=download_cache, transport=transport
     )
     lock = project.lock()
-    unknown = sorted(set(names) - {m.name for m in lock.models})
-    if unknown:
-        raise ManifestError(f"{project.lockfile_path} has no model {unknown[0]!r}", model=unknown[0])
-    models = [m for m in lock.models if not names or m.name in names]
+    models = lock.select(names, project.lockfile_path)
     downloads = project.downloads()
     apis = api_lookup(downloads, [lock])
     locked = _locked_files(project, downloads)

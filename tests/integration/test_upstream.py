@@ -189,6 +189,11 @@ def test_audit_classifies_every_kind_of_drift(vision: Project, tmp_path: Path) -
     text = vision.run("audit", "same", "squeezed")
     assert text.returncode == 0, text.stderr
     assert "squeezed: recompressed" in text.stdout and "harmless" in text.stdout
+    for command in (("audit", "sqeezed"), ("bundle", "out.tar", "--only", "sqeezed")):
+        unknown = vision.run(*command)  # a name the lock lacks: said before any network or write
+        assert unknown.returncode == 2, unknown.stderr
+        assert "has no model 'sqeezed'" in unknown.stderr and "hublock status" in unknown.stderr
+    assert not (vision.dir / "out.tar").exists()
 
 
 def test_audit_of_a_kagglehub_handle_finds_the_current_version(project: Project) -> None:
