@@ -271,9 +271,11 @@ class Fetcher:
     def bundles(self) -> list[BundleReader]:
         """The bundles (``sync --from``) archives are also taken from, opened on first use."""
         if self._bundles is None:
-            from hublock._bundle_file import BundleReader
+            self._bundles = []
+            if self._bundle_paths:  # the bundle reader is imported only for those who have one
+                from hublock._bundle_file import BundleReader
 
-            self._bundles = [BundleReader(path) for path in self._bundle_paths]
+                self._bundles = [BundleReader(path) for path in self._bundle_paths]
         return self._bundles
 
     @contextmanager
@@ -293,7 +295,7 @@ class Fetcher:
             with open(cached, "rb") as f:
                 yield ArchiveStream(_iter_file(f), str(cached), None, max_bytes, progress, cached)
             return
-        for bundle in self.bundles if cached_sha256 is not None and self._bundle_paths else ():
+        for bundle in self.bundles if cached_sha256 is not None else ():
             opened = bundle.open(cached_sha256)  # type: ignore[arg-type]
             if opened is not None:
                 from hublock._bundle_file import archive_member
