@@ -134,9 +134,10 @@ def run_processes(
 
     context = multiprocessing.get_context("fork")
     cancel = context.Event()
-    events = None if on_event is ignore else context.SimpleQueue()  # nobody listens: send nothing
-    relay = threading.Thread(target=_relay, args=(events, on_event), daemon=True, name="hublock-events")
-    if events is not None:
+    events, relay = None, None  # nobody listens: nothing is sent
+    if on_event is not ignore:
+        events = context.SimpleQueue()
+        relay = threading.Thread(target=_relay, args=(events, on_event), daemon=True, name="hublock-events")
         relay.start()
     pool = ProcessPoolExecutor(
         max_workers=max(1, min(jobs, len(items), os.cpu_count() or 1)),  # CPU work: a core each
@@ -156,7 +157,7 @@ def run_processes(
         futures += [pool.submit(_call, func, item) for item in items[1:]]
         return _gather(pool, futures, cancel)
     finally:
-        if events is not None:
+        if events is not None and relay is not None:
             events.put(None)
             relay.join()
 
