@@ -215,23 +215,27 @@ def hublock_env(downloads: Path) -> dict[str, str]:
     return env
 
 
-def hublock(proj: Path, *args: str, downloads: Path) -> tuple[float, int]:
-    return run([HUBLOCK_PYTHON, "-m", "hublock", *args], cwd=proj, env=hublock_env(downloads))
+def hublock(proj: Path, *args: str, downloads: Path, profile: Path | None = None) -> tuple[float, int]:
+    """``hublock ARGS`` in ``proj``: wall seconds and peak RSS; ``profile``: where it reports its work."""
+    env = hublock_env(downloads)
+    if profile is not None:
+        env["HUBLOCK_PROFILE"] = str(profile)
+    return run([HUBLOCK_PYTHON, "-m", "hublock", *args], cwd=proj, env=env)
 
 
 def plain_install() -> str:
     """The Python of a venv (in .work) holding a plain ``pip install`` of this checkout, with
     its default dependencies only: what a user runs, without the dev venv's editable-install
-    import hook and its hundreds of packages that Python's start-up walks. Reinstalled (hublock
-    alone) on every run, so it is this checkout's code."""
+    import hook and its hundreds of packages that Python's start-up walks. Made once, with the
+    dependencies; hublock alone is reinstalled on later runs, so it is this checkout's code."""
     venv = WORK / "plain-venv"
     python = venv / "bin" / "python"
-    if not python.exists():
+    if python.exists():
+        install = ["--force-reinstall", "--no-deps"]
+    else:
         subprocess.run([PYTHON, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", str(ROOT)], check=True)
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(ROOT)], check=True
-    )
+        install = []
+    subprocess.run([str(python), "-m", "pip", "install", "-q", *install, str(ROOT)], check=True)
     return str(python)
 
 
@@ -490,8 +494,7 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
                 (proj / "hub.lock").unlink(missing_ok=True)
                 os.sync()
             profile.unlink(missing_ok=True)
-            env = {**hublock_env(tmp / "downloads"), "HUBLOCK_PROFILE": str(profile)}
-            wall, rss = run([HUBLOCK_PYTHON, "-m", "hublock", command], cwd=proj, env=env)
+            wall, rss = hublock(proj, command, downloads=tmp / "downloads", profile=profile)
             peak.append(rss)
             work[command].append(json.loads(profile.read_text().splitlines()[-1])["wall_s"])
             return wall
