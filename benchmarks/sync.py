@@ -621,10 +621,10 @@ def matrix_table(matrix: dict[str, dict]) -> str:  # type: ignore[type-arg]
 # library modules that click needs too, so click adds little of its own).
 STARTUP_STEPS = {
     "Python": "pass",
-    "hublock's sync (and the standard library it uses)": "import hublock._sync",
-    "its command line (click)": "import hublock._sync, hublock._cli",
-    "the HTTP stack (httpx, httpcore, h11)": "import hublock._sync, hublock._cli; "
-    "hublock._sync.prepare_network([])",
+    "hublock's sync (and the standard library it uses)": "import hublock.commands.sync",
+    "its command line (click)": "import hublock.commands.sync, hublock.cli.main",
+    "the HTTP stack (httpx, httpcore, h11)": "import hublock.commands.sync, hublock.cli.main; "
+    "hublock.commands.sync.prepare_network([])",
 }
 
 

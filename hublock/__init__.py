@@ -11,7 +11,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hublock._airgap import (
+    from hublock.caches.base import (
+        CacheChoice,
+    )
+    from hublock.caches.inspection import (
+        Change,
+        FileChange,
+        Inspection,
+        State,
+    )
+    from hublock.caches.layout import (
+        cache_key,
+    )
+    from hublock.commands.airgap import (
         BundleReport,
         MirrorReport,
         bundle,
@@ -20,91 +32,28 @@ if TYPE_CHECKING:
         mirror,
         verify_bundle,
     )
-    from hublock._api import (
-        ModelApi,
-        Signature,
-        Tensor,
-    )
-    from hublock._bundle_file import (
-        BundledArchive,
-    )
-    from hublock._cache import (
-        CacheChoice,
-    )
-    from hublock._config import (
-        Setting,
-        Variable,
-    )
-    from hublock._diff import (
-        ModelDiff,
-    )
-    from hublock._digest import (
-        Digest,
-        TreeDigest,
-        hash_directory,
-        tree_hash,
-    )
-    from hublock._edit import (
+    from hublock.commands.edit import (
         add,
         init,
         remove,
     )
-    from hublock._errors import (
-        BundleError,
-        CacheError,
-        FetchError,
-        HublockError,
-        IntegrityError,
-        LockfileError,
-        ManifestError,
-        ModelErrors,
-        NotInSyncError,
-        SavedModelError,
-        UnsafeArchiveError,
-    )
-    from hublock._events import (
-        Event,
-    )
-    from hublock._gc import (
+    from hublock.commands.gc import (
         gc,
     )
-    from hublock._guard import (
-        Guard,
+    from hublock.commands.inspect import (
+        environment,
+        status,
+        verify,
     )
-    from hublock._hook import (
-        activate,
-        deactivate,
-    )
-    from hublock._kagglehub import (
-        KaggleResolver,
-    )
-    from hublock._layout import (
-        cache_key,
-    )
-    from hublock._locker import (
+    from hublock.commands.lock import (
         check,
         lock,
     )
-    from hublock._lockfile import (
-        LockedModel,
-        Lockfile,
-        RemoteObject,
-        dump_lockfile,
-        parse_lockfile,
-        read_lockfile,
-    )
-    from hublock._manifest import (
-        Handle,
-        Manifest,
-        ModelSpec,
-        load_manifest,
-        parse_manifest,
-    )
-    from hublock._plan import (
+    from hublock.commands.plan import (
         Action,
         SyncStep,
     )
-    from hublock._reports import (
+    from hublock.commands.reports import (
         Edit,
         EditResult,
         Environment,
@@ -122,29 +71,80 @@ if TYPE_CHECKING:
         SyncResult,
         VerifyReport,
     )
-    from hublock._status import (
-        environment,
-        status,
-        verify,
-    )
-    from hublock._sync import (
+    from hublock.commands.sync import (
         sync,
     )
-    from hublock._tfhub import (
-        LockedResolver,
-    )
-    from hublock._upstream import (
+    from hublock.commands.upstream import (
         AuditReport,
         AuditResult,
         DiffReport,
         audit,
         diff,
     )
-    from hublock._verify import (
-        Change,
-        FileChange,
-        Inspection,
-        State,
+    from hublock.core.config import (
+        Setting,
+        Variable,
+    )
+    from hublock.core.digest import (
+        Digest,
+        TreeDigest,
+        hash_directory,
+        tree_hash,
+    )
+    from hublock.core.errors import (
+        BundleError,
+        CacheError,
+        FetchError,
+        HublockError,
+        IntegrityError,
+        LockfileError,
+        ManifestError,
+        ModelErrors,
+        NotInSyncError,
+        SavedModelError,
+        UnsafeArchiveError,
+    )
+    from hublock.core.events import (
+        Event,
+    )
+    from hublock.formats.bundle import (
+        BundledArchive,
+    )
+    from hublock.formats.lock_diff import (
+        ModelDiff,
+    )
+    from hublock.formats.lockfile import (
+        LockedModel,
+        Lockfile,
+        RemoteObject,
+        dump_lockfile,
+        parse_lockfile,
+        read_lockfile,
+    )
+    from hublock.formats.manifest import (
+        Handle,
+        Manifest,
+        ModelSpec,
+        load_manifest,
+        parse_manifest,
+    )
+    from hublock.formats.saved_model_api import (
+        ModelApi,
+        Signature,
+        Tensor,
+    )
+    from hublock.hooks.activate import (
+        activate,
+        deactivate,
+    )
+    from hublock.hooks.guard import (
+        Guard,
+    )
+    from hublock.hooks.kagglehub import (
+        KaggleResolver,
+    )
+    from hublock.hooks.tfhub import (
+        LockedResolver,
     )
 
 __version__ = "0.1.0"
@@ -153,91 +153,91 @@ __version__ = "0.1.0"
 # (PEP 562), so that each CLI command imports only the modules it needs: `hublock --version`
 # or a no-op `sync` does not pay for bundles, audits or the load hooks.
 _WHERE: dict[str, str] = {
-    "Action": "hublock._plan",
-    "AuditReport": "hublock._upstream",
-    "AuditResult": "hublock._upstream",
-    "BundleError": "hublock._errors",
-    "BundleReport": "hublock._airgap",
-    "BundledArchive": "hublock._bundle_file",
-    "CacheChoice": "hublock._cache",
-    "CacheError": "hublock._errors",
-    "Change": "hublock._verify",
-    "DiffReport": "hublock._upstream",
-    "Digest": "hublock._digest",
-    "Edit": "hublock._reports",
-    "EditResult": "hublock._reports",
-    "Environment": "hublock._reports",
-    "Event": "hublock._events",
-    "FetchError": "hublock._errors",
-    "FileChange": "hublock._verify",
-    "Garbage": "hublock._reports",
-    "GcReport": "hublock._reports",
-    "Guard": "hublock._guard",
-    "Handle": "hublock._manifest",
-    "HublockError": "hublock._errors",
-    "Inspection": "hublock._verify",
-    "IntegrityError": "hublock._errors",
-    "KaggleResolver": "hublock._kagglehub",
-    "Kept": "hublock._reports",
-    "LockResult": "hublock._reports",
-    "LockState": "hublock._reports",
-    "LockedModel": "hublock._lockfile",
-    "LockedResolver": "hublock._tfhub",
-    "Lockfile": "hublock._lockfile",
-    "LockfileError": "hublock._errors",
-    "Manifest": "hublock._manifest",
-    "ManifestError": "hublock._errors",
-    "MirrorReport": "hublock._airgap",
-    "ModelApi": "hublock._api",
-    "ModelCheck": "hublock._reports",
-    "ModelDiff": "hublock._diff",
-    "ModelErrors": "hublock._errors",
-    "ModelSpec": "hublock._manifest",
-    "ModelStatus": "hublock._reports",
-    "NotInSyncError": "hublock._errors",
-    "Outcome": "hublock._reports",
-    "RemoteObject": "hublock._lockfile",
-    "SavedModelError": "hublock._errors",
-    "Setting": "hublock._config",
-    "Signature": "hublock._api",
-    "State": "hublock._verify",
-    "Status": "hublock._reports",
-    "StatusReport": "hublock._reports",
-    "SyncReport": "hublock._reports",
-    "SyncResult": "hublock._reports",
-    "SyncStep": "hublock._plan",
-    "Tensor": "hublock._api",
-    "TreeDigest": "hublock._digest",
-    "UnsafeArchiveError": "hublock._errors",
-    "Variable": "hublock._config",
-    "VerifyReport": "hublock._reports",
-    "activate": "hublock._hook",
-    "add": "hublock._edit",
-    "audit": "hublock._upstream",
-    "bundle": "hublock._airgap",
-    "cache_key": "hublock._layout",
-    "check": "hublock._locker",
-    "check_with_bundles": "hublock._airgap",
-    "deactivate": "hublock._hook",
-    "diff": "hublock._upstream",
-    "dump_lockfile": "hublock._lockfile",
-    "environment": "hublock._status",
-    "export_cyclonedx": "hublock._airgap",
-    "gc": "hublock._gc",
-    "hash_directory": "hublock._digest",
-    "init": "hublock._edit",
-    "load_manifest": "hublock._manifest",
-    "lock": "hublock._locker",
-    "mirror": "hublock._airgap",
-    "parse_lockfile": "hublock._lockfile",
-    "parse_manifest": "hublock._manifest",
-    "read_lockfile": "hublock._lockfile",
-    "remove": "hublock._edit",
-    "status": "hublock._status",
-    "sync": "hublock._sync",
-    "tree_hash": "hublock._digest",
-    "verify": "hublock._status",
-    "verify_bundle": "hublock._airgap",
+    "Action": "hublock.commands.plan",
+    "AuditReport": "hublock.commands.upstream",
+    "AuditResult": "hublock.commands.upstream",
+    "BundleError": "hublock.core.errors",
+    "BundleReport": "hublock.commands.airgap",
+    "BundledArchive": "hublock.formats.bundle",
+    "CacheChoice": "hublock.caches.base",
+    "CacheError": "hublock.core.errors",
+    "Change": "hublock.caches.inspection",
+    "DiffReport": "hublock.commands.upstream",
+    "Digest": "hublock.core.digest",
+    "Edit": "hublock.commands.reports",
+    "EditResult": "hublock.commands.reports",
+    "Environment": "hublock.commands.reports",
+    "Event": "hublock.core.events",
+    "FetchError": "hublock.core.errors",
+    "FileChange": "hublock.caches.inspection",
+    "Garbage": "hublock.commands.reports",
+    "GcReport": "hublock.commands.reports",
+    "Guard": "hublock.hooks.guard",
+    "Handle": "hublock.formats.manifest",
+    "HublockError": "hublock.core.errors",
+    "Inspection": "hublock.caches.inspection",
+    "IntegrityError": "hublock.core.errors",
+    "KaggleResolver": "hublock.hooks.kagglehub",
+    "Kept": "hublock.commands.reports",
+    "LockResult": "hublock.commands.reports",
+    "LockState": "hublock.commands.reports",
+    "LockedModel": "hublock.formats.lockfile",
+    "LockedResolver": "hublock.hooks.tfhub",
+    "Lockfile": "hublock.formats.lockfile",
+    "LockfileError": "hublock.core.errors",
+    "Manifest": "hublock.formats.manifest",
+    "ManifestError": "hublock.core.errors",
+    "MirrorReport": "hublock.commands.airgap",
+    "ModelApi": "hublock.formats.saved_model_api",
+    "ModelCheck": "hublock.commands.reports",
+    "ModelDiff": "hublock.formats.lock_diff",
+    "ModelErrors": "hublock.core.errors",
+    "ModelSpec": "hublock.formats.manifest",
+    "ModelStatus": "hublock.commands.reports",
+    "NotInSyncError": "hublock.core.errors",
+    "Outcome": "hublock.commands.reports",
+    "RemoteObject": "hublock.formats.lockfile",
+    "SavedModelError": "hublock.core.errors",
+    "Setting": "hublock.core.config",
+    "Signature": "hublock.formats.saved_model_api",
+    "State": "hublock.caches.inspection",
+    "Status": "hublock.commands.reports",
+    "StatusReport": "hublock.commands.reports",
+    "SyncReport": "hublock.commands.reports",
+    "SyncResult": "hublock.commands.reports",
+    "SyncStep": "hublock.commands.plan",
+    "Tensor": "hublock.formats.saved_model_api",
+    "TreeDigest": "hublock.core.digest",
+    "UnsafeArchiveError": "hublock.core.errors",
+    "Variable": "hublock.core.config",
+    "VerifyReport": "hublock.commands.reports",
+    "activate": "hublock.hooks.activate",
+    "add": "hublock.commands.edit",
+    "audit": "hublock.commands.upstream",
+    "bundle": "hublock.commands.airgap",
+    "cache_key": "hublock.caches.layout",
+    "check": "hublock.commands.lock",
+    "check_with_bundles": "hublock.commands.airgap",
+    "deactivate": "hublock.hooks.activate",
+    "diff": "hublock.commands.upstream",
+    "dump_lockfile": "hublock.formats.lockfile",
+    "environment": "hublock.commands.inspect",
+    "export_cyclonedx": "hublock.commands.airgap",
+    "gc": "hublock.commands.gc",
+    "hash_directory": "hublock.core.digest",
+    "init": "hublock.commands.edit",
+    "load_manifest": "hublock.formats.manifest",
+    "lock": "hublock.commands.lock",
+    "mirror": "hublock.commands.airgap",
+    "parse_lockfile": "hublock.formats.lockfile",
+    "parse_manifest": "hublock.formats.manifest",
+    "read_lockfile": "hublock.formats.lockfile",
+    "remove": "hublock.commands.edit",
+    "status": "hublock.commands.inspect",
+    "sync": "hublock.commands.sync",
+    "tree_hash": "hublock.core.digest",
+    "verify": "hublock.commands.inspect",
+    "verify_bundle": "hublock.commands.airgap",
 }
 
 

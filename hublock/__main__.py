@@ -1,3 +1,3 @@
-from hublock._cli import run
+from hublock.cli.main import run
 
 run()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from hublock import read_lockfile
-from hublock._api import parse_fingerprint, parse_saved_model
+from hublock.formats.saved_model_api import parse_fingerprint, parse_saved_model
 from tests.conftest import ROOT, TF_QUIET, Project
 from tests.world.savedmodels import pack
 

@@ -114,7 +114,7 @@ def test_run_in_a_python_that_cannot_import_hublock_fails_in_one_line(
     (project.dir / "script.py").write_text(SCRIPT)
     env = {k: v for k, v in project.env.items() if k != "PYTHONPATH"}
     # HUBLOCK_PATH names nothing: as when hublock's own environment was removed since
-    autoload = str(Path(hublock.__file__).parent / "_autoload")
+    autoload = str(Path(hublock.__file__).parent / "hooks" / "autoload")
     failed = subprocess.run(
         [python, "script.py"],
         cwd=project.dir,

@@ -81,8 +81,8 @@ def test_edits_and_env_speak_json(project: Project, tmp_path: Path) -> None:
 
 def test_add_and_remove_work_when_models_are_split_across_the_file(tmp_path: Path) -> None:
     """`[models]` first, `[models.x]` tables after other tables: still one [models] for edits."""
-    from hublock._edit import add_model, remove_model
-    from hublock._manifest import parse_manifest
+    from hublock.commands.edit import add_model, remove_model
+    from hublock.formats.manifest import parse_manifest
 
     text = '[models]\na = "https://tfhub.dev/a/1"\n\n[mirrors]\n\n[models.b]\nkaggle = "o/m/keras/v/1"\n'
     added = add_model(text, "c", None, kaggle="kaggle://o/m/keras/w")

@@ -12,9 +12,9 @@ import fsspec
 import pytest
 
 import hublock
-from hublock._gc import find_garbage
-from hublock._layout import Entry
-from hublock._lockfile import Lockfile
+from hublock.caches.layout import Entry
+from hublock.commands.gc import find_garbage
+from hublock.formats.lockfile import Lockfile
 from tests.conftest import KAGGLE_OTHER, TFHUB_LINEAR, Project
 
 K = "a" * 40

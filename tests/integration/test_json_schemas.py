@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from hublock import FetchError, IntegrityError, ModelErrors, NotInSyncError
-from hublock._errors import CacheError
+from hublock.core.errors import CacheError
 from tests.conftest import Project
 
 

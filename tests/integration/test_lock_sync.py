@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hublock import hash_directory, read_lockfile
-from hublock._archive import extract_archive
+from hublock.formats.archive import extract_archive
 from tests.conftest import KAGGLE_OTHER, TFHUB_LINEAR, Project
 from tests.world.fakehub import FakeHub
 
@@ -366,9 +366,9 @@ def test_every_pipeline_shape_gives_the_same_verified_cache(
     """Large archives run their stages on threads, small ones on one thread; several models run
     in worker processes (jobs > 1), one in this process: each shape publishes the same files."""
     import hublock
-    import hublock._sync
+    import hublock.commands.sync
 
-    monkeypatch.setattr(hublock._sync, "THREADED_MIN", threaded_min)
+    monkeypatch.setattr(hublock.commands.sync, "THREADED_MIN", threaded_min)
     assert project.run("lock").returncode == 0
     shutil.rmtree(project.downloads)
     events: list[hublock.Event] = []

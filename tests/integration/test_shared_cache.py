@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import hublock
-from hublock._roots import Root, RootModel
+from hublock.caches.roots import Root, RootModel
 from tests.conftest import KAGGLE_OTHER, TFHUB_LINEAR, Project, stress
 
 LINEAR_2 = "https://tfhub.dev/google/linear/2"

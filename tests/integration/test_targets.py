@@ -14,7 +14,7 @@ import fsspec
 import pytest
 
 import hublock
-from hublock._cache import open_cache
+from hublock.caches.base import open_cache
 from tests.conftest import KAGGLE_OTHER, TFHUB_LINEAR, Project
 
 

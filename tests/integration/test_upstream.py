@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from hublock import ModelApi, read_lockfile
-from hublock._api import parse_saved_model
+from hublock.formats.saved_model_api import parse_saved_model
 from tests.conftest import ROOT, Project
 from tests.integration.test_lock_sync import key, lock_ok
 from tests.integration.test_recipes import shell

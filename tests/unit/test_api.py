@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hublock import ModelApi, SavedModelError, Signature, Tensor
-from hublock._api import api_changes, format_shape, parse_fingerprint, parse_saved_model
+from hublock.formats.saved_model_api import api_changes, format_shape, parse_fingerprint, parse_saved_model
 from tests.world import protobuf
 
 names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12)
@@ -105,7 +105,7 @@ def test_several_meta_graphs_keep_their_tags_apart() -> None:
 
 def test_lock_keeps_the_files_the_api_reader_reads() -> None:
     """``_fetch`` names them itself (a sync must not import the reader): the two must agree."""
-    from hublock._api import FINGERPRINT, SAVED_MODEL
-    from hublock._fetch import API_FILES
+    from hublock.formats.saved_model_api import FINGERPRINT, SAVED_MODEL
+    from hublock.remote.fetcher import API_FILES
 
     assert API_FILES == (SAVED_MODEL, FINGERPRINT)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hublock import IntegrityError, UnsafeArchiveError
-from hublock._archive import DEFAULT_MAX_MEMBERS, extract_archive, gunzip, inflater
+from hublock.formats.archive import DEFAULT_MAX_MEMBERS, extract_archive, gunzip, inflater
 
 Member = tuple[str, str, bytes]  # (kind, name, data or link target)
 

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hublock import BundleError
-from hublock._bundle_file import BundledArchive, BundleIndex
-from hublock._fetch import portable_url
+from hublock.formats.bundle import BundledArchive, BundleIndex
+from hublock.remote.fetcher import portable_url
 
 hexes = st.text("0123456789abcdef", min_size=64, max_size=64)
 archives = st.lists(

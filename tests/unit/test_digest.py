@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hublock import hash_directory, tree_hash
-from hublock._archive import extract_archive
+from hublock.formats.archive import extract_archive
 
 
 def test_tree_hash_matches_an_independent_sha256sum_computation(tmp_path: Path) -> None:

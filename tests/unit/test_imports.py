@@ -22,7 +22,7 @@ def test_httpx_comes_without_its_command_line_client() -> None:
 
     code = (
         "import sys\n"
-        "from hublock._fetch import import_httpx\n"
+        "from hublock.remote.fetcher import import_httpx\n"
         "httpx = import_httpx()\n"
         "print('pygments' in sys.modules, 'rich' in sys.modules)\n"
         "try:\n    httpx.main(['--help'])\nexcept SystemExit as exc:\n    print(exc.code)\n"
@@ -36,7 +36,13 @@ def test_httpx_comes_without_its_command_line_client() -> None:
 def test_sync_imports_only_what_a_sync_uses() -> None:
     """The modules of other commands cost a sync start-up time (dataclasses are built at import):
     a sync into a local cache loads no API reader, bundle reader, bucket cache or lock diff."""
-    others = ["hublock._api", "hublock._bundle_file", "hublock._bucket", "hublock._diff", "hublock._bom"]
-    code = f"import sys, hublock._cli, hublock._sync; print([m for m in {others!r} if m in sys.modules])"
+    others = [
+        "hublock.formats.saved_model_api",
+        "hublock.formats.bundle",
+        "hublock.caches.bucket",
+        "hublock.formats.lock_diff",
+        "hublock.formats.cyclonedx",
+    ]
+    code = f"import sys, hublock.cli.main, hublock.commands.sync; print([m for m in {others!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

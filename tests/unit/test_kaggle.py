@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hublock import ManifestError, parse_manifest
-from hublock._kaggle import (
+from hublock.formats.kaggle import (
     KaggleHandle,
     api_url,
     credentials,
@@ -18,7 +18,7 @@ from hublock._kaggle import (
     handle_of_url,
     parse_kaggle_handle,
 )
-from hublock._lockfile import LockfileError, parse_lockfile
+from hublock.formats.lockfile import LockfileError, parse_lockfile
 
 slug = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,12}", fullmatch=True)
 frameworks = st.sampled_from(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hublock._layout import KAGGLEHUB, TFHUB, Kind, Layout
+from hublock.caches.layout import KAGGLEHUB, TFHUB, Kind, Layout
 
 slug = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,10}", fullmatch=True).filter(lambda s: ".." not in s)
 kaggle_handles = st.builds(
@@ -67,7 +67,7 @@ def test_kagglehubs_own_files_and_other_resources_are_not_hublocks() -> None:
 
 
 def test_each_layout_places_only_its_own_models() -> None:
-    from hublock._lockfile import LockedModel
+    from hublock.formats.lockfile import LockedModel
 
     def model(handle: str, kaggle: str | None) -> LockedModel:
         d = "sha256:" + "0" * 64

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hublock import ManifestError, parse_manifest
-from hublock._manifest import near_duplicates
+from hublock.formats.manifest import near_duplicates
 
 BASE = Path("/project")
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from hublock._events import Event
-from hublock._parallel import _Coalesced
+from hublock.core.events import Event
+from hublock.core.parallel import _Coalesced
 
 
 def test_a_worker_sends_its_events_in_order_in_one_batch() -> None:

@@ -1,0 +1,168 @@
+"""Which cache a command uses, and what every cache can do.
+
+A cache is a local directory (``LocalCache``) or any fsspec URL (``BucketCache``), laid out by a
+``Layout``. ``sync`` talks to the ``Cache`` protocol only: it extracts into whatever ``staging``
+gives it and calls ``publish``; how a cache makes a verified tree appear at once (one rename on
+disk, a copy with the readers' first file last in a bucket) is the cache's business.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from hublock.caches.inspection import Inspection
+from hublock.caches.kagglehub import KagglehubCache
+from hublock.caches.layout import Entry, Layout
+from hublock.caches.roots import Root
+from hublock.caches.tfhub_dir import LocalCache
+from hublock.core import config
+from hublock.core.digest import TreeDigest
+from hublock.core.errors import CacheError
+from hublock.formats import kaggle
+from hublock.formats.archive import Sink
+from hublock.formats.lockfile import LockedModel
+
+
+class Staging(Protocol):
+    """Where one model is extracted before it is published."""
+
+    @property
+    def destination(self) -> Path | Sink:
+        """A local directory, or a sink that writes elsewhere (a bucket prefix)."""
+        ...
+
+    def publish(self, model: LockedModel, tree: TreeDigest) -> None:
+        """Make the verified tree the model's directory, so no reader sees it half-done."""
+        ...
+
+
+class Cache(Protocol):
+    """A tensorflow_hub cache: a local directory (LocalCache) or any fsspec URL (BucketCache)."""
+
+    location: str
+    layout: Layout
+    """The loader's names for every path beside a model (gc reads them back with it)."""
+
+    def model_path(self, handle: str) -> str:
+        """Where the loader looks for the handle (its address here): ``<cache>/<sha1(handle)>``."""
+        ...
+
+    def address(self, model: LockedModel) -> str:
+        """The handle this cache's loader knows the model by (``layout.address``)."""
+        ...
+
+    def path_of(self, model: LockedModel) -> str:
+        """``model_path`` of the model's address."""
+        ...
+
+    def inspect(self, model: LockedModel, *, full: bool = False, jobs: int = 2) -> Inspection: ...
+
+    def adopt(self, model: LockedModel) -> bool:
+        """Re-hash an unstamped copy; stamp it and return True if it matches the lock."""
+        ...
+
+    def ensure_root(self) -> None: ...
+
+    def model_lock(self, handle: str) -> AbstractContextManager[str]:
+        """Hold the loader's lock for a handle; yields the lock's uuid."""
+        ...
+
+    def staging(self, handle: str, uid: str, *, local: bool = True) -> AbstractContextManager[Staging]:
+        """A new, empty staging area for the model, removed on exit whatever happened. ``local``
+        False lets a bucket receive the files directly (no local copy of the tree)."""
+        ...
+
+    def entries(self) -> list[Entry]:
+        """Every name at the top of the cache, with its size, age and (for locks) content."""
+        ...
+
+    def roots(self) -> list[Root]:
+        """Every project's record of what it needs from this cache (unreadable ones skipped)."""
+        ...
+
+    def write_root(self, root: Root) -> None:
+        """Record (replace) one project's root."""
+        ...
+
+    def remove_root(self, root_id: str) -> None: ...
+
+    def guard(self, *, exclusive: bool) -> AbstractContextManager[None]:
+        """Held shared by every sync from the moment it records its root until it is done, and
+        exclusively by gc: a gc never decides from roots a running sync has not written yet."""
+        ...
+
+    def remove(self, name: str) -> None:
+        """Delete a top-level name (a model, staging, a lock or a sidecar file)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CacheChoice:
+    """The cache a command uses, and why (printed so nobody has to guess)."""
+
+    location: str
+    reason: str
+    loader: str = "tfhub"
+    """Whose cache it is: ``tfhub`` (tensorflow_hub) or ``kagglehub``."""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.location, "source": self.reason}
+
+
+def tfhub_default_cache() -> str:
+    return os.path.join(tempfile.gettempdir(), "tfhub_modules")
+
+
+def choose_cache(option: str | None, manifest_cache: str | None) -> CacheChoice:
+    """``--cache``, then ``TFHUB_CACHE_DIR``, then ``[cache] dir``, then tensorflow_hub's default."""
+    if option:
+        return CacheChoice(_expand(option), "--cache")
+    env = config.TFHUB_CACHE_DIR.get()
+    if env:
+        return CacheChoice(_expand(env), config.TFHUB_CACHE_DIR.name)
+    if manifest_cache:
+        return CacheChoice(manifest_cache, "[cache] dir in hub.toml")
+    return CacheChoice(tfhub_default_cache(), "tensorflow_hub's default")
+
+
+def choose_kaggle_cache(option: str | None, manifest_cache: str | None) -> CacheChoice:
+    """``--kaggle-cache``, then ``KAGGLEHUB_CACHE``, then ``[cache] kaggle``, then kagglehub's
+    default (``~/.cache/kagglehub``)."""
+    if option:
+        return CacheChoice(_expand(option), "--kaggle-cache", "kagglehub")
+    env = config.KAGGLEHUB_CACHE.get()
+    if env:
+        return CacheChoice(_expand(env), config.KAGGLEHUB_CACHE.name, "kagglehub")
+    if manifest_cache:
+        return CacheChoice(manifest_cache, "[cache] kaggle in hub.toml", "kagglehub")
+    return CacheChoice(kaggle.default_cache(), "kagglehub's default", "kagglehub")
+
+
+def _expand(location: str) -> str:
+    if "://" in location:
+        return location[len("file://") :] if location.startswith("file://") else location
+    return os.path.abspath(os.path.expanduser(location))
+
+
+def open_cache(location: str, options: Mapping[str, Any] | None = None, loader: str = "tfhub") -> Cache:
+    """The cache at a local path or an fsspec URL (``gs://bucket/prefix``, ``memory://...``);
+    ``loader="kagglehub"``: kagglehub's cache (a local directory)."""
+    if loader == "kagglehub":
+        if "://" in location:
+            raise CacheError(
+                f"kagglehub's cache must be a local directory, not {location}",
+                path=location,
+                hint="kagglehub reads its cache with os.path; set KAGGLEHUB_CACHE to a directory",
+            )
+        return KagglehubCache(location)
+    if "://" in location:
+        from hublock.caches.bucket import BucketCache  # fsspec's world: only for a bucket
+
+        return BucketCache(location, options or {})
+    return LocalCache(location)

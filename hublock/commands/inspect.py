@@ -1,0 +1,124 @@
+"""``hublock verify``, ``status`` and ``env``: what the cache holds, checked against hub.lock,
+and where the loaders should look. Reads only; ``sync`` repairs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from hublock.caches.base import Cache, CacheChoice
+from hublock.caches.bucket import check_remote
+from hublock.caches.layout import Layout
+from hublock.caches.roots import Root
+from hublock.commands.project import Project
+from hublock.commands.reports import Environment, ModelCheck, ModelStatus, Status, StatusReport, VerifyReport
+from hublock.core.config import settings
+from hublock.formats.archive import inflater_name
+from hublock.formats.lockfile import Lockfile
+from hublock.formats.manifest import handle_kind
+
+
+def verify(
+    manifest: str | Path = "hub.toml",
+    lockfile: str | Path | None = None,
+    *,
+    cache: str | None = None,
+    kaggle_cache: str | None = None,
+    full: bool = False,
+    jobs: int = 2,
+) -> VerifyReport:
+    """Check every locked model in its cache against hub.lock, by stamp (fast) or re-hash (full)."""
+    project = Project.load(manifest, lockfile, cache=cache, kaggle_cache=kaggle_cache)
+    return verify_project(project, project.lock(), full=full, jobs=jobs)
+
+
+def verify_project(project: Project, lock: Lockfile, *, full: bool = False, jobs: int = 2) -> VerifyReport:
+    """Every cache the lock's models go to: tensorflow_hub's, and kagglehub's when any has a
+    kagglehub handle."""
+    choice, target = project.open_cache()
+    report = _verify_cache(project, lock, choice, target, full, jobs)
+    if project.uses_kagglehub(lock):
+        kaggle_choice, kaggle_target = project.open_kaggle_cache()
+        report = replace(
+            report, kagglehub=_verify_cache(project, lock, kaggle_choice, kaggle_target, full, jobs)
+        )
+    return report
+
+
+def _verify_cache(
+    project: Project, lock: Lockfile, choice: CacheChoice, target: Cache, full: bool, jobs: int
+) -> VerifyReport:
+    checks = []
+    for m in lock.models:
+        if target.layout.address(m) is None:
+            continue
+        if m.uncompressed:
+            checks.append(ModelCheck(m, m.url, check_remote(m, project.cache_options, full=full)))
+        else:
+            checks.append(ModelCheck(m, target.path_of(m), target.inspect(m, full=full, jobs=jobs)))
+    if any(c.inspection.verified for c in checks):
+        checks = _name_owners(checks, target.roots(), target.layout)
+    return VerifyReport(choice, tuple(checks))
+
+
+def _name_owners(checks: list[ModelCheck], roots: list[Root], layout: Layout) -> list[ModelCheck]:
+    """A stale stamp in a shared cache usually means another project synced its own version of
+    the handle there: say which."""
+    owners: dict[tuple[str, str], list[str]] = {}
+    for root in roots:
+        for m in root.models:
+            owners.setdefault((layout.address(m) or "", m.tree), []).append(root.label)
+    named = []
+    for check in checks:
+        found = check.inspection
+        address = layout.address(check.model) or ""
+        labels = owners.get((address, found.verified), []) if found.verified else []
+        if labels:
+            found = replace(found, note=f"{found.note}; synced there for {', '.join(sorted(labels))}")
+        named.append(replace(check, inspection=found))
+    return named
+
+
+def status(
+    manifest: str | Path = "hub.toml",
+    lockfile: str | Path | None = None,
+    *,
+    cache: str | None = None,
+    kaggle_cache: str | None = None,
+) -> StatusReport:
+    """Every model of hub.toml and hub.lock, with its state in the cache (fast checks only)."""
+    project = Project.load(manifest, lockfile, cache=cache, kaggle_cache=kaggle_cache)
+    # a project not locked yet has a status too: every model `not_locked`
+    lock = project.current_lock() if project.manifest is not None else project.lock()
+    report = verify_project(project, lock)
+    stale = {p.name for p in project.problems(lock)}
+    names = set(project.manifest.names) if project.manifest else None
+    parts = []
+    for part in report.parts:
+        kagglehub = part.cache.loader == "kagglehub"
+        rows = []
+        for check in part.checks:
+            m, found = check.model, check.inspection
+            state = Status.of(found.state)
+            if m.uncompressed and found.ok:
+                state = Status.REMOTE
+            if names is not None and m.name not in names:
+                state = Status.NOT_IN_MANIFEST
+            elif m.name in stale:
+                state = Status.STALE
+            shown = f"kaggle://{m.kaggle}" if kagglehub else m.handle  # as that loader names it
+            rows.append(ModelStatus(m.name, shown, state, m.size, check.path, found.detail))
+        for spec in project.manifest.models if project.manifest else ():
+            goes_here = bool(spec.kaggle) if kagglehub else handle_kind(spec.handle) != "kaggle"
+            if goes_here and lock.get(spec.name) is None:
+                rows.append(ModelStatus(spec.name, spec.handle, Status.NOT_LOCKED, None, None))
+        parts.append(StatusReport(part.cache, tuple(sorted(rows, key=lambda r: r.name))))
+    main, *rest = parts
+    return replace(main, kagglehub=rest[0] if rest else None)
+
+
+def environment(project: Project, *, show_all: bool = False) -> Environment:
+    """The cache the loaders should be pointed at, and (``show_all``) every variable in force."""
+    return Environment(
+        project.cache_choice(), settings() if show_all else (), project.kaggle_cache_choice(), inflater_name()
+    )

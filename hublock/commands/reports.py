@@ -1,0 +1,361 @@
+"""What each command did, as data: frozen, built whole, and serialising itself.
+
+``to_dict()`` is exactly the ``--format json`` document of the command (the CLI prints it and
+builds no JSON of its own); the package ships a JSON Schema for each (``hublock/schemas/``), and
+the tests check every command's output against it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hublock.caches.base import CacheChoice
+from hublock.caches.inspection import Inspection, State
+from hublock.commands.plan import Action, SyncStep
+from hublock.core.config import KAGGLEHUB_CACHE, TFHUB_CACHE_DIR, Setting
+from hublock.core.redact import redact
+from hublock.formats.lockfile import LockedModel, Lockfile
+
+if TYPE_CHECKING:
+    from hublock.formats.saved_model_api import ModelApi
+
+
+class LockState(enum.StrEnum):
+    """What ``lock`` did to one entry."""
+
+    ADDED = "added"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class LockResult:
+    """What ``lock`` did: the new lock, and which names were re-resolved, changed or removed."""
+
+    lockfile: Lockfile
+    resolved: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    written: bool
+    path: Path
+    warnings: tuple[str, ...] = ()
+    previous: Lockfile = field(default_factory=Lockfile)
+    apis: Mapping[str, ModelApi] = field(default_factory=dict)
+    """The readable forms of the old and new APIs known here, by digest (for ``diff``)."""
+
+    def state(self, name: str) -> LockState:
+        new, old = self.lockfile.get(name), self.previous.get(name)
+        if old is None:
+            return LockState.ADDED
+        return LockState.UNCHANGED if old == new else LockState.CHANGED
+
+    def diff(self, name: str) -> str:
+        """What changed for one model, for people: version, url, archive digests (16 hex), exact
+        sizes, the tree, and the API change signature by signature (one indented line each)."""
+        from hublock.formats.lock_diff import (
+            diff_model,  # lock's alone: the other commands need not import it
+        )
+
+        found = diff_model(name, self.previous.get(name), self.lockfile.get(name), self.apis.get)
+        return redact("\n    ".join([found.describe(), *(found.api or ())]))
+
+    def to_dict(self) -> dict[str, Any]:
+        from hublock.formats.lock_diff import diff_model
+
+        models = {}
+        for model in self.lockfile.models:
+            state = self.state(model.name)
+            before = self.previous.get(model.name)
+            changed = state is LockState.CHANGED
+            found = diff_model(model.name, before, model, self.apis.get) if changed else None
+            models[model.name] = {
+                "state": state.value,
+                **model.to_dict(),
+                "previous": before.to_dict() if before is not None and changed else None,
+                "changes": list(found.changes) if found else [],
+                "api_changes": list(found.api) if found and found.api is not None else None,
+            }
+        return {
+            "lockfile": str(self.path),
+            "written": self.written,
+            "models": models,
+            "removed": list(self.removed),
+        }
+
+
+class Outcome(enum.StrEnum):
+    """What ``sync`` did to one model."""
+
+    FETCHED = "fetched"
+    REPLACED = "replaced"
+    PRESENT = "present"  # verified by its stamp: nothing done
+    VERIFIED = "verified"  # an unstamped copy re-hashed and kept
+    REMOTE = "remote"  # an uncompressed model: read in place at load
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """One model after ``sync``: what was done, and where it is now."""
+
+    name: str
+    outcome: Outcome
+    path: str
+    cache: str = "tfhub"
+    """Whose cache: ``tfhub`` or ``kagglehub``."""
+    warning: str = ""
+    """What the user should know (the host re-compressed the archive, say)."""
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """The plan ``sync`` made (``steps``), and on a real run what happened (``results``)."""
+
+    cache: CacheChoice
+    steps: tuple[SyncStep, ...]
+    results: tuple[SyncResult, ...] = ()
+    dry_run: bool = False
+    paths: tuple[tuple[str, str], ...] = ()
+    """Where each model is (or would be): name -> cache path or remote URL."""
+    warnings: tuple[str, ...] = ()
+    taken: tuple[tuple[str, str], ...] = ()
+    """Models replaced with ``force`` although another live project had verified them there:
+    (name, that project)."""
+    kagglehub: SyncReport | None = None
+    """The same for kagglehub's cache, when any model goes there."""
+
+    @property
+    def pending(self) -> tuple[SyncStep, ...]:
+        return tuple(s for s in self.steps if s.action not in (Action.SKIP, Action.REMOTE))
+
+    @property
+    def parts(self) -> tuple[SyncReport, ...]:
+        """One report per cache: tensorflow_hub's, then kagglehub's when there is one."""
+        return (self,) if self.kagglehub is None else (self, self.kagglehub)
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.dry_run:
+            states = {s.model.name: s.action.value for s in self.steps}
+        else:
+            states = {r.name: r.outcome.value for r in self.results}
+        paths = dict(self.paths)
+        return {
+            "cache": self.cache.to_dict(),
+            "dry_run": self.dry_run,
+            "models": {
+                name: {"state": state, "path": paths.get(name)} for name, state in sorted(states.items())
+            },
+            "pending": len(self.pending),
+            "warnings": list(self.warnings),
+            "taken_from": [{"name": name, "project": project} for name, project in self.taken],
+            **({"kagglehub": self.kagglehub.to_dict()} if self.kagglehub is not None else {}),
+        }
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """One locked model, where it is, and what the check found."""
+
+    model: LockedModel
+    path: str
+    inspection: Inspection
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    cache: CacheChoice
+    checks: tuple[ModelCheck, ...]
+    kagglehub: VerifyReport | None = None
+    """The same for kagglehub's cache, when any model goes there."""
+
+    @property
+    def parts(self) -> tuple[VerifyReport, ...]:
+        """One report per cache: tensorflow_hub's, then kagglehub's when there is one."""
+        return (self,) if self.kagglehub is None else (self, self.kagglehub)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.inspection.ok for part in self.parts for c in part.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cache": self.cache.to_dict(),
+            "ok": self.ok,
+            "models": {
+                c.model.name: {
+                    "state": c.inspection.state.value,
+                    "handle": c.model.handle,
+                    "path": c.path,
+                    "files": [str(f) for f in c.inspection.files],
+                    "detail": c.inspection.detail,
+                }
+                for c in self.checks
+            },
+            **({"kagglehub": self.kagglehub.to_dict()} if self.kagglehub is not None else {}),
+        }
+
+
+class Status(enum.StrEnum):
+    """A model as ``hublock status`` shows it: a cache ``State``, or where hub.toml and hub.lock
+    disagree."""
+
+    OK = "ok"
+    MISSING = "missing"
+    MODIFIED = "modified"
+    EXTRA_FILES = "extra_files"
+    STALE_STAMP = "stale_stamp"
+    UNSTAMPED = "unstamped"
+    REMOTE = "remote"  # an uncompressed model whose objects match
+    STALE = "stale"  # hub.toml changed since it was locked
+    NOT_LOCKED = "not_locked"
+    NOT_IN_MANIFEST = "not_in_manifest"
+
+    @classmethod
+    def of(cls, state: State) -> Status:
+        return cls(state.value)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One model as ``hublock status`` shows it."""
+
+    name: str
+    handle: str
+    state: Status
+    size: int | None
+    path: str | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    cache: CacheChoice
+    models: tuple[ModelStatus, ...]
+    kagglehub: StatusReport | None = None
+    """The same for kagglehub's cache, when any model goes there."""
+
+    @property
+    def parts(self) -> tuple[StatusReport, ...]:
+        return (self,) if self.kagglehub is None else (self, self.kagglehub)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cache": self.cache.to_dict(),
+            "models": {
+                m.name: {
+                    "state": m.state.value,
+                    "handle": m.handle,
+                    "size": m.size,
+                    "path": m.path,
+                    "detail": m.detail,
+                }
+                for m in self.models
+            },
+            **({"kagglehub": self.kagglehub.to_dict()} if self.kagglehub is not None else {}),
+        }
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """Something gc removes (or would), and why."""
+
+    name: str
+    reason: str
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "reason": self.reason, "bytes": self.size}
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A model this project does not list, kept because other live projects need it."""
+
+    name: str
+    projects: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "projects": list(self.projects)}
+
+
+@dataclass(frozen=True)
+class GcReport:
+    cache: CacheChoice
+    garbage: tuple[Garbage, ...]
+    downloads: tuple[Garbage, ...]
+    dry_run: bool
+    kept: tuple[Kept, ...] = ()
+    kagglehub: GcReport | None = None
+    """The same for kagglehub's cache (its ``downloads`` are always empty)."""
+
+    @property
+    def parts(self) -> tuple[GcReport, ...]:
+        return (self,) if self.kagglehub is None else (self, self.kagglehub)
+
+    @property
+    def freed(self) -> int:
+        return sum(g.size for part in self.parts for g in part.garbage + part.downloads)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cache": self.cache.location,
+            "dry_run": self.dry_run,
+            "removed": [g.to_dict() for g in self.garbage],
+            "downloads": [g.to_dict() for g in self.downloads],
+            "freed_bytes": self.freed,
+            "kept": [k.to_dict() for k in self.kept],
+            **({"kagglehub": self.kagglehub.to_dict()} if self.kagglehub is not None else {}),
+        }
+
+
+class Edit(enum.StrEnum):
+    INIT = "init"
+    ADD = "add"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """What ``init``, ``add`` or ``remove`` did to hub.toml."""
+
+    edit: Edit
+    manifest: Path
+    name: str = ""
+    handle: str = ""
+    kaggle: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.edit is Edit.INIT:
+            return {"manifest": str(self.manifest), "written": True}
+        if self.edit is Edit.ADD:
+            added = {"name": self.name, "handle": self.handle}
+            if self.kaggle is not None:
+                added["kaggle"] = self.kaggle
+            return {"manifest": str(self.manifest), "added": added}
+        return {"manifest": str(self.manifest), "removed": self.name}
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What ``hublock env`` prints: the variable that points plain ``hub.load`` at the synced
+    cache, and with ``--all`` every variable hublock reads or sets."""
+
+    cache: CacheChoice
+    settings: tuple[Setting, ...] = ()
+    kaggle_cache: CacheChoice | None = None
+    """kagglehub's cache (what KAGGLEHUB_CACHE must say for kagglehub and keras_hub)."""
+    inflater: str = ""
+    """The gunzip in use (ISA-L, or zlib where no ISA-L wheel installs)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {TFHUB_CACHE_DIR.name: self.cache.location}
+        if self.kaggle_cache is not None:
+            document[KAGGLEHUB_CACHE.name] = self.kaggle_cache.location
+        if self.inflater:
+            document["inflater"] = self.inflater
+        if self.settings:
+            document["variables"] = {s.name: s.to_dict() for s in self.settings}
+        return document

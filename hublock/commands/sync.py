@@ -1,0 +1,495 @@
+"""``hublock sync``: make a cache hold exactly what hub.lock says.
+
+Per model, under the loader's own lock: stream the archive (from the download cache or the
+network) into the cache's staging area, hashing and unpacking it in one pass, check archive and
+tree digests, then let the cache publish it (one rename on disk). Nothing unverified is ever
+visible where a loader looks.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hublock.caches.base import Cache, CacheChoice, open_cache
+from hublock.caches.inspection import State
+from hublock.caches.roots import Root, live_roots, read_lock_or_none
+from hublock.commands.plan import Action, SyncStep, plan_sync
+from hublock.commands.project import Project
+from hublock.commands.reports import Outcome, SyncReport, SyncResult
+from hublock.core.digest import TreeDigest
+from hublock.core.errors import CacheError, HublockError, IntegrityError, NotInSyncError
+from hublock.core.events import Event, OnEvent, bytes_of, ignore
+from hublock.core.parallel import (
+    CancelFlag,
+    Inline,
+    ReadAhead,
+    processes_pay_off,
+    profiled,
+    raise_if_cancelled,
+    run_parallel,
+    run_processes,
+)
+from hublock.formats.archive import Sink, extract_archive, unpacked_limit
+from hublock.formats.lockfile import LockedModel, Lockfile
+from hublock.remote.fetcher import ArchiveStream, Fetcher, model_sources, prepare_network
+
+if TYPE_CHECKING:
+    import httpx
+
+
+THREADED_MIN = 16 << 20
+"""Archives this large run their stages on threads of their own (reading and sha256, gunzip,
+untar and file hashing overlap on both cores); smaller ones run on one thread, where hand-offs
+between threads would cost more than they save."""
+
+
+def unpack(
+    stream: ArchiveStream, staging: Path | Sink, model: LockedModel, cancel: CancelFlag
+) -> tuple[TreeDigest, str]:
+    """Extract an archive as it streams in into ``staging``, refusing anything that differs from
+    the lock. Three stages (on their own threads for a large archive): reading (socket or file)
+    with the archive's sha256, gunzip, then untar with each file's sha256 (``extract_archive``).
+    Only when the whole archive matches the lock is it kept in the download cache.
+
+    Archive bytes other than the locked ones whose files are exactly the locked ones (the host
+    re-compressed it) are accepted, and said so (the second value): the tree is the content's
+    identity. Other files under a locked handle are refused."""
+
+    def checked() -> Iterator[bytes]:
+        for chunk in stream:
+            raise_if_cancelled(cancel)
+            yield chunk
+
+    threads = model.size >= THREADED_MIN
+    with (ReadAhead if threads else Inline)(checked()) as raw:
+        tree, failure = None, None
+        try:
+            dest = str(staging) if isinstance(staging, Path) else staging
+            tree = extract_archive(raw, dest, max_bytes=unpacked_limit(model.size), threads=threads)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise CacheError(
+                    f"no space left while unpacking into {staging}",
+                    path=str(staging),
+                    hint=f"free at least {model.size * 2} bytes there (the archive is {model.size} "
+                    "bytes) and run `hublock sync` again",
+                ) from exc
+            raise CacheError(f"cannot write into {staging}: {exc}", path=str(staging)) from exc
+        except IntegrityError as exc:
+            failure = exc  # judged below: a damaged copy of the right archive is fetched again
+        raw.drain()  # the digest covers every byte, also those after the end of the tar
+        if raw.failure is not None:  # the transfer itself failed (the archive changed, say):
+            raise raw.failure  # that is the error, whichever stage met it first
+    actual = f"sha256:{stream.sha256}"
+    same_archive = actual == model.archive and stream.size == model.size
+    if not same_archive and stream.cached is not None:
+        stream.cached.unlink(missing_ok=True)  # a corrupted copy must not be reused
+        raise IntegrityError(
+            f"archive from {stream.url} differs from hub.lock",
+            path=stream.url,
+            expected=f"{model.archive} ({model.size} bytes)",
+            actual=f"{actual} ({stream.size} bytes)",
+            hint="nothing was published; the corrupted download was removed, run `hublock sync` again",
+        )
+    same_files = tree is not None and tree.tree == model.tree and len(tree.files) == model.files
+    if not same_archive and not same_files:
+        raise IntegrityError(
+            f"archive from {stream.url} differs from hub.lock, and so do its files: the host "
+            "changed the model under a locked handle",
+            path=stream.url,
+            expected=f"{model.archive} ({model.size} bytes, tree {model.tree})",
+            actual=f"{actual} ({stream.size} bytes"
+            + (f", tree {tree.tree})" if tree is not None else ", not a readable archive)"),
+            hint=f"nothing was published; `hublock audit {model.name}` shows what changed, "
+            f"`hublock lock --upgrade {model.name}` takes the new content after review",
+        )
+    if tree is None:  # the bytes are the locked ones, yet they do not extract: that is the error
+        assert failure is not None
+        raise failure
+    if not same_files:
+        raise IntegrityError(
+            "extracted files differ from hub.lock",
+            expected=f"{model.tree} ({model.files} files)",
+            actual=f"{tree.tree} ({len(tree.files)} files)",
+        )
+    stream.keep()
+    if same_archive:
+        return tree, ""
+    return tree, (
+        f"the host re-compressed it: archive {actual[:23]} ({stream.size} bytes) instead of "
+        f"{(model.archive or '')[:23]}, identical files; accepted (`hublock lock --upgrade "
+        f"{model.name}` records the new archive)"
+    )
+
+
+def sync_model(
+    step: SyncStep,
+    cache: Cache,
+    fetcher: Fetcher,
+    mirrors: Mapping[str, str],
+    *,
+    on_event: OnEvent = ignore,
+    cancel: CancelFlag | None = None,
+    local_staging: bool = True,
+    sources: list[str] | None = None,
+) -> SyncResult:
+    """Bring one model in the cache in line with its lock entry. ``local_staging=False`` extracts
+    a bucket target's files straight into its staging prefix (no local copy of the tree).
+    ``sources``: where its archive may come from (default: ``model_sources``)."""
+    model = step.model
+    stop: CancelFlag = cancel or threading.Event()
+    path = cache.path_of(model)
+    loader = cache.layout.name
+    try:
+        with cache.model_lock(cache.address(model)) as uid:
+            found = cache.inspect(model)  # again, under the lock: another process may have won
+            if found.state is State.OK:
+                return SyncResult(model.name, Outcome.PRESENT, path, loader)
+            if found.state is State.UNSTAMPED and cache.adopt(model):
+                on_event(Event(model.name, "done", "verified the copy already in the cache"))
+                return SyncResult(model.name, Outcome.VERIFIED, path, loader)
+            note = _fetch_and_publish(
+                model,
+                cache,
+                sources or model_sources(model, mirrors),
+                fetcher,
+                uid,
+                on_event,
+                stop,
+                local_staging,
+            )
+    except HublockError as exc:
+        exc.about(model=model.name, handle=model.handle)
+        raise
+    except OSError as exc:
+        raise CacheError(
+            f"cannot write to the cache {cache}: {exc}", model=model.name, handle=model.handle, path=path
+        ) from exc
+    outcome = Outcome.FETCHED if found.state is State.MISSING else Outcome.REPLACED
+    on_event(Event(model.name, "done", f"{outcome.value} -> {path}"))
+    return SyncResult(model.name, outcome, path, loader, warning=f"{model.name}: {note}" if note else "")
+
+
+def recompressed_limit(size: int) -> int:
+    """How large an archive may grow past its locked size and still be judged by its files: a
+    host that re-compresses at another level, or with another tool, rarely doubles it."""
+    return 2 * size + (1 << 20)
+
+
+def _fetch_and_publish(
+    model: LockedModel,
+    cache: Cache,
+    sources: list[str],
+    fetcher: Fetcher,
+    uid: str,
+    on_event: OnEvent,
+    cancel: CancelFlag,
+    local_staging: bool,
+) -> str:
+    """Fetch, check and publish one model; returns a warning to pass on, or ""."""
+    assert model.archive is not None  # uncompressed models are never fetched
+    sha256 = model.archive.removeprefix("sha256:")
+
+    for attempt in (1, 2):
+        cached = fetcher.downloads.get(sha256) is not None
+        what = "unpacking from the download cache" if cached else f"fetching {model.handle}"
+        on_event(Event(model.name, "start", what, total=model.size))
+        with (
+            fetcher.open_archive(
+                sources,
+                cached_sha256=sha256,
+                max_bytes=recompressed_limit(model.size),
+                progress=bytes_of(on_event, model.name),
+            ) as stream,
+            cache.staging(cache.address(model), uid, local=local_staging) as staging,
+        ):
+            try:
+                tree, note = unpack(stream, staging.destination, model, cancel)
+            except IntegrityError:
+                # A bad copy in the download cache is removed by unpack; fetch it once more.
+                if attempt == 2 or not cached:
+                    raise
+                continue
+            staging.publish(model, tree)
+            return note
+    raise AssertionError("unreachable")
+
+
+def sync(
+    manifest: str | Path = "hub.toml",
+    lockfile: str | Path | None = None,
+    *,
+    cache: str | None = None,
+    kaggle_cache: str | None = None,
+    dry_run: bool = False,
+    offline: bool = False,
+    mirrors: Mapping[str, str] | None = None,
+    jobs: int = 4,
+    download_cache: str | Path | None = None,
+    on_event: OnEvent = ignore,
+    transport: httpx.BaseTransport | None = None,
+    local_staging: bool = True,
+    force: bool = False,
+    bundles: Sequence[str | Path] = (),
+) -> SyncReport:
+    """Fill the cache from hub.lock. Refuses a lock that no longer matches hub.toml, and (unless
+    ``force``) to replace a model another live project verified in a shared cache.
+    ``local_staging=False``: for a bucket, extract straight into it (no local copy of the tree).
+    ``bundles`` (``hublock bundle`` files or unpacked directories): take the archives from them,
+    with no network; a bundle made from another lock is refused."""
+    project = Project.load(
+        manifest,
+        lockfile,
+        cache=cache,
+        kaggle_cache=kaggle_cache,
+        mirrors=mirrors,
+        offline=offline or bool(bundles),
+        download_cache=download_cache,
+        transport=transport,
+        bundles=bundles,
+    )
+    return sync_project(
+        project, dry_run=dry_run, jobs=jobs, on_event=on_event, local_staging=local_staging, force=force
+    )
+
+
+def sync_project(
+    project: Project,
+    *,
+    dry_run: bool = False,
+    jobs: int = 4,
+    on_event: OnEvent = ignore,
+    local_staging: bool = True,
+    force: bool = False,
+) -> SyncReport:
+    """``sync`` of a loaded project: tensorflow_hub's cache, and kagglehub's when any model
+    goes there, filled in one parallel run (an archive both need is fetched once)."""
+    with profiled("sync"):
+        return _sync_project(project, dry_run, jobs, on_event, local_staging, force)
+
+
+def _sync_project(
+    project: Project, dry_run: bool, jobs: int, on_event: OnEvent, local_staging: bool, force: bool
+) -> SyncReport:
+    lock = project.lock()
+    project.require_in_sync(lock, "sync")
+    if project.bundles:  # imported only then: most syncs have none
+        from hublock.formats.bundle import BundleReader, require_same_lock
+
+        for bundle in project.bundles:
+            require_same_lock(BundleReader(bundle), lock, project.lockfile_path)
+    targets = [project.open_cache()]
+    if any(m.kaggle for m in lock.models):
+        targets.append(project.open_kaggle_cache())
+    if dry_run:
+        return _joined([_plan(lock, target, choice, dry_run=True) for choice, target in targets])
+    me = Root.of(project.lockfile_path, lock)
+    project.downloads().write_root(me)
+    with ExitStack() as stack:
+        prepared = [_prepare(lock, choice, target, me, force, stack) for choice, target in targets]
+        # one archive, one chain of work: a model bound for both caches is fetched once, then
+        # unpacked a second time from the download cache
+        work: dict[str, list[tuple[SyncStep, Cache]]] = {}
+        for (report, _), (_, target) in zip(prepared, targets, strict=True):
+            for step in report.pending:
+                work.setdefault(step.model.archive or step.model.name, []).append((step, target))
+        # largest first: the biggest model is the longest chain of work, so it must not start
+        # last and leave a core idle at the end
+        chains = sorted(work.values(), key=lambda items: -items[0][0].model.size)
+        if _in_processes(project, chains, jobs):
+            downloads = project.downloads()
+            to_fetch = [
+                items[0][0].model
+                for items in chains
+                if downloads.get((items[0][0].model.archive or "").removeprefix("sha256:")) is None
+            ]
+            if to_fetch and not project.offline:
+                # once, before the fork, rather than once in every worker
+                prepare_network(model_sources(m, project.mirrors)[0] for m in to_fetch)
+            specs = [
+                ChainSpec(project, [(step, t.location, t.layout.name) for step, t in items], local_staging)
+                for items in chains
+            ]
+            done = [r for results in run_processes(sync_chain, specs, jobs, on_event) for r in results]
+        else:
+            with project.fetcher() as fetcher:
+                done = [
+                    result
+                    for results in run_parallel(
+                        lambda items, cancel: _sync_all(
+                            items, fetcher, project.mirrors, on_event, cancel, local_staging
+                        ),
+                        chains,
+                        jobs,
+                    )
+                    for result in results
+                ]
+    reports = []
+    for report, untouched in prepared:
+        mine = tuple(r for r in done if r.cache == report.cache.loader)
+        learnt = tuple(r.warning for r in mine if r.warning)
+        reports.append(replace(report, results=(*untouched, *mine), warnings=report.warnings + learnt))
+    return _joined(reports)
+
+
+def _sync_all(
+    items: list[tuple[SyncStep, Cache]],
+    fetcher: Fetcher,
+    mirrors: Mapping[str, str],
+    on_event: OnEvent,
+    cancel: CancelFlag,
+    local_staging: bool,
+) -> list[SyncResult]:
+    """One chain: the models that share one archive (several spellings, both caches), fetched
+    once; any of their sources will do."""
+    sources = list(dict.fromkeys(u for step, _ in items for u in model_sources(step.model, mirrors)))
+    return [
+        sync_model(
+            step,
+            target,
+            fetcher,
+            mirrors,
+            on_event=on_event,
+            cancel=cancel,
+            local_staging=local_staging,
+            sources=sources,
+        )
+        for step, target in items
+    ]
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    """A chain of work as a worker process receives it (caches by location, not as objects)."""
+
+    project: Project
+    items: list[tuple[SyncStep, str, str]]  # (step, cache location, loader)
+    local_staging: bool
+
+
+def sync_chain(spec: ChainSpec, cancel: CancelFlag, on_event: OnEvent) -> list[SyncResult]:
+    """``_sync_all`` in a worker process."""
+    options = spec.project.cache_options
+    items = [(step, open_cache(location, options, loader)) for step, location, loader in spec.items]
+    fetcher = spec.project.worker_fetcher()
+    return _sync_all(items, fetcher, spec.project.mirrors, on_event, cancel, spec.local_staging)
+
+
+def _in_processes(project: Project, chains: list[list[tuple[SyncStep, Cache]]], jobs: int) -> bool:
+    """Worker processes pay off for several models into local caches; buckets (network-bound,
+    and their clients do not survive a fork) and an injected transport (tests) stay on threads."""
+    return (
+        processes_pay_off(jobs, len(chains))
+        and project.transport is None
+        and all("://" not in target.location for items in chains for _, target in items)
+    )
+
+
+def _prepare(
+    lock: Lockfile, choice: CacheChoice, target: Cache, me: Root, force: bool, stack: ExitStack
+) -> tuple[SyncReport, tuple[SyncResult, ...]]:
+    """One cache, before anything is fetched: its guard taken (until ``stack`` closes), this
+    project's root recorded, the plan made, conflicts refused, copied models re-stamped."""
+    stack.enter_context(target.guard(exclusive=False))
+    in_cache = any(target.layout.address(m) and not m.uncompressed for m in lock.models)
+    warnings = _record_root(target, me) if in_cache else ()
+    report = _plan(lock, target, choice)
+    taken = _conflicts(report, target, me, force)
+    unstampable = []
+    for step in report.steps:
+        if step.inspection is not None and step.inspection.restamp:
+            # copied (docker COPY, cp -a) or touched, content re-verified: record the new stats
+            try:
+                target.adopt(step.model)
+            except (OSError, HublockError):
+                unstampable.append(step.model.name)
+    if unstampable:
+        warnings += (
+            f"cannot refresh the stamps of {', '.join(unstampable)} in {target.location} (read-only?): "
+            "their files are re-hashed by every sync and load; run `hublock sync` once where the "
+            "cache is writable (e.g. in the Docker build stage after the COPY)",
+        )
+    if report.pending:
+        target.ensure_root()
+    untouched = tuple(
+        SyncResult(
+            s.model.name,
+            Outcome.PRESENT if s.action is Action.SKIP else Outcome.REMOTE,
+            path,
+            choice.loader,
+        )
+        for s, (_, path) in zip(report.steps, report.paths, strict=True)
+        if s.action in (Action.SKIP, Action.REMOTE)
+    )
+    return replace(report, taken=taken, warnings=warnings), untouched
+
+
+def _joined(reports: list[SyncReport]) -> SyncReport:
+    """tensorflow_hub's report, with kagglehub's (when there is one) inside it."""
+    main, *rest = reports
+    return replace(main, kagglehub=rest[0] if rest else None)
+
+
+def _plan(lock: Lockfile, target: Cache, choice: CacheChoice, *, dry_run: bool = False) -> SyncReport:
+    mine = Lockfile.of(m for m in lock.models if target.layout.address(m) is not None)
+    found = {m.name: target.inspect(m) for m in mine.models if not m.uncompressed}
+    steps = tuple(plan_sync(mine, found))
+    paths = tuple(
+        (s.model.name, s.model.url if s.model.uncompressed else target.path_of(s.model)) for s in steps
+    )
+    return SyncReport(choice, steps, dry_run=dry_run, paths=paths)
+
+
+def _record_root(target: Cache, me: Root) -> tuple[str, ...]:
+    """Say in the cache that this project needs these models (so no other project's gc removes
+    them). A read-only cache cannot be told: say so, and go on (nothing can be removed there)."""
+    try:
+        target.ensure_root()
+        target.write_root(me)
+    except (OSError, CacheError) as exc:
+        return (
+            f"cannot record this project in the cache {target.location} ({exc}); another project's "
+            "`hublock gc` there may remove its models",
+        )
+    return ()
+
+
+def _conflicts(report: SyncReport, target: Cache, me: Root, force: bool) -> tuple[tuple[str, str], ...]:
+    """Models this sync would replace that another live project verified there, with that
+    project. Refused unless ``force``: a silent swap would change what the other project loads."""
+    stale = [s for s in report.steps if s.inspection is not None and s.inspection.verified]
+    if not stale:
+        return ()
+    owners: dict[tuple[str, str], list[Root]] = {}
+    for live in live_roots(target.roots(), read_lock_or_none, mine=me.lockfile):
+        for m in live.needed:
+            owners.setdefault((target.layout.address(m) or "", m.tree), []).append(live.root)
+    clashes = [
+        (step, root)
+        for step in stale
+        for root in owners.get(
+            (target.address(step.model), step.inspection.verified if step.inspection else ""), []
+        )
+    ]
+    if clashes and not force:
+        step, other = clashes[0]
+        assert step.inspection is not None
+        raise NotInSyncError(
+            f"the cache {target.location} holds {step.model.handle} as verified for another project, "
+            f"{other.label}, which still needs it; this project ({me.lockfile}) locked other content",
+            model=step.model.name,
+            handle=step.model.handle,
+            path=target.path_of(step.model),
+            expected=step.model.tree,
+            actual=f"{step.inspection.verified} (for {other.label})",
+            hint="give this project a cache of its own ([cache] dir in hub.toml, or --cache), or bring "
+            "the two locks to the same version (`hublock lock --upgrade NAME` in the older one), or "
+            "replace it anyway with `hublock sync --force` (the other project then loads this content)",
+        )
+    return tuple((step.model.name, root.label) for step, root in clashes)

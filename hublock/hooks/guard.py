@@ -1,0 +1,143 @@
+"""Verify-on-load, whatever the loader: one hub.lock, and the check every load of a locked model
+goes through before the loader is handed its path.
+
+The loaders' own hooks (``_tfhub`` for tensorflow_hub, ``_kagglehub`` for kagglehub and so
+keras_hub) only translate their handles into a locked model and ask a ``Guard``; the rules
+(fast or full check, a missing model fetched the way ``sync`` does or refused offline, a drifted
+one refused, unlocked handles allowed, warned about or refused) live here once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Literal
+
+from hublock.caches.base import Cache, CacheChoice
+from hublock.caches.inspection import Inspection, State
+from hublock.commands.plan import Action, SyncStep
+from hublock.commands.project import Project
+from hublock.commands.sync import sync_model
+from hublock.core.errors import IntegrityError, NotInSyncError
+from hublock.formats.kaggle import KaggleHandle, parse_kaggle_handle
+from hublock.formats.lockfile import LockedModel
+
+Verify = Literal["fast", "full", "off"]
+Unlocked = Literal["allow", "warn", "error"]
+Loader = Literal["tfhub", "kagglehub"]
+
+
+class Guard:
+    """One hub.lock, checked at every load: what ``hublock.activate()`` returns. ``tfhub`` and
+    ``kagglehub`` are the resolvers it added to each loader's registry (None where it added none)."""
+
+    def __init__(
+        self,
+        lockfile: Path,
+        *,
+        cache: str | None = None,
+        kaggle_cache: str | None = None,
+        verify: Verify = "fast",
+        unlocked: Unlocked = "allow",
+        offline: bool = False,
+    ) -> None:
+        self.lockfile = lockfile
+        self.project = Project.beside(lockfile, cache=cache, kaggle_cache=kaggle_cache, offline=offline)
+        self.models = self.project.lock().models
+        self.verify = verify
+        self.unlocked = unlocked
+        self.offline = offline
+        self.tfhub: object | None = None
+        self.kagglehub: object | None = None
+        self._by_handle: dict[str, LockedModel] = {m.handle: m for m in self.models if m.in_tfhub}
+        self._by_kaggle = {parse_kaggle_handle(m.kaggle).identity: m for m in self.models if m.kaggle}
+        self._fetching = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<hublock.Guard {self.lockfile} verify={self.verify} unlocked={self.unlocked}>"
+
+    def tfhub_model(self, handle: str) -> LockedModel | None:
+        """The locked model tensorflow_hub loads by this handle (spelled exactly as locked)."""
+        return self._by_handle.get(handle)
+
+    def kaggle_model(self, handle: KaggleHandle) -> LockedModel | None:
+        """The locked model a kagglehub handle names: the same version, or without a version the
+        one version locked (the framework matched as Kaggle does, without regard to case)."""
+        if handle.pinned:
+            return self._by_kaggle.get(handle.identity)
+        found = [m for key, m in self._by_kaggle.items() if key[:4] == handle.identity[:4]]
+        if len(found) > 1:
+            versions = ", ".join(sorted(str(m.kaggle) for m in found))
+            raise NotInSyncError(
+                f"kaggle://{handle} has no version, and {self.lockfile} locks several ({versions})",
+                handle=f"kaggle://{handle}",
+                hint="write the version you mean in the handle your code loads",
+            )
+        return found[0] if found else None
+
+    def allows(self, handle: str) -> bool:
+        """Whether a handle that is not locked may be loaded anyway (``unlocked``)."""
+        if self.unlocked == "warn":
+            warnings.warn(f"{handle!r} is not in {self.lockfile}: loaded unverified", stacklevel=5)
+        return self.unlocked != "error"
+
+    def refuse(self, handle: str) -> NotInSyncError:
+        return NotInSyncError(
+            f"{handle!r} is not in {self.lockfile}, and unlocked handles are refused: add it to "
+            "hub.toml and run `hublock lock && hublock sync`",
+            handle=handle,
+        )
+
+    def path(self, model: LockedModel, loader: Loader, *, full: bool = False) -> str:
+        """The model's directory in the loader's cache (decided now, as the loader decides it),
+        after checking it against the lock; a missing model is fetched the way ``sync`` does,
+        unless offline. ``full``: re-hash whatever ``verify`` says."""
+        choice, cache = self.project.open_cache() if loader == "tfhub" else self.project.open_kaggle_cache()
+        path = cache.path_of(model)
+        if self.verify == "off" and not full:
+            found = cache.inspect(model)
+            if found.state is not State.MISSING:
+                found = Inspection(State.OK)
+        else:
+            found = cache.inspect(model, full=full or self.verify == "full")
+            if found.state is State.UNSTAMPED:
+                found = cache.inspect(model, full=True)  # no stamp to compare with: hash instead
+        if found.state is State.MISSING:
+            self._fetch(model, cache, choice)
+        elif not found.ok:
+            shown = model.handle if loader == "tfhub" else f"kaggle://{model.kaggle}"
+            raise IntegrityError(
+                f"{shown!r} (model {model.name!r} in {self.lockfile}, {model.tree}): the copy in "
+                f"{path} is {found.state.value.replace('_', ' ')}: {found.detail}",
+                model=model.name,
+                handle=shown,
+                path=path,
+                expected=model.tree,
+                hint=f"run `hublock sync` (with the cache {choice.location}) to repair it",
+            )
+        return path
+
+    def _fetch(self, model: LockedModel, cache: Cache, choice: CacheChoice) -> None:
+        if self.offline:
+            raise NotInSyncError(
+                f"{model.handle!r} (model {model.name!r} in {self.lockfile}) is not in the "
+                f"{'kagglehub ' if choice.loader == 'kagglehub' else ''}cache {choice.location}, "
+                "and hublock is offline",
+                model=model.name,
+                handle=model.handle,
+                path=choice.location,
+                hint="run `hublock sync` first",
+            )
+        # Downloaded the way `hublock sync` does it, so it is verified before it becomes visible.
+        cache.ensure_root()
+        with self._fetching, self.project.fetcher() as fetcher:
+            sync_model(SyncStep(model, Action.FETCH), cache, fetcher, self.project.mirrors)
+
+
+def inside(base: str, path: str) -> str | None:
+    """``path`` (as a loader's caller gave it) within the model directory ``base``, or None when
+    it climbs out of it."""
+    joined = os.path.normpath(os.path.join(base, path.lstrip("/")))
+    return joined if joined == base or joined.startswith(base.rstrip(os.sep) + os.sep) else None
