@@ -137,6 +137,9 @@ if TYPE_CHECKING:
         activate,
         deactivate,
     )
+    from hublock.hooks.environment import (
+        run_environment,
+    )
     from hublock.hooks.guard import (
         Guard,
     )
@@ -233,6 +236,7 @@ _WHERE: dict[str, str] = {
     "parse_manifest": "hublock.formats.manifest",
     "read_lockfile": "hublock.formats.lockfile",
     "remove": "hublock.commands.edit",
+    "run_environment": "hublock.hooks.environment",
     "status": "hublock.commands.inspect",
     "sync": "hublock.commands.sync",
     "tree_hash": "hublock.core.digest",
@@ -336,6 +340,7 @@ __all__ = [
     "parse_manifest",
     "read_lockfile",
     "remove",
+    "run_environment",
     "status",
     "sync",
     "tree_hash",

@@ -17,10 +17,9 @@ from pathlib import Path
 
 from hublock.core import config
 from hublock.core.errors import HublockError
-from hublock.hooks.guard import Guard, Unlocked, Verify
+from hublock.core.types import UNLOCKED_MODES, VERIFY_MODES, Unlocked, Verify, one_of
+from hublock.hooks.guard import Guard
 
-_VERIFY = ("fast", "full", "off")
-_UNLOCKED = ("allow", "warn", "error")
 LOADERS = ("tensorflow_hub", "kagglehub")
 
 _active: Guard | None = None
@@ -46,12 +45,14 @@ def activate(
     """
     global _active
     path = Path(lockfile or config.HUBLOCK_LOCKFILE.get() or "hub.lock").resolve()
-    verify_mode = verify or config.HUBLOCK_VERIFY.get() or "fast"
-    unlocked_mode = unlocked or config.HUBLOCK_UNLOCKED.get() or "allow"
-    if verify_mode not in _VERIFY:
-        raise HublockError(f"verify={verify_mode!r}: expected one of {', '.join(_VERIFY)}")
-    if unlocked_mode not in _UNLOCKED:
-        raise HublockError(f"unlocked={unlocked_mode!r}: expected one of {', '.join(_UNLOCKED)}")
+    given_verify = verify or config.HUBLOCK_VERIFY.get() or "fast"
+    given_unlocked = unlocked or config.HUBLOCK_UNLOCKED.get() or "allow"
+    verify_mode = one_of(given_verify, VERIFY_MODES)
+    unlocked_mode = one_of(given_unlocked, UNLOCKED_MODES)
+    if verify_mode is None:
+        raise HublockError(f"verify={given_verify!r}: expected one of {', '.join(VERIFY_MODES)}")
+    if unlocked_mode is None:
+        raise HublockError(f"unlocked={given_unlocked!r}: expected one of {', '.join(UNLOCKED_MODES)}")
     for name in loaders or ():
         if name not in LOADERS:
             raise HublockError(f"loaders: {name!r} is not one of {', '.join(LOADERS)}")
@@ -59,8 +60,8 @@ def activate(
         path,
         cache=cache,
         kaggle_cache=kaggle_cache,
-        verify=verify_mode,  # type: ignore[arg-type]
-        unlocked=unlocked_mode,  # type: ignore[arg-type]
+        verify=verify_mode,
+        unlocked=unlocked_mode,
         offline=config.HUBLOCK_OFFLINE.flag() if offline is None else offline,
     )
     wanted = set(loaders) if loaders is not None else _wanted(guard)

@@ -13,7 +13,6 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import Literal
 
 from hublock.caches.base import Cache, CacheChoice
 from hublock.caches.inspection import Inspection, State
@@ -21,12 +20,9 @@ from hublock.commands.plan import Action, SyncStep
 from hublock.commands.project import Project
 from hublock.commands.sync import sync_model
 from hublock.core.errors import IntegrityError, NotInSyncError
+from hublock.core.types import Loader, Unlocked, Verify
 from hublock.formats.kaggle import KaggleHandle, parse_kaggle_handle
 from hublock.formats.lockfile import LockedModel
-
-Verify = Literal["fast", "full", "off"]
-Unlocked = Literal["allow", "warn", "error"]
-Loader = Literal["tfhub", "kagglehub"]
 
 
 class Guard:
