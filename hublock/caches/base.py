@@ -24,7 +24,6 @@ from hublock.caches.tfhub_dir import LocalCache
 from hublock.core import config
 from hublock.core.digest import TreeDigest
 from hublock.core.errors import CacheError
-from hublock.formats import kaggle
 from hublock.formats.archive import Sink
 from hublock.formats.lockfile import LockedModel
 
@@ -141,7 +140,9 @@ def choose_kaggle_cache(option: str | None, manifest_cache: str | None) -> Cache
         return CacheChoice(_expand(env), config.KAGGLEHUB_CACHE.name, "kagglehub")
     if manifest_cache:
         return CacheChoice(manifest_cache, "[cache] kaggle in hub.toml", "kagglehub")
-    return CacheChoice(kaggle.default_cache(), "kagglehub's default", "kagglehub")
+    return CacheChoice(
+        os.path.join(os.path.expanduser("~"), ".cache", "kagglehub"), "kagglehub's default", "kagglehub"
+    )
 
 
 def _expand(location: str) -> str:

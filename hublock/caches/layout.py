@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hublock.core.fsutil import temp_owner
-from hublock.formats.manifest import handle_kind
+from hublock.formats.handles import handle_kind
 
 LOCK_TIMEOUT_SEC = 10 * 60  # tensorflow_hub's own LOCK_FILE_TIMEOUT_SEC
 

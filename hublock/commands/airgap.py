@@ -44,7 +44,7 @@ from hublock.formats.bundle import (
 )
 from hublock.formats.cyclonedx import cyclonedx
 from hublock.formats.lockfile import LockedModel, Lockfile
-from hublock.remote.fetcher import Fetcher, model_sources
+from hublock.remote import Fetcher, model_sources
 
 if TYPE_CHECKING:
     import httpx

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 from hublock.commands.reports import Edit, EditResult
 from hublock.core.errors import ManifestError
 from hublock.core.fsutil import atomic_write
-from hublock.formats.kaggle import SCHEME as KAGGLE_SCHEME
-from hublock.formats.kaggle import parse_kaggle_handle
+from hublock.formats.handles import KAGGLE_SCHEME, parse_kaggle_handle
 from hublock.formats.manifest import _NAME, check_handle, comparable_handle, did_you_mean, parse_manifest
 
 if TYPE_CHECKING:

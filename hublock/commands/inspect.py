@@ -14,8 +14,8 @@ from hublock.commands.project import Project
 from hublock.commands.reports import Environment, ModelCheck, ModelStatus, Status, StatusReport, VerifyReport
 from hublock.core.config import settings
 from hublock.formats.archive import inflater_name
+from hublock.formats.handles import handle_kind
 from hublock.formats.lockfile import Lockfile
-from hublock.formats.manifest import handle_kind
 
 
 def verify(

@@ -33,8 +33,14 @@ from hublock.core.parallel import (
     run_processes,
 )
 from hublock.core.redact import redact, strip_secrets
-from hublock.formats.kaggle import SCHEME as KAGGLE_SCHEME
-from hublock.formats.kaggle import KaggleHandle, handle_of_url, parse_kaggle_handle
+from hublock.formats.handles import (
+    KAGGLE_SCHEME,
+    KaggleHandle,
+    handle_kind,
+    handle_of_url,
+    has_fixed_version,
+    parse_kaggle_handle,
+)
 from hublock.formats.lockfile import (
     ConflictedLockfileError,
     LockedModel,
@@ -42,9 +48,9 @@ from hublock.formats.lockfile import (
     RemoteObject,
     write_lockfile,
 )
-from hublock.formats.manifest import Manifest, ModelSpec, handle_kind, near_duplicates
+from hublock.formats.manifest import Manifest, ModelSpec, near_duplicates
 from hublock.formats.saved_model_api import ModelApi
-from hublock.remote.fetcher import Download, Fetcher, apply_mirror, portable_url, prepare_network, source_url
+from hublock.remote import Download, Fetcher, apply_mirror, portable_url, prepare_network, source_url
 
 if TYPE_CHECKING:
     import httpx
@@ -300,20 +306,8 @@ def resolve_in_worker(job: ResolveJob, cancel: CancelFlag, on_event: OnEvent) ->
         return exc
 
 
-def kaggle_model(model: LockedModel) -> KaggleHandle | None:
-    """The Kaggle model a locked model is, when it is one: by its kagglehub handle, or the
-    kaggle.com URL its handle or its redirects led to."""
-    if model.kaggle:
-        return parse_kaggle_handle(model.kaggle)
-    for url in (model.handle, model.url):
-        found = handle_of_url(url) if url.startswith(("http://", "https://")) else None
-        if found is not None:
-            return found
-    return None
-
-
 def kaggle_identity(model: LockedModel) -> tuple[str, ...] | None:
-    found = kaggle_model(model)
+    found = model.kaggle_model
     return found.identity if found is not None else None
 
 
@@ -321,7 +315,7 @@ def spelling_warnings(lock: Lockfile) -> tuple[str, ...]:
     """Models that name one Kaggle model, locked with different contents: worth a look."""
     groups: dict[tuple[str, ...], list[tuple[LockedModel, KaggleHandle]]] = {}
     for model in lock.models:
-        found = kaggle_model(model)
+        found = model.kaggle_model
         if found is not None:
             groups.setdefault(found.identity, []).append((model, found))
     warnings = []
@@ -427,14 +421,6 @@ def known_apis(project: Project, *locks: Lockfile) -> dict[str, ModelApi]:
     return found
 
 
-def has_fixed_version(model: LockedModel) -> bool:
-    """Whether a handle names one published version (tfhub.dev/Kaggle URLs end with it; a
-    kagglehub handle is pinned), so that its content must never change."""
-    if handle_kind(model.handle) == "kaggle":
-        return parse_kaggle_handle(model.handle).pinned
-    return model.handle.rstrip("/").rsplit("/", 1)[-1].isdigit()
-
-
 def upstream_warnings(current: Lockfile, new: Lockfile, resolved: Collection[str]) -> tuple[str, ...]:
     """What re-resolving learnt about the host: a published version replaced under its handle
     (loud), or only re-compressed (harmless)."""
@@ -443,7 +429,7 @@ def upstream_warnings(current: Lockfile, new: Lockfile, resolved: Collection[str
         old, now = current.get(name), new.get(name)
         if old is None or now is None or (old.handle, old.kaggle) != (now.handle, now.kaggle):
             continue
-        if old.tree != now.tree and has_fixed_version(old):
+        if old.tree != now.tree and has_fixed_version(old.handle):
             out.append(
                 f"{name}: the host replaced a published version: {old.handle} now gives other files "
                 f"than hub.lock recorded (tree {old.tree} -> {now.tree}); review it before relying on it"

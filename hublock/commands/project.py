@@ -21,7 +21,7 @@ from hublock.commands.plan import LockProblem, lock_problems
 from hublock.core.errors import NotInSyncError
 from hublock.formats.lockfile import Lockfile, read_lockfile
 from hublock.formats.manifest import Manifest, check_mirror, load_manifest
-from hublock.remote.fetcher import Fetcher
+from hublock.remote import Fetcher
 
 if TYPE_CHECKING:
     import httpx

@@ -37,7 +37,7 @@ from hublock.core.parallel import (
 )
 from hublock.formats.archive import Sink, extract_archive, unpacked_limit
 from hublock.formats.lockfile import LockedModel, Lockfile
-from hublock.remote.fetcher import ArchiveStream, Fetcher, model_sources, prepare_network
+from hublock.remote import ArchiveStream, Fetcher, model_sources, prepare_network
 
 if TYPE_CHECKING:
     import httpx

@@ -25,13 +25,11 @@ from hublock.core.errors import (
 )
 from hublock.core.events import Event, OnEvent, bytes_of, ignore
 from hublock.core.parallel import run_parallel
-from hublock.formats.kaggle import SCHEME as KAGGLE_SCHEME
-from hublock.formats.kaggle import parse_kaggle_handle
+from hublock.formats.handles import KAGGLE_SCHEME, handle_kind, parse_kaggle_handle, trailing_version
 from hublock.formats.lock_diff import ModelDiff, diff_locks
 from hublock.formats.lockfile import LockedModel, Lockfile, parse_lockfile, read_lockfile
-from hublock.formats.manifest import handle_kind
 from hublock.formats.saved_model_api import ModelApi, api_changes
-from hublock.remote.fetcher import Fetcher, HashedArchive, source_url
+from hublock.remote import Fetcher, HashedArchive, source_url
 
 if TYPE_CHECKING:
     import httpx
@@ -345,11 +343,12 @@ def _newer(model: LockedModel, fetcher: Fetcher, mirrors: Mapping[str, str]) -> 
         return str(pinned.with_version(current)) if pinned.version and current > pinned.version else None
     if handle_kind(model.handle) != "http":
         return None
-    base, _, version = model.handle.rstrip("/").rpartition("/")
-    if not version.isdigit():
+    found = trailing_version(model.handle)
+    if found is None:
         return None
+    base, version = found
     newest = None
-    for n in range(int(version) + 1, int(version) + 1 + NEWER_PROBES):
+    for n in range(version + 1, version + 1 + NEWER_PROBES):
         candidate = f"{base}/{n}"
         try:
             with fetcher.open_archive([source_url(candidate, mirrors)]):

@@ -11,9 +11,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hublock.core.redact import strip_secrets
-from hublock.formats.kaggle import handle_of_url, parse_kaggle_handle
+from hublock.formats.handles import handle_kind, trailing_version
 from hublock.formats.lockfile import LockedModel, Lockfile
-from hublock.formats.manifest import handle_kind
 
 SPEC_VERSION = "1.6"
 _PROPERTY = "hublock:"
@@ -23,17 +22,15 @@ def model_identity(model: LockedModel) -> tuple[str | None, str, str | None]:
     """(group, name, version) of a locked model as its host names it: a Kaggle model's owner,
     ``model/framework/variation`` and version; a tfhub.dev-style URL's publisher, path and
     trailing version number; else the name it has in hub.toml."""
-    kaggle = parse_kaggle_handle(model.kaggle) if model.kaggle else None
-    if kaggle is None and handle_kind(model.handle) == "http":
-        kaggle = handle_of_url(model.handle)
+    kaggle = model.kaggle_model
     if kaggle is not None:
         version = str(kaggle.version) if kaggle.version is not None else None
         return kaggle.owner, f"{kaggle.model}/{kaggle.framework}/{kaggle.variation}", version
     if handle_kind(model.handle) == "http":
-        parts = [p for p in urlsplit(model.handle).path.split("/") if p]
-        version = parts.pop() if parts and parts[-1].isdigit() else None
+        found = trailing_version(model.handle)
+        parts = [p for p in urlsplit(found[0] if found else model.handle).path.split("/") if p]
         if len(parts) >= 2:
-            return parts[0], "/".join(parts[1:]), version
+            return parts[0], "/".join(parts[1:]), str(found[1]) if found else None
     return None, model.name, None
 
 

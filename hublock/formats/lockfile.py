@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from hublock.core.digest import Digest
 from hublock.core.errors import HublockError, LockfileError, ManifestError
 from hublock.core.fsutil import atomic_write
-from hublock.formats.kaggle import parse_kaggle_handle
-from hublock.formats.manifest import Handle, handle_kind, parse_toml
+from hublock.formats.handles import KaggleHandle, find_kaggle_model, handle_kind, parse_kaggle_handle
+from hublock.formats.manifest import Handle, parse_toml
 
 LOCK_VERSION = 1
 HEADER = (
@@ -89,6 +89,12 @@ class LockedModel:
     """The pinned kagglehub handle (``owner/model/framework/variation/version``) when the model
     also goes to kagglehub's cache, or only there (``handle`` is then ``kaggle://...``)."""
     hand_edited: bool = field(default=False, compare=False)
+
+    @property
+    def kaggle_model(self) -> KaggleHandle | None:
+        """The Kaggle model this is, when it is one (``handles.find_kaggle_model``: the one rule
+        the lock's warnings and the BOM both use)."""
+        return find_kaggle_model(self.kaggle, self.handle, self.url)
 
     @property
     def uncompressed(self) -> bool:

@@ -21,8 +21,7 @@ from urllib.parse import urlsplit
 
 from hublock.core.digest import Digest
 from hublock.core.errors import HublockError, ManifestError
-from hublock.formats.kaggle import SCHEME as KAGGLE_SCHEME
-from hublock.formats.kaggle import parse_kaggle_handle
+from hublock.formats.handles import KAGGLE_SCHEME, handle_kind, parse_kaggle_handle
 
 Handle = NewType("Handle", str)
 """A model handle exactly as user code passes it to ``hub.load``."""
@@ -103,18 +102,6 @@ def parse_toml(text: str, source: str, error: type[HublockError]) -> dict[str, A
 def did_you_mean(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def handle_kind(handle: str) -> str:
-    """``http`` (fetched with tf-hub-format=compressed), ``gcs`` (a gs:// archive), ``kaggle``
-    (a kagglehub handle, fetched through the Kaggle API) or ``path``."""
-    if handle.startswith(KAGGLE_SCHEME):
-        return "kaggle"
-    if handle.startswith(("http://", "https://")):
-        return "http"
-    if handle.startswith("gs://"):
-        return "gcs"
-    return "path"
 
 
 def check_handle(handle: str, where: str) -> Handle:

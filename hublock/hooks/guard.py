@@ -21,7 +21,7 @@ from hublock.commands.project import Project
 from hublock.commands.sync import sync_model
 from hublock.core.errors import IntegrityError, NotInSyncError
 from hublock.core.types import Loader, Unlocked, Verify
-from hublock.formats.kaggle import KaggleHandle, parse_kaggle_handle
+from hublock.formats.handles import KaggleHandle, parse_kaggle_handle
 from hublock.formats.lockfile import LockedModel
 
 

@@ -19,7 +19,7 @@ import kagglehub  # noqa: F401 - the registry below must exist before we add to 
 from kagglehub import registry
 from kagglehub.handle import ModelHandle
 
-from hublock.formats.kaggle import KaggleHandle
+from hublock.formats.handles import KaggleHandle, parse_kaggle_handle
 from hublock.formats.lockfile import LockedModel
 from hublock.hooks.guard import Guard, inside
 
@@ -52,7 +52,7 @@ class KaggleResolver:
             raise self.guard.refuse(f"kaggle://{h}")
         # force_download asks for fresh bytes: the locked ones, re-hashed, are what it gets
         base = self.guard.path(model, "kagglehub", full=bool(force_download))
-        version = int(str(model.kaggle).rsplit("/", 1)[1])
+        version = parse_kaggle_handle(str(model.kaggle)).version
         found = inside(base, path) if path else base
         if found is None or not os.path.exists(found):
             raise FileNotFoundError(

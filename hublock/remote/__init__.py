@@ -1,2 +1,36 @@
-"""Everything that crosses the network: URLs and mirrors, HTTP with one retry rule, resumable
-downloads, the Kaggle API, and getting a model's archive from wherever it is."""
+"""Everything that crosses the network, from the top down: getting a model's archive from wherever
+it is (``fetcher``); one HTTP download with redirects, retries and resumes (``download``); the
+Kaggle API (``kaggle_api``); the HTTP stack and its one retry rule (``http``); and, pure, where a
+model's bytes may come from (``urls``). Other wings import what they use from here."""
+
+from hublock.remote.fetcher import (
+    API_FILES,
+    ArchiveStream,
+    Download,
+    Fetcher,
+    HashedArchive,
+    prepare_network,
+)
+from hublock.remote.urls import (
+    apply_mirror,
+    is_signed,
+    model_sources,
+    portable_url,
+    source_url,
+    with_format_query,
+)
+
+__all__ = [
+    "API_FILES",
+    "ArchiveStream",
+    "Download",
+    "Fetcher",
+    "HashedArchive",
+    "apply_mirror",
+    "is_signed",
+    "model_sources",
+    "portable_url",
+    "prepare_network",
+    "source_url",
+    "with_format_query",
+]

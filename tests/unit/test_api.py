@@ -106,6 +106,6 @@ def test_several_meta_graphs_keep_their_tags_apart() -> None:
 def test_lock_keeps_the_files_the_api_reader_reads() -> None:
     """``_fetch`` names them itself (a sync must not import the reader): the two must agree."""
     from hublock.formats.saved_model_api import FINGERPRINT, SAVED_MODEL
-    from hublock.remote.fetcher import API_FILES
+    from hublock.remote import API_FILES
 
     assert API_FILES == (SAVED_MODEL, FINGERPRINT)

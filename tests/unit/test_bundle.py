@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from hublock import BundleError
 from hublock.formats.bundle import BundledArchive, BundleIndex
-from hublock.remote.fetcher import portable_url
+from hublock.remote import portable_url
 
 hexes = st.text("0123456789abcdef", min_size=64, max_size=64)
 archives = st.lists(

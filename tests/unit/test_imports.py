@@ -22,7 +22,7 @@ def test_httpx_comes_without_its_command_line_client() -> None:
 
     code = (
         "import sys\n"
-        "from hublock.remote.fetcher import import_httpx\n"
+        "from hublock.remote.http import import_httpx\n"
         "httpx = import_httpx()\n"
         "print('pygments' in sys.modules, 'rich' in sys.modules)\n"
         "try:\n    httpx.main(['--help'])\nexcept SystemExit as exc:\n    print(exc.code)\n"

@@ -10,15 +10,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hublock import ManifestError, parse_manifest
-from hublock.formats.kaggle import (
+from hublock.formats.handles import (
     KaggleHandle,
-    api_url,
-    credentials,
+    find_kaggle_model,
     framework_enum,
     handle_of_url,
+    has_fixed_version,
     parse_kaggle_handle,
+    trailing_version,
 )
 from hublock.formats.lockfile import LockfileError, parse_lockfile
+from hublock.remote.kaggle_api import api_url, credentials
 
 slug = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,12}", fullmatch=True)
 frameworks = st.sampled_from(
@@ -175,3 +177,36 @@ def test_endpoint_and_credentials_are_found_where_kagglehub_looks(tmp_path: Path
     token.write_text("tok\n")
     assert credentials({**env, "KAGGLE_API_TOKEN": str(token)}) == "Bearer tok"
     assert credentials({**env, "KAGGLE_API_TOKEN": "raw"}) == "Bearer raw"
+
+
+@given(
+    st.sampled_from(["https://tfhub.dev", "https://www.kaggle.com/models", "http://127.0.0.1:8/m"]),
+    st.lists(slug, min_size=1, max_size=4),
+    st.integers(1, 10**6),
+    st.sampled_from(["", "/", "?tf-hub-format=compressed"]),
+)
+def test_a_url_handle_ending_in_a_number_names_that_version(
+    host: str, path: list[str], version: int, tail: str
+) -> None:
+    """One rule for the version a URL handle ends with, used by lock (a fixed version's content
+    must not change), audit (which numbers come after it) and the BOM (its version)."""
+    base = f"{host}/{'/'.join(path)}"
+    handle = f"{base}/{version}{tail}"
+    assert trailing_version(handle) == (base, version)
+    assert has_fixed_version(handle)
+    assert trailing_version(base + "/latest") is None or path[-1].isdigit()
+    assert not has_fixed_version(f"{base}/v{version}")
+
+
+def test_which_kaggle_model_an_entry_is_reads_the_lock_url_too() -> None:
+    """The BOM and the lock's spelling warnings ask the same question: a tfhub.dev handle whose
+    redirects led to kaggle.com is that Kaggle model, by its hub.lock url."""
+    url = "https://www.kaggle.com/models/google/mobilenet-v2/tensorFlow2/classification/2"
+    found = find_kaggle_model(None, "https://tfhub.dev/google/mobilenet/2", url)
+    assert found == KaggleHandle("google", "mobilenet-v2", "tensorFlow2", "classification", 2)
+    assert find_kaggle_model("keras/bert/keras/tiny/3", "kaggle://keras/bert/keras/tiny/3") == KaggleHandle(
+        "keras", "bert", "keras", "tiny", 3
+    )
+    assert find_kaggle_model(None, "https://tfhub.dev/google/m/1", "https://storage.example/x.tar.gz") is None
+    assert has_fixed_version("kaggle://keras/bert/keras/tiny/3")
+    assert not has_fixed_version("kaggle://keras/bert/keras/tiny")

@@ -8,7 +8,7 @@ import pytest
 from hublock import Lockfile, ManifestError, parse_manifest
 from hublock.caches.inspection import Inspection, State
 from hublock.commands.plan import Action, lock_problems, plan_lock, plan_sync
-from hublock.remote.fetcher import apply_mirror, is_signed, source_url, with_format_query
+from hublock.remote import apply_mirror, is_signed, source_url, with_format_query
 from tests.unit.test_lockfile import model
 
 

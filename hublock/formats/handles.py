@@ -1,30 +1,23 @@
-"""Kaggle model handles and the Kaggle API's wire format, as kagglehub speaks them.
+"""Handles, one rule each: which kind a handle is, the version a URL handle ends with, whether it
+names one published version, and which Kaggle model an entry is (by its kagglehub handle or a
+kaggle.com URL). Pure.
 
 A kagglehub handle is ``owner/model/framework/variation[/version]`` (keras_hub writes it
 ``kaggle://owner/...``). kagglehub keeps the framework as the caller spells it (its cache has a
 folder per spelling) but the API takes an enum, matched without regard to case or underscores.
-The API is JSON over POST: ``<base>/v1/models.ModelApiService/<Method>``. Pure apart from
-reading the environment (the endpoint, the credentials), as kagglehub does at each call.
+(The Kaggle API's wire format is ``hublock.remote.kaggle_api``.)
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from hublock.core import config
 from hublock.core.errors import ManifestError
 
-SCHEME = "kaggle://"
+KAGGLE_SCHEME = "kaggle://"
 WEB = "https://www.kaggle.com"
-SERVICE = "models.ModelApiService"
 
 # kagglesdk's ModelFramework enum (MODEL_FRAMEWORK_<name>)
 FRAMEWORKS = (
@@ -53,16 +46,6 @@ FRAMEWORKS = (
 )
 _BY_LETTERS = {name.replace("_", ""): name for name in FRAMEWORKS}
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-# kagglesdk's endpoints by KAGGLE_API_ENVIRONMENT; all but PROD serve the API under /api
-_ENVIRONMENTS = {
-    "PROD": "https://api.kaggle.com",
-    "LOCALHOST": "http://localhost/api",
-    "TEST": "http://localhost:7777/api",
-    "STAGING": "https://staging.kaggle.com/api",
-    "ADMIN": "https://admin.kaggle.com/api",
-    "QA": "https://qa.kaggle.com/api",
-}
 
 
 def framework_enum(framework: str) -> str | None:
@@ -105,28 +88,12 @@ class KaggleHandle:
         """The model's page on kaggle.com: what hub.lock records as its ``url``."""
         return f"{WEB}/models/{self}"
 
-    def instance_request(self) -> dict[str, Any]:
-        """The body of ``GetModelInstance`` (which answers the current version)."""
-        return {
-            "ownerSlug": self.owner,
-            "modelSlug": self.model,
-            "framework": framework_enum(self.framework),
-            "instanceSlug": self.variation,
-        }
-
-    def download_request(self, path: str | None = None) -> dict[str, Any]:
-        """The body of ``DownloadModelInstanceVersion``: the archive, or one file (``path``)."""
-        body = {**self.instance_request(), "versionNumber": self.version}
-        if path:
-            body["path"] = path
-        return body
-
 
 def parse_kaggle_handle(text: str, where: str = "kaggle handle") -> KaggleHandle:
     """``owner/model/framework/variation[/version]``, with or without ``kaggle://``."""
     if not isinstance(text, str):
         raise ManifestError(f"{where}: expected a string like 'owner/model/framework/variation/version'")
-    raw = text.removeprefix(SCHEME)
+    raw = text.removeprefix(KAGGLE_SCHEME)
     parts = raw.split("/")
     if len(parts) not in (4, 5):
         raise ManifestError(
@@ -163,49 +130,44 @@ def handle_of_url(url: str) -> KaggleHandle | None:
     return None
 
 
-def api_base(environ: Mapping[str, str] | None = None) -> str:
-    """The URL ``/v1/<service>/<method>`` follows: HUBLOCK_KAGGLE_API, else kagglesdk's endpoint
-    for KAGGLE_API_ENVIRONMENT."""
-    explicit = config.HUBLOCK_KAGGLE_API.get(environ)
-    if explicit:
-        return explicit.rstrip("/")
-    env = (config.KAGGLE_API_ENVIRONMENT.get(environ) or "PROD").upper()
-    return _ENVIRONMENTS.get(env, _ENVIRONMENTS["PROD"])
+def handle_kind(handle: str) -> str:
+    """``http`` (fetched with tf-hub-format=compressed), ``gcs`` (a gs:// archive), ``kaggle``
+    (a kagglehub handle, fetched through the Kaggle API) or ``path``."""
+    if handle.startswith(KAGGLE_SCHEME):
+        return "kaggle"
+    if handle.startswith(("http://", "https://")):
+        return "http"
+    if handle.startswith("gs://"):
+        return "gcs"
+    return "path"
 
 
-def api_url(method: str, environ: Mapping[str, str] | None = None) -> str:
-    return f"{api_base(environ)}/v1/{SERVICE}/{method}"
-
-
-def credentials(environ: Mapping[str, str] | None = None) -> str | None:
-    """The ``Authorization`` header value for the Kaggle API, found where kagglehub looks:
-    KAGGLE_API_TOKEN (a token or a file), ~/.kaggle/access_token, KAGGLE_USERNAME and
-    KAGGLE_KEY, then kaggle.json in KAGGLE_CONFIG_DIR (default ~/.kaggle). None: anonymous."""
-    token = config.KAGGLE_API_TOKEN.get(environ)
-    if token and Path(token).is_file():
-        token = _read(Path(token))
-    if not token:
-        token = _read(Path.home() / ".kaggle" / "access_token")
-    if token:
-        return f"Bearer {token}"
-    user, key = config.KAGGLE_USERNAME.get(environ), config.KAGGLE_KEY.get(environ)
-    if not (user and key):
-        folder = config.KAGGLE_CONFIG_DIR.get(environ) or str(Path.home() / ".kaggle")
-        try:
-            data = json.loads(Path(folder, "kaggle.json").read_text("utf-8"))
-            user, key = str(data["username"]), str(data["key"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-    return "Basic " + base64.b64encode(f"{user}:{key}".encode()).decode()
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text("utf-8").strip() or None
-    except (OSError, UnicodeDecodeError):
+def trailing_version(handle: str) -> tuple[str, int] | None:
+    """A URL handle's base and the version number its path ends with, as tfhub.dev and kaggle.com
+    spell versions (``https://tfhub.dev/google/m/5`` -> ``("https://tfhub.dev/google/m", 5)``);
+    None when its path ends otherwise."""
+    parts = urlsplit(handle)
+    base, _, last = parts.path.rstrip("/").rpartition("/")
+    if not last.isascii() or not last.isdigit():
         return None
+    return urlunsplit(parts._replace(path=base, query="", fragment="")), int(last)
 
 
-def default_cache() -> str:
-    """kagglehub's default cache folder."""
-    return os.path.join(os.path.expanduser("~"), ".cache", "kagglehub")
+def has_fixed_version(handle: str) -> bool:
+    """Whether a handle names one published version (a URL ending with it; a kagglehub handle
+    with one), so that its content must never change."""
+    if handle_kind(handle) == "kaggle":
+        return parse_kaggle_handle(handle).pinned
+    return handle_kind(handle) == "http" and trailing_version(handle) is not None
+
+
+def find_kaggle_model(kaggle: str | None, handle: str, url: str = "") -> KaggleHandle | None:
+    """The Kaggle model an entry is, when it is one: by its kagglehub handle, else the kaggle.com
+    model URL its handle, or the URL its redirects led to (hub.lock's ``url``), names."""
+    if kaggle:
+        return parse_kaggle_handle(kaggle)
+    for candidate in (handle, url):
+        found = handle_of_url(candidate) if handle_kind(candidate) == "http" else None
+        if found is not None:
+            return found
+    return None
