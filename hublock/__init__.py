@@ -24,13 +24,17 @@ if TYPE_CHECKING:
         cache_key,
     )
     from hublock.commands.airgap import (
-        BundleReport,
-        MirrorReport,
         bundle,
         check_with_bundles,
         export_cyclonedx,
         mirror,
         verify_bundle,
+    )
+    from hublock.commands.audit import (
+        audit,
+    )
+    from hublock.commands.diff import (
+        diff,
     )
     from hublock.commands.edit import (
         add,
@@ -54,6 +58,11 @@ if TYPE_CHECKING:
         SyncStep,
     )
     from hublock.commands.reports import (
+        AuditReport,
+        AuditResult,
+        AuditState,
+        BundleReport,
+        DiffReport,
         Edit,
         EditResult,
         Environment,
@@ -62,6 +71,7 @@ if TYPE_CHECKING:
         Kept,
         LockResult,
         LockState,
+        MirrorReport,
         ModelCheck,
         ModelStatus,
         Outcome,
@@ -73,13 +83,6 @@ if TYPE_CHECKING:
     )
     from hublock.commands.sync import (
         sync,
-    )
-    from hublock.commands.upstream import (
-        AuditReport,
-        AuditResult,
-        DiffReport,
-        audit,
-        diff,
     )
     from hublock.core.config import (
         Setting,
@@ -157,15 +160,16 @@ __version__ = "0.1.0"
 # or a no-op `sync` does not pay for bundles, audits or the load hooks.
 _WHERE: dict[str, str] = {
     "Action": "hublock.commands.plan",
-    "AuditReport": "hublock.commands.upstream",
-    "AuditResult": "hublock.commands.upstream",
+    "AuditReport": "hublock.commands.reports",
+    "AuditResult": "hublock.commands.reports",
+    "AuditState": "hublock.commands.reports",
     "BundleError": "hublock.core.errors",
-    "BundleReport": "hublock.commands.airgap",
+    "BundleReport": "hublock.commands.reports",
     "BundledArchive": "hublock.formats.bundle",
     "CacheChoice": "hublock.caches.base",
     "CacheError": "hublock.core.errors",
     "Change": "hublock.caches.inspection",
-    "DiffReport": "hublock.commands.upstream",
+    "DiffReport": "hublock.commands.reports",
     "Digest": "hublock.core.digest",
     "Edit": "hublock.commands.reports",
     "EditResult": "hublock.commands.reports",
@@ -190,7 +194,7 @@ _WHERE: dict[str, str] = {
     "LockfileError": "hublock.core.errors",
     "Manifest": "hublock.formats.manifest",
     "ManifestError": "hublock.core.errors",
-    "MirrorReport": "hublock.commands.airgap",
+    "MirrorReport": "hublock.commands.reports",
     "ModelApi": "hublock.formats.saved_model_api",
     "ModelCheck": "hublock.commands.reports",
     "ModelDiff": "hublock.formats.lock_diff",
@@ -216,13 +220,13 @@ _WHERE: dict[str, str] = {
     "VerifyReport": "hublock.commands.reports",
     "activate": "hublock.hooks.activate",
     "add": "hublock.commands.edit",
-    "audit": "hublock.commands.upstream",
+    "audit": "hublock.commands.audit",
     "bundle": "hublock.commands.airgap",
     "cache_key": "hublock.caches.layout",
     "check": "hublock.commands.lock",
     "check_with_bundles": "hublock.commands.airgap",
     "deactivate": "hublock.hooks.activate",
-    "diff": "hublock.commands.upstream",
+    "diff": "hublock.commands.diff",
     "dump_lockfile": "hublock.formats.lockfile",
     "environment": "hublock.commands.inspect",
     "export_cyclonedx": "hublock.commands.airgap",
@@ -262,6 +266,7 @@ __all__ = [
     "Action",
     "AuditReport",
     "AuditResult",
+    "AuditState",
     "BundleError",
     "BundleReport",
     "BundledArchive",

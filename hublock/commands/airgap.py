@@ -12,12 +12,12 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hublock.commands.lock import check_project
 from hublock.commands.project import Project
+from hublock.commands.reports import BundleReport, MirrorReport
 from hublock.core.errors import (
     BundleError,
     CacheError,
@@ -50,55 +50,6 @@ if TYPE_CHECKING:
     import httpx
 
 CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class BundleReport:
-    """What ``bundle`` wrote, or what ``bundle --verify`` / ``lock --check --from`` checked."""
-
-    path: Path
-    archives: tuple[BundledArchive, ...]
-    skipped: tuple[str, ...] = ()
-    """Locked models with no archive to carry (UNCOMPRESSED: read from gs:// in place)."""
-    fetched: tuple[str, ...] = ()
-    """Models whose archive was not in the download cache and was downloaded to bundle it."""
-    seconds: float = 0.0
-
-    @property
-    def size(self) -> int:
-        return sum(a.size for a in self.archives)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "archives": [a.to_dict() for a in self.archives],
-            "bytes": self.size,
-            "skipped": list(self.skipped),
-            "fetched": list(self.fetched),
-            "seconds": round(self.seconds, 3),
-        }
-
-
-@dataclass(frozen=True)
-class MirrorReport:
-    """What ``mirror`` exported to a content-addressed mirror, and what was there already."""
-
-    destination: str
-    exported: tuple[BundledArchive, ...]
-    present: tuple[BundledArchive, ...]
-    skipped: tuple[str, ...] = ()
-    fetched: tuple[str, ...] = ()
-    seconds: float = field(default=0.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "destination": self.destination,
-            "exported": [a.to_dict() for a in self.exported],
-            "present": [a.to_dict() for a in self.present],
-            "skipped": list(self.skipped),
-            "fetched": list(self.fetched),
-            "seconds": round(self.seconds, 3),
-        }
 
 
 # -- which archives --------------------------------------------------------------------------

@@ -21,6 +21,9 @@ from hublock.core.redact import redact
 from hublock.formats.lockfile import LockedModel, Lockfile
 
 if TYPE_CHECKING:
+    # only named in annotations: a sync, which imports this module, loads neither reader
+    from hublock.formats.bundle import BundledArchive
+    from hublock.formats.lock_diff import ModelDiff
     from hublock.formats.saved_model_api import ModelApi
 
 
@@ -359,3 +362,143 @@ class Environment:
         if self.settings:
             document["variables"] = {s.name: s.to_dict() for s in self.settings}
         return document
+
+
+# -- diff, audit ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiffReport:
+    """``hublock diff``: each model's change between two locks."""
+
+    old: str
+    new: str
+    models: tuple[ModelDiff, ...]
+
+    @property
+    def changed(self) -> tuple[ModelDiff, ...]:
+        return tuple(m for m in self.models if m.state != "unchanged")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"old": self.old, "new": self.new, "models": {m.name: m.to_dict() for m in self.models}}
+
+
+class AuditState(enum.StrEnum):
+    """What ``audit`` found upstream for one model."""
+
+    UNCHANGED = "unchanged"
+    RECOMPRESSED = "recompressed"
+    CHANGED = "changed"
+    GONE = "gone"
+    UNREACHABLE = "unreachable"
+    SKIPPED = "skipped"
+    NEWER = "newer"
+
+
+AUDIT_FAILURES = frozenset({AuditState.CHANGED, AuditState.GONE, AuditState.UNREACHABLE})
+"""The states that fail an audit (exit 3)."""
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """One model, as upstream serves it now. ``content``: ``unchanged``, ``recompressed`` (other
+    archive bytes, identical files), ``changed`` (other files under the same handle), ``gone``
+    (404/410, or no such Kaggle version), ``unreachable`` (any other failure), or ``skipped``.
+    ``newer``: the handle of a newer version, when one is published. ``state`` sums both up."""
+
+    name: str
+    handle: str
+    content: AuditState
+    detail: str = ""
+    files: tuple[str, ...] = ()
+    """The files that differ (``changed``), when the locked archive could be read here."""
+    newer: str | None = None
+    api: tuple[str, ...] | None = None
+    """With ``--fetch-newer``: the newer version's API changes against the locked one."""
+
+    @property
+    def state(self) -> AuditState:
+        if self.content in AUDIT_FAILURES:
+            return self.content
+        return AuditState.NEWER if self.newer else self.content
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "content": self.content,
+            "handle": self.handle,
+            "detail": self.detail,
+            "files": list(self.files),
+            "newer": self.newer,
+            "api": None if self.api is None else list(self.api),
+        }
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    results: tuple[AuditResult, ...]
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """3 when a locked model changed, is gone or cannot be reached; else 0."""
+        return 3 if any(r.state in AUDIT_FAILURES for r in self.results) else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "models": {r.name: r.to_dict() for r in self.results},
+            "exit_code": self.exit_code,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# -- bundle, mirror ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    """What ``bundle`` wrote, or what ``bundle --verify`` / ``lock --check --from`` checked."""
+
+    path: Path
+    archives: tuple[BundledArchive, ...]
+    skipped: tuple[str, ...] = ()
+    """Locked models with no archive to carry (UNCOMPRESSED: read from gs:// in place)."""
+    fetched: tuple[str, ...] = ()
+    """Models whose archive was not in the download cache and was downloaded to bundle it."""
+    seconds: float = 0.0
+
+    @property
+    def size(self) -> int:
+        return sum(a.size for a in self.archives)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "archives": [a.to_dict() for a in self.archives],
+            "bytes": self.size,
+            "skipped": list(self.skipped),
+            "fetched": list(self.fetched),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class MirrorReport:
+    """What ``mirror`` exported to a content-addressed mirror, and what was there already."""
+
+    destination: str
+    exported: tuple[BundledArchive, ...]
+    present: tuple[BundledArchive, ...]
+    skipped: tuple[str, ...] = ()
+    fetched: tuple[str, ...] = ()
+    seconds: float = field(default=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "destination": self.destination,
+            "exported": [a.to_dict() for a in self.exported],
+            "present": [a.to_dict() for a in self.present],
+            "skipped": list(self.skipped),
+            "fetched": list(self.fetched),
+            "seconds": round(self.seconds, 3),
+        }

@@ -3,8 +3,6 @@ and no bytes (truncated, flipped, random) make the reader crash or hang."""
 
 from __future__ import annotations
 
-import contextlib
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,9 +55,23 @@ def test_damaged_bytes_give_an_api_or_a_clear_error(sigs: dict, data: st.DataObj
 
 @given(st.binary(max_size=500))
 def test_random_bytes_give_an_api_or_a_clear_error(data: bytes) -> None:
-    for parse in (parse_saved_model, parse_fingerprint):
-        with contextlib.suppress(SavedModelError):
-            parse(data)
+    """Whatever the bytes: an API (every signature a name and tensors), a hash, or a
+    SavedModelError that says what is wrong with them (never another exception)."""
+    try:
+        api = parse_saved_model(data)
+    except SavedModelError as exc:
+        assert str(exc).startswith(("truncated", "malformed", "no meta graph")), str(exc)
+    else:
+        assert isinstance(api, ModelApi)
+        assert all(
+            isinstance(s, Signature) and all(isinstance(t, Tensor) for t in s.inputs) for s in api.signatures
+        )
+    try:
+        fingerprint = parse_fingerprint(data)
+    except SavedModelError as exc:
+        assert str(exc).startswith(("truncated", "malformed", "fingerprint.pb has no")), str(exc)
+    else:
+        assert isinstance(fingerprint, int) and fingerprint >= 0
 
 
 def test_a_length_that_claims_more_than_there_is_is_refused_at_once() -> None:

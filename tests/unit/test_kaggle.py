@@ -44,12 +44,15 @@ def test_any_text_is_a_handle_or_a_clear_error(text: str) -> None:
     try:
         handle = parse_kaggle_handle(text)
     except ManifestError as exc:
-        assert (
-            "kaggle" in str(exc).lower()
-            or "slug" in str(exc)
-            or "framework" in str(exc)
-            or "version" in str(exc)
+        # the message quotes the text and says which rule it breaks
+        reasons = (
+            "is not a Kaggle model handle",
+            "is not a valid Kaggle slug",
+            "unknown framework",
+            "must be a number",
         )
+        assert str(exc).startswith(f"kaggle handle: {text!r}"), str(exc)
+        assert sum(reason in str(exc) for reason in reasons) == 1, str(exc)
     else:
         assert str(handle) == text.removeprefix("kaggle://")
 

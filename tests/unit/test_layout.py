@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -54,11 +56,50 @@ def test_every_tfhub_name_reads_back_as_its_kind_and_model(handle: str, uid: str
         assert parsed is not None and parsed.kind is kind and parsed.key == TFHUB.key(handle)
 
 
-@given(st.text(max_size=80))
-def test_names_a_layout_never_makes_read_as_nothing_or_a_known_kind(name: str) -> None:
-    for layout in (TFHUB, KAGGLEHUB):
-        parsed = layout.parse(name)
-        assert parsed is None or isinstance(parsed.kind, Kind)
+# tensorflow_hub's own names beside a model (its resolver: sha1(handle), then .lock,
+# .descriptor.txt, <uuid>.tmp) and hublock's stamp: an independent statement of the format
+TFHUB_SUFFIXES = {
+    Kind.MODEL: "",
+    Kind.LOCK: ".lock",
+    Kind.DESCRIPTOR: ".descriptor.txt",
+    Kind.STAMP: ".hublock.json",
+}
+near_tfhub_names = st.builds(
+    lambda key, tail: key + tail,
+    st.from_regex(r"[0-9a-fA-F]{39,41}", fullmatch=True),
+    st.sampled_from(
+        [
+            *(
+                "",
+                ".lock",
+                ".descriptor.txt",
+                ".hublock.json",
+                ".lock.bak",
+                ".txt",
+                ".tmp",
+                "/",
+                ".LOCK",
+                "x",
+            ),
+            *(".0123456789abcdef0123456789abcdef.tmp", ".0123456789abcdef0123456789abcde.tmp"),
+        ]
+    ),
+)
+
+
+@given(st.one_of(st.text(max_size=80), near_tfhub_names))
+def test_a_tfhub_cache_name_reads_as_what_tensorflow_hub_names_it(name: str) -> None:
+    """gc removes what parses: a name reads as a kind exactly when it is that kind's name for
+    its 40-hex key, so a file that only looks close (a user's ``<key>.lock.bak``) is left alone."""
+    parsed = TFHUB.parse(name)
+    key, dot, rest = name.partition(".")
+    staging = dot and rest.endswith(".tmp") and re.fullmatch(r"[0-9a-f]{32}", rest.removesuffix(".tmp"))
+    by_spec = {suffix: kind for kind, suffix in TFHUB_SUFFIXES.items()}.get(name[len(key) :])
+    if not re.fullmatch(r"[0-9a-f]{40}", key) or (by_spec is None and not staging):
+        assert parsed is None or parsed.kind in (Kind.TEMP, Kind.ROOTS), (name, parsed)
+        return
+    assert parsed is not None and parsed.key == key, name
+    assert parsed.kind is (Kind.STAGING if staging else by_spec)
 
 
 def test_kagglehubs_own_files_and_other_resources_are_not_hublocks() -> None:

@@ -1,35 +1,31 @@
-"""Keeping up with upstream: what changed between two locks (``hublock diff``), and what
-happened upstream since the lock was made (``hublock audit``: unchanged, re-compressed, changed
-under a fixed version, gone, or a newer version published)."""
+"""``hublock audit``: what happened upstream since the lock was made: unchanged, re-compressed,
+changed under a fixed version, gone, or a newer version published."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from hublock.commands.project import Project, default_lockfile
+from hublock.commands.diff import api_lookup, read_cached
+from hublock.commands.project import Project
+from hublock.commands.reports import AuditReport, AuditResult, AuditState
 from hublock.core.digest import FileEntry, TreeDigest, hash_directory
 from hublock.core.errors import (
     FetchError,
     HublockError,
     IntegrityError,
     LockfileError,
-    ManifestError,
 )
 from hublock.core.events import Event, OnEvent, bytes_of, ignore
 from hublock.core.parallel import run_parallel
 from hublock.formats.handles import KAGGLE_SCHEME, handle_kind, parse_kaggle_handle, trailing_version
-from hublock.formats.lock_diff import ModelDiff, diff_locks
-from hublock.formats.lockfile import LockedModel, Lockfile, parse_lockfile, read_lockfile
+from hublock.formats.lockfile import LockedModel
 from hublock.formats.saved_model_api import ModelApi, api_changes
-from hublock.remote import Fetcher, HashedArchive, source_url
+from hublock.remote import Fetcher, source_url
 
 if TYPE_CHECKING:
     import httpx
@@ -37,173 +33,6 @@ if TYPE_CHECKING:
     from hublock.caches.downloads import DownloadCache
 
 NEWER_PROBES = 20  # versions tried past the locked one, each until the hub answers 404
-
-
-# -- diff ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DiffReport:
-    """``hublock diff``: each model's change between two locks."""
-
-    old: str
-    new: str
-    models: tuple[ModelDiff, ...]
-
-    @property
-    def changed(self) -> tuple[ModelDiff, ...]:
-        return tuple(m for m in self.models if m.state != "unchanged")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"old": self.old, "new": self.new, "models": {m.name: m.to_dict() for m in self.models}}
-
-
-def diff(
-    old: str | os.PathLike[str] | None = None,
-    new: str | os.PathLike[str] | None = None,
-    *,
-    lockfile: str | os.PathLike[str] | None = None,
-    download_cache: str | os.PathLike[str] | None = None,
-) -> DiffReport:
-    """What changed per model from lock OLD to lock NEW (files; ``/dev/null`` for none). By
-    default OLD is hub.lock as git HEAD has it, NEW hub.lock in the working tree."""
-    path = Path(lockfile) if lockfile is not None else default_lockfile("hub.toml")
-    if old is None:
-        old_lock, old_label = _from_git_head(path), f"HEAD:{path.name}"
-    else:
-        old_lock, old_label = _read(Path(old)), str(old)
-    new_lock, new_label = (_read(Path(new)), str(new)) if new is not None else (_read(path), str(path))
-    project = Project.load(download_cache=download_cache)
-    apis = api_lookup(project.downloads(), (old_lock, new_lock))
-    return DiffReport(old_label, new_label, diff_locks(old_lock, new_lock, apis))
-
-
-def _read(path: Path) -> Lockfile:
-    if str(path) == os.devnull:
-        return Lockfile()
-    return read_lockfile(path)
-
-
-def _from_git_head(path: Path) -> Lockfile:
-    """hub.lock as the last commit has it: an empty lock when it is not committed yet."""
-    folder = path.resolve().parent
-    try:
-        shown = subprocess.run(
-            ["git", "-C", str(folder), "show", f"HEAD:./{path.name}"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ManifestError(
-            f"cannot ask git for HEAD:{path.name}: {exc}", path=str(path), hint="give OLD as a file"
-        ) from exc
-    if shown.returncode != 0:
-        said = shown.stderr.strip().splitlines()[-1] if shown.stderr.strip() else "git failed"
-        if "does not exist" in said or "exists on disk, but not in" in said:
-            return Lockfile()
-        raise ManifestError(
-            f"cannot read {path.name} from git HEAD: {said}",
-            path=str(path),
-            hint="run it inside the project's git repository, or give OLD as a file",
-        )
-    return parse_lockfile(shown.stdout, source=f"HEAD:{path.name}")
-
-
-def api_lookup(downloads: DownloadCache, locks: Collection[Lockfile]) -> Callable[[str], ModelApi | None]:
-    """The readable form of each API these locks record: kept in the download cache by ``lock``,
-    else read again from the model's archive there, if it still is."""
-    archives: dict[str, str] = {
-        m.api: m.archive for lock in locks for m in lock.models if m.api and m.archive
-    }
-    found: dict[str, ModelApi | None] = {}
-
-    def lookup(digest: str) -> ModelApi | None:
-        if digest not in found:
-            api = downloads.read_api(digest)
-            archive = archives.get(digest)
-            if api is None and archive is not None:
-                api = _api_of_archive(downloads, archive.removeprefix("sha256:"))
-            found[digest] = api if api is not None and api.digest == digest else None
-        return found[digest]
-
-    return lookup
-
-
-def _read_cached(downloads: DownloadCache, sha256: str) -> HashedArchive | None:
-    """An archive of the download cache, read once (its files and API), if it is there."""
-    if downloads.get(sha256) is None:
-        return None
-    try:
-        return Fetcher(downloads, offline=True).hash_archive([], cached_sha256=sha256)
-    except (HublockError, OSError):
-        return None
-
-
-def _api_of_archive(downloads: DownloadCache, sha256: str) -> ModelApi | None:
-    read = _read_cached(downloads, sha256)
-    if read is None or read.api is None:
-        return None
-    downloads.write_api(read.api)
-    return read.api
-
-
-# -- audit --------------------------------------------------------------------------------------
-
-CONTENT_STATES = ("unchanged", "recompressed", "changed", "gone")
-
-
-@dataclass(frozen=True)
-class AuditResult:
-    """One model, as upstream serves it now. ``content``: ``unchanged``, ``recompressed`` (other
-    archive bytes, identical files), ``changed`` (other files under the same handle), ``gone``
-    (404/410, or no such Kaggle version), ``unreachable`` (any other failure), or ``skipped``.
-    ``newer``: the handle of a newer version, when one is published. ``state`` sums both up."""
-
-    name: str
-    handle: str
-    content: str
-    detail: str = ""
-    files: tuple[str, ...] = ()
-    """The files that differ (``changed``), when the locked archive could be read here."""
-    newer: str | None = None
-    api: tuple[str, ...] | None = None
-    """With ``--fetch-newer``: the newer version's API changes against the locked one."""
-
-    @property
-    def state(self) -> str:
-        if self.content in ("changed", "gone", "unreachable"):
-            return self.content
-        return "newer" if self.newer else self.content
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "content": self.content,
-            "handle": self.handle,
-            "detail": self.detail,
-            "files": list(self.files),
-            "newer": self.newer,
-            "api": None if self.api is None else list(self.api),
-        }
-
-
-@dataclass(frozen=True)
-class AuditReport:
-    results: tuple[AuditResult, ...]
-    seconds: float = 0.0
-
-    @property
-    def exit_code(self) -> int:
-        """3 when a locked model changed, is gone or cannot be reached; else 0."""
-        return 3 if any(r.state in ("changed", "gone", "unreachable") for r in self.results) else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "models": {r.name: r.to_dict() for r in self.results},
-            "exit_code": self.exit_code,
-            "seconds": round(self.seconds, 3),
-        }
 
 
 def audit(
@@ -264,27 +93,29 @@ def audit_model(
 ) -> AuditResult:
     name, handle = model.name, model.handle
     if model.uncompressed or not model.archive:
-        return AuditResult(name, handle, "skipped", "UNCOMPRESSED: read in place from gs://, not audited")
+        return AuditResult(
+            name, handle, AuditState.SKIPPED, "UNCOMPRESSED: read in place from gs://, not audited"
+        )
     on_event(Event(name, "start", f"auditing {handle}", total=model.size))
     try:
         now = fetcher.hash_archive([_upstream(model, mirrors)], progress=bytes_of(on_event, name))
     except FetchError as exc:
         if not exc.gone:
             on_event(Event(name, "done", "unreachable"))
-            return AuditResult(name, handle, "unreachable", str(exc))
+            return AuditResult(name, handle, AuditState.UNREACHABLE, str(exc))
         on_event(Event(name, "done", "gone"))
-        return AuditResult(name, handle, "gone", str(exc), newer=_newer(model, fetcher, mirrors))
+        return AuditResult(name, handle, AuditState.GONE, str(exc), newer=_newer(model, fetcher, mirrors))
     except IntegrityError as exc:
         on_event(Event(name, "done", "unreachable"))
-        return AuditResult(name, handle, "unreachable", str(exc))
+        return AuditResult(name, handle, AuditState.UNREACHABLE, str(exc))
     files: tuple[str, ...] = ()
     if f"sha256:{now.sha256}" == model.archive:
-        content, detail = "unchanged", "the same archive, byte for byte"
+        content, detail = AuditState.UNCHANGED, "the same archive, byte for byte"
     elif now.tree.tree == model.tree:
-        content = "recompressed"
+        content = AuditState.RECOMPRESSED
         detail = f"other archive bytes (sha256:{now.sha256[:16]}), identical files: harmless"
     else:
-        content = "changed"
+        content = AuditState.CHANGED
         files = _files_that_differ(locked, model, now.tree)
         detail = (
             f"the host replaced the model under this handle: tree {model.tree} -> {now.tree.tree}; "
@@ -303,7 +134,7 @@ def _locked_files(project: Project, downloads: DownloadCache) -> Callable[[Locke
     cache, else from its copy in a local cache (when that copy still hashes to the locked tree)."""
 
     def files(model: LockedModel) -> TreeDigest | None:
-        read = _read_cached(downloads, (model.archive or "").removeprefix("sha256:"))
+        read = read_cached(downloads, (model.archive or "").removeprefix("sha256:"))
         if read is not None:
             return read.tree
         with contextlib.suppress(HublockError, OSError):
