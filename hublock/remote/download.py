@@ -54,7 +54,7 @@ class HttpBody:
                         etag = tag if tag and not tag.startswith("W/") else None
                         declared = response.headers.get("content-length")
                         length = int(declared) if declared and declared.isdigit() else None
-                    for chunk in response.iter_raw():  # unbuffered: a reset loses no received byte
+                    for chunk in _raw(response):
                         if skip:
                             cut = min(skip, len(chunk))
                             chunk, skip = chunk[cut:], skip - cut
@@ -151,3 +151,13 @@ def open_chain(
             raise FetchError(f"{start}: HTTP {status} from {url}", path=start)
         finally:
             response.close()
+
+
+def _raw(response: httpx.Response) -> Iterator[bytes]:
+    """The body as it arrives, unbuffered (a reset loses no received byte); or whole, when the
+    transport made the response from bytes already read (``httpx.MockTransport``, a test's or a
+    program's own transport: ``transport=``)."""
+    if response.is_stream_consumed:
+        yield response.content
+        return
+    yield from response.iter_raw()
