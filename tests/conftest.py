@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import logging
 import os
 import random
 import signal
@@ -186,16 +189,51 @@ class Project:
         proc.wait()
         return killed
 
-    def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """Run the hublock CLI as a user would, in the project directory."""
-        return subprocess.run(
-            [sys.executable, "-m", "hublock", *args],
-            cwd=self.dir,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, process: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the hublock CLI as a user would, in the project directory: in this process (its
+        ``main(argv)``, as pip-tools' tests use click's runner), or in a process of its own when
+        ``process`` (or for ``hublock run``, which replaces its process with the command)."""
+        if process or (args and args[0] == "run"):
+            return subprocess.run(
+                [sys.executable, "-m", "hublock", *args],
+                cwd=self.dir,
+                env={**self.env, **(env or {})},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        return run_in_process(list(args), self.dir, {**self.env, **(env or {})})
+
+
+def run_in_process(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``hublock ARGV`` through ``hublock.cli.main.main`` in this process, with this working
+    directory and exactly this environment (both restored after), stdout and stderr captured, and
+    the exit code from its SystemExit: what a user sees, without a Python start-up per call."""
+    from hublock.cli.main import main
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_term = signal.getsignal(signal.SIGTERM)
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):
+            err.write(exc.code + "\n")
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        signal.signal(signal.SIGTERM, saved_term)
+        logging.getLogger().handlers.clear()  # main configures logging for the command only
+    return subprocess.CompletedProcess(["hublock", *argv], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
