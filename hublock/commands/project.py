@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import httpx
 
 MANIFEST = "hub.toml"
-_worker_fetcher: list[Fetcher] = []  # see Project.worker_fetcher
+_worker_fetchers: dict[tuple[object, ...], Fetcher] = {}  # see Project.worker_fetcher
 LOCKFILE = "hub.lock"
 
 
@@ -159,10 +159,21 @@ class Project:
 
     def worker_fetcher(self) -> Fetcher:
         """The fetcher of a worker process: made at its first model, kept (with its connections)
-        for the worker's life, never closed (the process ends)."""
-        if not _worker_fetcher:
-            _worker_fetcher.append(self.fetcher())
-        return _worker_fetcher[0]
+        for the worker's life, never closed (the process ends). Kept per process and per what a
+        fetcher is made of: a process that locks or syncs several projects (the Python API, a
+        notebook) and the workers it forks never reuse another project's download cache or
+        bundles."""
+        key = (
+            os.getpid(),
+            str(self.downloads().root),
+            self.offline,
+            self.bundles,
+            tuple(sorted(self.auth.items())),
+            id(self.transport),
+        )
+        if key not in _worker_fetchers:
+            _worker_fetchers[key] = self.fetcher()
+        return _worker_fetchers[key]
 
     def fetcher(self) -> Fetcher:
         """The one way this project downloads: its download cache, auth, offline switch and

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -117,6 +118,7 @@ class Fetcher:
         self.downloads = downloads
         self._bundle_paths = tuple(bundles)
         self._bundles: list[BundleReader] | None = None
+        self._bundles_lock = threading.Lock()
         self._auth = dict(auth or {})
         self.offline = offline
         self._transport = transport
@@ -179,14 +181,17 @@ class Fetcher:
 
     @property
     def bundles(self) -> list[BundleReader]:
-        """The bundles (``sync --from``) archives are also taken from, opened on first use."""
-        if self._bundles is None:
-            self._bundles = []
-            if self._bundle_paths:  # the bundle reader is imported only for those who have one
-                from hublock.formats.bundle import BundleReader
+        """The bundles (``sync --from``) archives are also taken from, opened on first use, once:
+        the threads of a sync share this fetcher, and none may see the list before it is whole."""
+        with self._bundles_lock:
+            if self._bundles is None:
+                readers: list[BundleReader] = []
+                if self._bundle_paths:  # the bundle reader is imported only for those who have one
+                    from hublock.formats.bundle import BundleReader
 
-                self._bundles = [BundleReader(path) for path in self._bundle_paths]
-        return self._bundles
+                    readers = [BundleReader(path) for path in self._bundle_paths]
+                self._bundles = readers
+            return self._bundles
 
     @contextmanager
     def open_archive(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -94,3 +96,36 @@ def test_portable_url_maps_a_mirror_back_to_its_upstream() -> None:
     assert portable_url("file:///srv/mirror/gs/x.tar.gz", MIRRORS) == ""
     assert portable_url("https://storage.example/backend/x", MIRRORS, via_mirror=True) == ""
     assert portable_url("https://storage.example/x", MIRRORS) == "https://storage.example/x"
+
+
+def test_threads_sharing_a_fetcher_all_see_every_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync on threads (a bucket, an injected transport, a process that imported TensorFlow)
+    shares one fetcher: a thread that asks for its bundles while another is still opening them
+    waits for the whole list, never takes an empty one ("not in the bundle")."""
+    from hublock.caches.downloads import DownloadCache
+    from hublock.formats import bundle as bundle_module
+    from hublock.remote import Fetcher
+
+    opening, release = threading.Event(), threading.Event()
+
+    class SlowReader:  # stands for a BundleReader still scanning a large bundle
+        def __init__(self, path: Path) -> None:
+            opening.set()
+            release.wait(30)
+            self.path = path
+
+    monkeypatch.setattr(bundle_module, "BundleReader", SlowReader)
+    fetcher = Fetcher(DownloadCache(tmp_path / "d"), bundles=[tmp_path / "models.bundle"])
+    seen: dict[str, int] = {}
+    first = threading.Thread(target=lambda: seen.setdefault("first", len(fetcher.bundles)))
+    first.start()
+    assert opening.wait(30)
+    second = threading.Thread(target=lambda: seen.setdefault("second", len(fetcher.bundles)))
+    second.start()
+    second.join(0.5)  # with the list published early it would be done, having seen none
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert seen == {"first": 1, "second": 1}
