@@ -28,7 +28,7 @@ def test_tpu_recipe_hub_load_from_a_bucket_cache(archives: dict[str, bytes], tmp
             "-n",
             sys.executable,
             "-m",
-            "tests.e2e.bucket_scenario",
+            "tests.e2e.scripts.bucket_scenario",
             str(archive),
             str(other),
             str(work),

@@ -203,7 +203,7 @@ def test_hublock_and_a_kagglehub_download_of_the_same_model_at_once(
             "-n",
             sys.executable,
             "-m",
-            "tests.e2e.kaggle_race",
+            "tests.e2e.scripts.kaggle_race",
             str(project.dir),
             str(archive),
             f"{BERT}/1",

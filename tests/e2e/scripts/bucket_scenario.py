@@ -3,7 +3,7 @@ its own loopback and no other network. In it: the fake hub, a GCS emulator and t
 ``hublock lock`` and ``hublock sync`` into ``gs://``; then a TensorFlow process with
 ``TFHUB_CACHE_DIR=gs://...`` loads the model through TensorFlow's own GCS client.
 
-    python -m tests.e2e.bucket_scenario ARCHIVE UNCOMPRESSED_ARCHIVE WORKDIR   -> one JSON document
+    python -m tests.e2e.scripts.bucket_scenario ARCHIVE UNCOMPRESSED_ARCHIVE WORKDIR   -> one JSON document
 
 The second model is published uncompressed (its files as objects in the bucket, announced by the
 hub's 303 protocol) and loaded in place from gs:// through the hook.

@@ -1,7 +1,7 @@
 """Run inside a network namespace of its own (``unshare -n``): the real kagglehub and
 ``hublock sync`` fill one kagglehub cache with the same model at the same time.
 
-    python -m tests.e2e.kaggle_race PROJECT_DIR ARCHIVE HANDLE ROUNDS
+    python -m tests.e2e.scripts.kaggle_race PROJECT_DIR ARCHIVE HANDLE ROUNDS
 
 kagglehub only talks to its TEST API at localhost:7777, so the fake Kaggle listens there: in a
 namespace of this process's own, where no other test's port can clash and nothing leaves the
