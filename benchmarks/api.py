@@ -21,12 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import make_archive  # noqa: E402
 from hublock.formats.archive import extract_archive, unpacked_limit  # noqa: E402
 from hublock.formats.saved_model_api import parse_fingerprint, parse_saved_model  # noqa: E402
 from tests.world import protobuf  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from sync import make_archive  # noqa: E402
 
 WORK = ROOT / "benchmarks" / ".work"
 SIGNATURES = {

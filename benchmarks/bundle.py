@@ -26,13 +26,9 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the checkout's root
 
-from sync import PYTHON, ROOT, WORK, Server, fresh, generate, hublock_env, project, run
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+from benchmarks.common import PYTHON, ROOT, WORK, Server, fresh, generate, hublock_env, project, run, spread
 
 
 def main() -> None:

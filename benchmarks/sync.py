@@ -35,380 +35,38 @@ unpack), nobody loads them.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
 import multiprocessing
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tarfile
-import threading
-import time
-import urllib.request
-import zlib
-from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-WORK = ROOT / "benchmarks" / ".work"
-PYTHON = sys.executable  # tensorflow_hub's baseline runs here (the project's dev venv)
-# hublock runs from a plain (non-editable) install of this checkout, as users get it; main() makes it
-HUBLOCK_PYTHON = PYTHON
-SIZES_MB = [1, 4, 16, 48, 96, 160, 256, 400]  # the mixed set: 981 MB of weights
-SHARD_MB = 64  # variables are split in shards of at most this size, as TensorFlow does
-
-
-# -- the models ------------------------------------------------------------------------------
-
-
-def make_archive(
-    path: Path,
-    weights_mb: float,
-    seed: int,
-    shard_mb: float = SHARD_MB,
-    compressible: bool = False,
-    files: dict[str, bytes] | None = None,
-) -> None:
-    """A SavedModel-shaped .tar.gz with ``weights_mb`` MB of float32 weights (gzip level 6) in
-    shards of at most ``shard_mb`` MB (0: one file). ``compressible``: weights of few distinct
-    values (quantised), which gzip shrinks ~4x; else normal floats, which it barely shrinks.
-    ``files``: files of the model's root to write instead of the made-up ones (a real
-    saved_model.pb, say)."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    total = int(weights_mb * (1 << 20))
-    shard_bytes = int(shard_mb * (1 << 20)) or total
-    shards = max(1, -(-total // shard_bytes))
-    tmp = path.with_suffix(".part")
-    with open(tmp, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
-
-        def add(name: str, data: bytes) -> None:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-
-        for folder in ("assets", "variables"):  # tensorflow_hub creates no parent directories
-            info = tarfile.TarInfo(folder)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
-        files = dict(files or {})
-        add("saved_model.pb", files.pop("saved_model.pb", None) or rng.bytes(20_000))
-        for name, data in files.items():
-            add(name, data)
-        add("variables/variables.index", rng.bytes(2_000))
-        left = total
-        for i in range(shards):
-            n = min(left, shard_bytes) // 4 * 4
-            left -= n
-            values = rng.standard_normal(n // 4, dtype=np.float32)
-            data = (np.round(values * 4) / 4 if compressible else values).tobytes()
-            add(f"variables/variables.data-{i:05d}-of-{shards:05d}", data)
-        add("assets/labels.txt", b"\n".join(b"label-%d" % i for i in range(1000)))
-    tmp.rename(path)
-
-
-def generate(
-    specs: dict[str, float], shard_mb: float = SHARD_MB, compressible: bool = False
-) -> dict[str, Path]:
-    """name -> archive; made once (2 processes) and kept in benchmarks/.work."""
-    folder = WORK / "archives"
-    folder.mkdir(parents=True, exist_ok=True)
-    kind = f"s{shard_mb:g}{'c' if compressible else ''}"
-    paths = {name: folder / f"{name}-{mb:g}MB-{kind}.tar.gz" for name, mb in specs.items()}
-    todo = [
-        (paths[n], mb, i, shard_mb, compressible)
-        for i, (n, mb) in enumerate(specs.items())
-        if not paths[n].exists()
-    ]
-    if todo:
-        print(f"generating {len(todo)} archives ({sum(t[1] for t in todo):.0f} MB of weights)...", flush=True)
-        with multiprocessing.get_context("fork").Pool(2) as pool:
-            pool.starmap(make_archive, sorted(todo, key=lambda t: -t[1]))
-    return paths
-
-
-# -- the server ------------------------------------------------------------------------------
-
-
-class Server:
-    """Serves ``/m/<name>`` (any query) from a file with sendfile; counts requests."""
-
-    def __init__(self, files: dict[str, Path]) -> None:
-        self.files = files
-        self.requests = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                server.requests += 1
-                name = self.path.split("?")[0].removeprefix("/m/")
-                path = server.files.get(name)
-                if path is None:
-                    self.send_error(404)
-                    return
-                size = path.stat().st_size
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-gzip")
-                self.send_header("Content-Length", str(size))
-                self.end_headers()
-                self.wfile.flush()
-                with open(path, "rb") as f:
-                    offset = 0
-                    while offset < size:
-                        offset += os.sendfile(self.connection.fileno(), f.fileno(), offset, size - offset)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def handle(self, name: str) -> str:
-        return f"{self.url}/m/{name}"
-
-
-# -- measuring -------------------------------------------------------------------------------
-
-
-def run(cmd: list[str] | str, **kw: object) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one child process; fails loudly."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd} failed:\n{out.decode()}\n{err.decode()}")
-    return wall, usage.ru_maxrss * 1024
-
-
-def timed(fn, repeat: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """``fn()``'s seconds over ``repeat`` runs: the median with its spread (never the best)."""
-    return spread([fn() for _ in range(repeat)])
-
-
-def fresh(path: Path) -> Path:
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
-    return path
-
-
-def project(where: Path, handles: dict[str, str]) -> Path:
-    fresh(where)
-    lines = ["[models]", *(f'{n} = "{h}"' for n, h in handles.items()), "", "[cache]", 'dir = "cache"']
-    (where / "hub.toml").write_text("\n".join(lines) + "\n")
-    return where
-
-
-def hublock_env(downloads: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "TFHUB_CACHE_DIR"}
-    env["HUBLOCK_DOWNLOAD_CACHE"] = str(downloads)
-    return env
-
-
-def hublock(proj: Path, *args: str, downloads: Path, profile: Path | None = None) -> tuple[float, int]:
-    """``hublock ARGS`` in ``proj``: wall seconds and peak RSS; ``profile``: where it reports its work."""
-    env = hublock_env(downloads)
-    if profile is not None:
-        env["HUBLOCK_PROFILE"] = str(profile)
-    return run([HUBLOCK_PYTHON, "-m", "hublock", *args], cwd=proj, env=env)
-
-
-def plain_install() -> str:
-    """The Python of a venv (in .work) holding a plain ``pip install`` of this checkout, with
-    its default dependencies only: what a user runs, without the dev venv's editable-install
-    import hook and its hundreds of packages that Python's start-up walks. Made once, with the
-    dependencies; hublock alone is reinstalled on later runs, so it is this checkout's code."""
-    venv = WORK / "plain-venv"
-    python = venv / "bin" / "python"
-    if python.exists():
-        install = ["--force-reinstall", "--no-deps"]
-    else:
-        subprocess.run([PYTHON, "-m", "venv", str(venv)], check=True)
-        install = []
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *install, str(ROOT)], check=True)
-    return str(python)
-
-
-WARM_SYNC = """
-import sys, time
-import hublock
-for line in sys.stdin:
-    start = time.perf_counter()
-    hublock.sync()
-    print(time.perf_counter() - start, flush=True)
-"""
-
-
-class WarmHublock:
-    """``hublock.sync()`` in a process that has imported hublock and synced once already: how
-    the baselines are timed (each in a process that has imported its library), so the comparison
-    is like for like; the command's start-up is the difference to ``hublock sync``."""
-
-    def __init__(self, proj: Path, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [HUBLOCK_PYTHON, "-c", WARM_SYNC],
-            cwd=proj,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def sync(self) -> float:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("sync\n")
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline()
-        if not answer:
-            raise SystemExit(f"the warm hublock process died (exit {self.proc.wait()})")
-        return float(answer)
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait()
-
-
-TFHUB_RESOLVE = """
-import os, sys, time
-import tensorflow_hub as hub
-start = time.perf_counter()
-for handle in sys.argv[1:]:
-    hub.resolve(handle)
-print(time.perf_counter() - start)
-"""
-
-
-def tfhub_resolve(handles: list[str], cache: Path, whole: list[float] | None = None) -> float:
-    """Seconds of the resolve loop alone (TensorFlow's import is not counted against it); the
-    whole process's, start-up and imports included, are appended to ``whole``."""
-    env = {**os.environ, "TFHUB_CACHE_DIR": str(fresh(cache)), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    start = time.perf_counter()
-    done = subprocess.run([PYTHON, "-c", TFHUB_RESOLVE, *handles], env=env, capture_output=True, text=True)
-    if whole is not None:
-        whole.append(time.perf_counter() - start)
-    if done.returncode != 0:
-        raise SystemExit(f"tensorflow_hub failed:\n{done.stderr[-3000:]}")
-    return float(done.stdout.strip().splitlines()[-1])
-
-
-def _gunzip_module():  # type: ignore[no-untyped-def]
-    try:
-        from isal import isal_zlib
-
-        return isal_zlib
-    except ImportError:
-        return zlib
-
-
-class _Gunzip:
-    """What the reference pipeline reads through: urllib stream -> sha256 -> gunzip."""
-
-    def __init__(self, url: str, copy: io.BufferedWriter | None = None) -> None:
-        self.raw = urllib.request.urlopen(url)
-        self.sha = hashlib.sha256()
-        self.z = _gunzip_module().decompressobj(31)
-        self.buf = b""
-        self.copy = copy
-
-    def read(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            chunk = self.raw.read(1 << 20)
-            if not chunk:
-                break
-            self.sha.update(chunk)
-            if self.copy is not None:
-                self.copy.write(chunk)
-            self.buf += self.z.decompress(chunk)
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-
-def reference_one(job: tuple[str, str, bool]) -> str:
-    url, dest, keep = job
-    if keep:
-        return _keeping(url, dest)
-    return _untar(_Gunzip(url), dest)
-
-
-def _keeping(url: str, dest: str) -> str:
-    """The bare pipeline, also writing what hublock keeps for each model (the files that make
-    its guarantees): tensorflow_hub's lock file, the archive's copy in a download cache, the
-    model's stamp and tensorflow_hub's descriptor file, each as hublock writes it."""
-    lock, downloads = f"{dest}.lock", os.path.join(os.path.dirname(dest), "downloads")
-    os.makedirs(downloads, exist_ok=True)
-    with open(f"{lock}.part", "w") as f:
-        f.write("host.1.uuid")
-    os.link(f"{lock}.part", lock)
-    os.unlink(f"{lock}.part")
-    part = os.path.join(downloads, f"{os.getpid()}-{time.perf_counter_ns()}.part")
-    with open(part, "wb") as copy:
-        digest = _untar(_Gunzip(url, copy), dest)
-    os.rename(part, os.path.join(downloads, digest))
-    for suffix in (".descriptor.txt", ".hublock.json"):
-        with open(f"{dest}{suffix}.part", "w") as f:
-            f.write(json.dumps({"sha256": digest}))
-        os.rename(f"{dest}{suffix}.part", f"{dest}{suffix}")
-    os.unlink(lock)
-    return digest
-
-
-def _untar(src: _Gunzip, dest: str) -> str:
-    with tarfile.open(fileobj=src, mode="r|", bufsize=1 << 20) as tar:  # type: ignore[call-overload]
-        for member in tar:
-            target = os.path.join(dest, member.name)
-            if member.isdir():
-                os.makedirs(target, exist_ok=True)
-                continue
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            h = hashlib.sha256()
-            data = tar.extractfile(member)
-            with open(target, "wb") as out:
-                while chunk := data.read(1 << 20):  # type: ignore[union-attr]
-                    h.update(chunk)
-                    out.write(chunk)
-    return src.sha.hexdigest()
-
-
-def reference(urls: dict[str, str], sizes: dict[str, int], dest: Path, keep: bool = False) -> float:
-    fresh(dest)
-    jobs = [(urls[n], str(dest / n), keep) for n in sorted(urls, key=lambda n: -sizes[n])]
-    start = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(os.cpu_count() or 2) as pool:
-        pool.map(reference_one, jobs, chunksize=1)
-    return time.perf_counter() - start
-
-
-def curl_tar(urls: dict[str, str], sizes: dict[str, int], dest: Path) -> float:
-    fresh(dest)
-
-    def one(name: str) -> None:
-        (dest / name).mkdir()
-        subprocess.run(f"curl -sf '{urls[name]}' | tar xz -C '{dest / name}'", shell=True, check=True)
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(one, sorted(urls, key=lambda n: -sizes[n])))
-    return time.perf_counter() - start
-
-
-def curl_null(urls: list[str]) -> float:
-    """The server alone: curl to /dev/null, 2 at a time."""
-    start = time.perf_counter()
-    with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda u: subprocess.run(["curl", "-sf", "-o", "/dev/null", u], check=True), urls))
-    return time.perf_counter() - start
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: the checkout's root
+
+from benchmarks import common
+from benchmarks.common import (
+    ROOT,
+    SIZES_MB,
+    WORK,
+    Server,
+    WarmHublock,
+    curl_null,
+    curl_tar,
+    fresh,
+    generate,
+    hublock,
+    hublock_env,
+    plain_install,
+    project,
+    reference,
+    run,
+    spread,
+    stage_costs,
+    tfhub_resolve,
+    timed,
+)
 
 # The matrix: (sizes in MB of weights, shard MB (0: one weights file), compressible weights)
 MIXES: dict[str, tuple[list[float], float, bool]] = {
@@ -419,47 +77,6 @@ MIXES: dict[str, tuple[list[float], float, bool]] = {
     "one-huge": ([1024.0], 64, False),
     "compressible": ([100.0] * 4, 64, True),
 }
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
-def stage_costs(paths: list[Path], scratch: Path) -> dict[str, float]:
-    """Seconds of one core for each stage of a verified unpack of these archives, each stage on
-    its own: what no pipeline on this machine can go below (divided by the cores it has)."""
-    from isal import isal_zlib
-
-    costs = dict.fromkeys(("sha256_archive", "gunzip_isal", "gunzip_zlib", "untar_sha256", "write"), 0.0)
-    for path in paths:
-        data = path.read_bytes()
-        t = time.perf_counter()
-        hashlib.sha256(data).digest()
-        costs["sha256_archive"] += time.perf_counter() - t
-        t = time.perf_counter()
-        raw = isal_zlib.decompress(data, 31)
-        costs["gunzip_isal"] += time.perf_counter() - t
-        t = time.perf_counter()
-        zlib.decompress(data, 31)
-        costs["gunzip_zlib"] += time.perf_counter() - t
-        t = time.perf_counter()
-        members = []
-        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
-            for member in tar:
-                if member.isfile():
-                    body = tar.extractfile(member).read()  # type: ignore[union-attr]
-                    hashlib.sha256(body).digest()
-                    members.append((member.name, body))
-        costs["untar_sha256"] += time.perf_counter() - t
-        t = time.perf_counter()
-        out = fresh(scratch)
-        for name, body in members:
-            target = out / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(body)
-        costs["write"] += time.perf_counter() - t
-    shutil.rmtree(scratch, ignore_errors=True)
-    return costs
 
 
 def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object]:
@@ -634,7 +251,7 @@ def startup_costs(repeat: int) -> dict[str, dict[str, float]]:
     for _ in range(repeat):
         for step, code in STARTUP_STEPS.items():
             # leaving as the command does, without the interpreter's teardown
-            times[step].append(run([HUBLOCK_PYTHON, "-c", f"{code}; import os; os._exit(0)"])[0])
+            times[step].append(run([common.HUBLOCK_PYTHON, "-c", f"{code}; import os; os._exit(0)"])[0])
     result, before = {}, 0.0
     for step, values in times.items():
         median = statistics.median(values)
@@ -695,9 +312,8 @@ def main() -> None:
         "--editable", action="store_true", help="run hublock from this venv rather than a plain install"
     )
     args = parser.parse_args()
-    global HUBLOCK_PYTHON
     if not args.editable:
-        HUBLOCK_PYTHON = plain_install()
+        common.HUBLOCK_PYTHON = plain_install()
     r = args.repeat
     tmp = WORK / "run"
     fresh(tmp)
@@ -722,18 +338,42 @@ def main() -> None:
     small = {f"small-{i:03d}": 0.004 for i in range(100)}
     twenty = {f"lock-{i:02d}": 1.0 * args.scale for i in range(20)}
     big = {"big-1gb": 1024 * args.scale}
-    files = generate({**mixed, **small, **twenty, **big})
-    sizes = {n: p.stat().st_size for n, p in files.items()}
-    server = Server(files)
-    urls = {n: server.handle(n) + "?tf-hub-format=compressed" for n in files}
-    mixed_bytes = sum(sizes[n] for n in mixed)
+    served = Served(generate({**mixed, **small, **twenty, **big}))
     tmp = WORK / "run"
     results: dict[str, object] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
-    print(f"mixed set: {len(mixed)} models, {mixed_bytes / 1e6:.0f} MB of archives", flush=True)
+    proj, results["cold_sync"] = cold_sync_mixed(served, list(mixed), r, tmp)
+    results["verify_full"] = verify_full(proj, r, tmp)
+    results["noop_sync_100"] = noop_sync(served, list(small), r, tmp)
+    results["lock_20"] = lock_from_scratch(served, list(twenty), r, tmp)
+    results["one_model_rss"] = one_model_rss(served, ["big-1gb", "lock-00"], tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
+    out = Path(args.out)
+    data = json.loads(out.read_text()) if out.exists() else {}
+    data["sync"] = results
+    out.write_text(json.dumps(data, indent=2) + "\n")
+    print(table(results))
 
-    # 1. cold sync of the mixed set. The methods take turns, trial after trial, and the disk is
-    # flushed before each run, so that no method pays for another's writeback.
-    proj = project(tmp / "mixed", {n.replace("-", "_"): server.handle(n) for n in mixed})
+
+class Served:
+    """Generated archives, served on loopback: their files, sizes and tensorflow_hub's URLs."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        self.files = files
+        self.sizes = {n: p.stat().st_size for n, p in files.items()}
+        self.server = Server(files)
+        self.urls = {n: self.server.handle(n) + "?tf-hub-format=compressed" for n in files}
+
+    def project(self, where: Path, names: list[str]) -> Path:
+        return project(where, {n.replace("-", "_"): self.server.handle(n) for n in names})
+
+
+def cold_sync_mixed(served: Served, mixed: list[str], r: int, tmp: Path) -> tuple[Path, dict[str, object]]:
+    """1. The mixed set, cold. The methods take turns, trial after trial, and the disk is flushed
+    before each run, so that no method pays for another's writeback."""
+    files, sizes, urls, server = served.files, served.sizes, served.urls, served.server
+    mixed_bytes = sum(sizes[n] for n in mixed)
+    print(f"mixed set: {len(mixed)} models, {mixed_bytes / 1e6:.0f} MB of archives", flush=True)
+    proj = served.project(tmp / "mixed", mixed)
     hublock(proj, "lock", downloads=tmp / "lock-downloads")
     cold: list[tuple[float, int]] = []
 
@@ -762,9 +402,8 @@ def main() -> None:
             times[name].append(methods[name]())
         print(f"trial {trial + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), flush=True)
     server_s, sha256sum_s, curl_s, ref_s, tfhub_s, hublock_s = (spread(times[n]) for n in methods)
-    mb = mixed_bytes / 1e6
-    results["cold_sync"] = {
-        "archive_mb": round(mb, 1),
+    return proj, {
+        "archive_mb": round(mixed_bytes / 1e6, 1),
         "hublock_s": hublock_s,
         "tensorflow_hub_s": tfhub_s,
         "reference_s": ref_s,
@@ -780,67 +419,68 @@ def main() -> None:
         "trials_s": times,
     }
 
-    # 4. verify --full of what was just synced, against sha256sum of the same files
+
+def verify_full(proj: Path, r: int, tmp: Path) -> dict[str, object]:
+    """5. ``verify --full`` of what was just synced, against ``sha256sum`` of the same files."""
     synced = [str(p) for p in (proj / "cache").rglob("*") if p.is_file() and p.parent != proj / "cache"]
     verify_s = timed(lambda: hublock(proj, "verify", "--full", downloads=tmp / "downloads")[0], r)
     sum_files_s = timed(lambda: run(["sha256sum", *synced])[0], r)
-    results["verify_full"] = {
+    return {
         "files": len(synced),
         "hublock_s": verify_s,
         "sha256sum_s": sum_files_s,
         "ratio_to_sha256sum": verify_s["median"] / sum_files_s["median"],
     }
 
-    # 2. no-op sync of 100 small models
-    proj100 = project(tmp / "small", {n.replace("-", "_"): server.handle(n) for n in small})
-    hublock(proj100, "lock", downloads=tmp / "downloads")
-    hublock(proj100, "sync", downloads=tmp / "downloads")
-    before = server.requests
-    noop_s = timed(lambda: hublock(proj100, "sync", downloads=tmp / "downloads")[0], max(r, 5))
-    import_s = timed(lambda: run([HUBLOCK_PYTHON, "-c", "import hublock"])[0], max(r, 5))
-    pass_s = timed(lambda: run([HUBLOCK_PYTHON, "-c", "pass"])[0], max(r, 5))
-    results["noop_sync_100"] = {
+
+def noop_sync(served: Served, small: list[str], r: int, tmp: Path) -> dict[str, object]:
+    """3. A no-op sync of 100 locked, synced small models, against ``import hublock`` and ``pass``."""
+    proj = served.project(tmp / "small", small)
+    hublock(proj, "lock", downloads=tmp / "downloads")
+    hublock(proj, "sync", downloads=tmp / "downloads")
+    before = served.server.requests
+    noop_s = timed(lambda: hublock(proj, "sync", downloads=tmp / "downloads")[0], max(r, 5))
+    import_s = timed(lambda: run([common.HUBLOCK_PYTHON, "-c", "import hublock"])[0], max(r, 5))
+    pass_s = timed(lambda: run([common.HUBLOCK_PYTHON, "-c", "pass"])[0], max(r, 5))
+    return {
         "hublock_sync_s": noop_s,
         "import_hublock_s": import_s,
         "python_pass_s": pass_s,
         "ratio_to_import": noop_s["median"] / import_s["median"],
-        "requests": server.requests - before,
+        "requests": served.server.requests - before,
     }
 
-    # 3. lock of 20 handles from scratch, then with nothing changed
-    proj20 = project(tmp / "twenty", {n.replace("-", "_"): server.handle(n) for n in twenty})
+
+def lock_from_scratch(served: Served, twenty: list[str], r: int, tmp: Path) -> dict[str, object]:
+    """4. ``hublock lock`` of 20 handles from scratch, then with nothing changed."""
+    proj = served.project(tmp / "twenty", twenty)
 
     def lock_scratch() -> float:
-        (proj20 / "hub.lock").unlink(missing_ok=True)
+        (proj / "hub.lock").unlink(missing_ok=True)
         shutil.rmtree(tmp / "downloads20", ignore_errors=True)
-        return hublock(proj20, "lock", downloads=tmp / "downloads20")[0]
+        return hublock(proj, "lock", downloads=tmp / "downloads20")[0]
 
     scratch_s = timed(lock_scratch, r)
-    before = server.requests
-    relock_s = timed(lambda: hublock(proj20, "lock", downloads=tmp / "downloads20")[0], max(r, 5))
-    results["lock_20"] = {
+    before = served.server.requests
+    relock_s = timed(lambda: hublock(proj, "lock", downloads=tmp / "downloads20")[0], max(r, 5))
+    return {
         "from_scratch_s": scratch_s,
         "unchanged_s": relock_s,
-        "unchanged_requests": server.requests - before,
+        "unchanged_requests": served.server.requests - before,
     }
 
-    # 5. peak RSS of syncing one 1 GB model (and one 1 MB model, for the floor)
-    rss = {}
-    for name in ("big-1gb", "lock-00"):
-        one = project(tmp / f"one-{name}", {"m": server.handle(name)})
+
+def one_model_rss(served: Served, names: list[str], tmp: Path) -> dict[str, object]:
+    """6. Peak RSS of syncing one model (a 1 GB one, and a 1 MB one for the floor)."""
+    rss: dict[str, object] = {}
+    for name in names:
+        one = project(tmp / f"one-{name}", {"m": served.server.handle(name)})
         hublock(one, "lock", downloads=tmp / f"dl-{name}")
         shutil.rmtree(tmp / f"dl-{name}")
         wall, peak = hublock(one, "sync", downloads=tmp / f"dl-{name}")
-        rss[name] = {"archive_mb": sizes[name] / 1e6, "sync_s": wall, "peak_rss_mb": peak / 1e6}
+        rss[name] = {"archive_mb": served.sizes[name] / 1e6, "sync_s": wall, "peak_rss_mb": peak / 1e6}
         shutil.rmtree(one)
-    results["one_model_rss"] = rss
-
-    shutil.rmtree(tmp, ignore_errors=True)
-    out = Path(args.out)
-    data = json.loads(out.read_text()) if out.exists() else {}
-    data["sync"] = results
-    out.write_text(json.dumps(data, indent=2) + "\n")
-    print(table(results))
+    return rss
 
 
 def table(res: dict) -> str:  # type: ignore[type-arg]
