@@ -7,8 +7,9 @@ and load exactly what was locked.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from hublock.core.lazy import exports as _exports
 
 if TYPE_CHECKING:
     from hublock.caches.base import (
@@ -249,17 +250,11 @@ _WHERE: dict[str, str] = {
 }
 
 
+_getattr, __dir__ = _exports(__name__, _WHERE)
+
+
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hublock' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once: later lookups are plain attribute reads
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return _getattr(name)
 
 
 __all__ = [

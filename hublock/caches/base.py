@@ -21,11 +21,8 @@ from hublock.caches.kagglehub import KagglehubCache
 from hublock.caches.layout import Entry, Layout
 from hublock.caches.roots import Root
 from hublock.caches.tfhub_dir import LocalCache
-from hublock.core import config
-from hublock.core.digest import TreeDigest
-from hublock.core.errors import CacheError
-from hublock.formats.archive import Sink
-from hublock.formats.lockfile import LockedModel
+from hublock.core import CacheError, TreeDigest, config
+from hublock.formats import LockedModel, Sink
 
 
 class Staging(Protocol):

@@ -47,11 +47,18 @@ from hublock.caches.layout import (
     owner_is_dead,
 )
 from hublock.caches.roots import Root
-from hublock.core import config
-from hublock.core.digest import CHUNK, FileEntry, TreeDigest, tree_digest
-from hublock.core.errors import CacheError, HublockError, IntegrityError
-from hublock.core.fsutil import remove_tree
-from hublock.formats.lockfile import LockedModel
+from hublock.core import (
+    CHUNK,
+    CacheError,
+    FileEntry,
+    HublockError,
+    IntegrityError,
+    TreeDigest,
+    config,
+    remove_tree,
+    tree_digest,
+)
+from hublock.formats import LockedModel
 
 LAST = ("saved_model.pb", "tfhub_module.pb")  # what tensorflow_hub reads first: copied last
 UPLOAD_THREADS = 8

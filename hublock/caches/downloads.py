@@ -17,12 +17,10 @@ from typing import TYPE_CHECKING
 
 from hublock.caches.layout import Entry
 from hublock.caches.roots import Root, read_roots, write_root
-from hublock.core import config
-from hublock.core.errors import CacheError
-from hublock.core.fsutil import atomic_write
+from hublock.core import CacheError, atomic_write, config
 
 if TYPE_CHECKING:
-    from hublock.formats.saved_model_api import ModelApi
+    from hublock.formats import ModelApi
 
 
 def default_download_dir() -> Path:
@@ -134,7 +132,7 @@ class DownloadCache:
 
     def read_api(self, digest: str) -> ModelApi | None:
         """The readable form of an API this download cache has seen, by its ``sha256:`` digest."""
-        from hublock.formats.saved_model_api import ModelApi
+        from hublock.formats import ModelApi
 
         try:
             data = json.loads((self.root / "api" / f"{digest.removeprefix('sha256:')}.json").read_text())

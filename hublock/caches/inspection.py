@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hublock.core.digest import TreeDigest, hash_directory, sha256_file, walk_files
-from hublock.formats.lockfile import LockedModel
+from hublock.core import TreeDigest, hash_directory, sha256_file, walk_files
+from hublock.formats import LockedModel
 
 STAMP_FORMAT = 1
 SHOWN = 5  # how many differing files a message names

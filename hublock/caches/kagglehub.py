@@ -19,9 +19,8 @@ from pathlib import Path
 from hublock.caches.inspection import Inspection, State
 from hublock.caches.layout import KAGGLEHUB, Entry, Kind
 from hublock.caches.tfhub_dir import LocalCache
-from hublock.core.digest import TreeDigest
-from hublock.core.fsutil import remove_tree
-from hublock.formats.lockfile import LockedModel
+from hublock.core import TreeDigest, remove_tree
+from hublock.formats import LockedModel
 
 MARKER = ".complete"
 

@@ -31,8 +31,8 @@ import socket
 from dataclasses import dataclass
 from typing import Protocol
 
-from hublock.core.fsutil import temp_owner
-from hublock.formats.handles import handle_kind
+from hublock.core import temp_owner
+from hublock.formats import handle_kind
 
 LOCK_TIMEOUT_SEC = 10 * 60  # tensorflow_hub's own LOCK_FILE_TIMEOUT_SEC
 

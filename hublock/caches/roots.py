@@ -21,9 +21,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from hublock.core.errors import LockfileError
-from hublock.core.fsutil import atomic_write
-from hublock.formats.lockfile import Lockfile, read_lockfile
+from hublock.core import LockfileError, atomic_write
+from hublock.formats import Lockfile, read_lockfile
 
 ROOT_FORMAT = 1
 

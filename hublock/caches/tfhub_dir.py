@@ -29,10 +29,8 @@ from hublock.caches.layout import (
     owner_is_dead,
 )
 from hublock.caches.roots import Root, read_roots, write_root
-from hublock.core.digest import TreeDigest, hash_directory
-from hublock.core.errors import CacheError
-from hublock.core.fsutil import atomic_write, remove_tree, temp_path
-from hublock.formats.lockfile import LockedModel
+from hublock.core import CacheError, TreeDigest, atomic_write, hash_directory, remove_tree, temp_path
+from hublock.formats import LockedModel
 
 
 class LocalCache:

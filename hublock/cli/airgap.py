@@ -60,7 +60,7 @@ def bundle_command(
     place, so it is whole or absent. On the other side:
     `hublock sync --from OUT` fills the caches with no network.
     """
-    from hublock.commands.airgap import bundle, verify_bundle
+    from hublock import bundle, verify_bundle
 
     with obj.reporter() as on_event:
         if verify_only:
@@ -122,7 +122,7 @@ def mirror_command(
     An archive already there with its size is left alone; each one written is
     checked against hub.lock and appears whole or not at all.
     """
-    from hublock.commands.airgap import mirror
+    from hublock import mirror
 
     with obj.reporter() as on_event:
         report = mirror(
@@ -168,8 +168,8 @@ def export_command(obj: Context, fmt: str, output: Path | None) -> None:
     the tree hash and file count as properties, the handle and upstream URL as
     external references. The same hub.lock always gives the same bytes.
     """
-    from hublock.commands.airgap import export_cyclonedx
-    from hublock.core.fsutil import atomic_write
+    from hublock import export_cyclonedx
+    from hublock.core import atomic_write
 
     text = json.dumps(export_cyclonedx(obj.manifest, obj.lockfile), indent=2) + "\n"
     if output is None:

@@ -34,8 +34,8 @@ def diff_command(obj: Context, files: tuple[str, ...], fmt: str) -> None:
       git config diff.hublock.command "hublock diff"
       echo "hub.lock diff=hublock" >> .gitattributes
     """
-    from hublock.commands.diff import diff
-    from hublock.commands.project import default_lockfile
+    from hublock import diff
+    from hublock.commands import default_lockfile
 
     if len(files) == 7:  # git's external diff: path old-file old-hex old-mode new-file new-hex new-mode
         files = (files[1], files[4])
@@ -89,7 +89,7 @@ def audit_command(
 
     Exit 0 when nothing changed or went away, 3 otherwise: run it weekly in CI.
     """
-    from hublock.commands.audit import audit
+    from hublock import audit
 
     with obj.reporter() as on_event:
         report = audit(

@@ -14,7 +14,7 @@ from hublock.cli.options import EPILOG, Context, common_options, format_option
 @click.pass_obj
 def init_command(obj: Context, fmt: str) -> None:
     """Write a commented starter hub.toml (never overwrites one)."""
-    from hublock.commands.edit import init
+    from hublock import init
 
     obj.result(init(obj.manifest))
     obj.say(f"wrote {obj.manifest}; next: hublock add NAME HANDLE --lock")
@@ -47,7 +47,8 @@ def add_command(
     listed one only by case, a trailing '/' or ?tf-hub-format=... (tensorflow_hub
     caches every spelling separately).
     """
-    from hublock.commands.edit import add, editing
+    from hublock import add
+    from hublock.commands import editing
 
     obj = ctx.find_object(Context)
     assert obj is not None
@@ -69,7 +70,8 @@ def add_command(
 @click.pass_context
 def remove_command(ctx: click.Context, name: str, then_lock: bool, fmt: str) -> None:
     """Remove model NAME from [models], keeping everything else as it is."""
-    from hublock.commands.edit import editing, remove
+    from hublock import remove
+    from hublock.commands import editing
 
     obj = ctx.find_object(Context)
     assert obj is not None

@@ -52,7 +52,7 @@ def gc_command(
     - in kagglehub's cache, the same for models hublock synced there (markers
       first); what kagglehub downloaded by itself is never removed.
     """
-    from hublock.commands.gc import gc
+    from hublock import gc
 
     report = gc(
         obj.manifest,

@@ -34,7 +34,7 @@ def verify_command(obj: Context, full: bool, cache: str | None, kaggle_cache: st
     missing, modified, extra files, stale stamp (synced from another lock),
     unstamped (not put there by hublock sync). `hublock sync` repairs them all.
     """
-    from hublock.commands.inspect import verify
+    from hublock import verify
 
     report = verify(obj.manifest, obj.lockfile, cache=cache, kaggle_cache=kaggle_cache, full=full)
     if obj.json:
@@ -72,7 +72,7 @@ def status_command(obj: Context, cache: str | None, kaggle_cache: str | None, fm
     `hublock lock`), not_in_manifest (only hub.lock lists it).
     Example: hublock status --format json --cache /data/tfhub
     """
-    from hublock.commands.inspect import status
+    from hublock import status
 
     report = status(obj.manifest, obj.lockfile, cache=cache, kaggle_cache=kaggle_cache)
     if obj.json:
@@ -113,7 +113,7 @@ def env_command(
     hublock env --shell powershell | Invoke-Expression
     hublock env --all                  # every variable hublock reads or sets
     """
-    from hublock.commands.inspect import environment
+    from hublock import environment
 
     report = environment(obj.project(cache, kaggle_cache), show_all=show_all)
     if obj.json:

@@ -63,14 +63,14 @@ def lock_command(
     sha256 and tree hash. Entries whose hub.toml line did not change are kept
     as they are, with no network I/O, unless --upgrade names them.
     """
-    from hublock.commands.lock import check as check_lock
-    from hublock.commands.lock import lock
-    from hublock.commands.project import default_lockfile
+    from hublock import check as check_lock
+    from hublock import lock
+    from hublock.commands import default_lockfile
 
     if bundles and not check:
         raise click.UsageError("--from goes with --check (to fill caches from a bundle: hublock sync --from)")
     if check and bundles:
-        from hublock.commands.airgap import check_with_bundles
+        from hublock import check_with_bundles
 
         with obj.reporter() as on_event:
             checked = check_with_bundles(obj.manifest, obj.lockfile, bundles=bundles, on_event=on_event)

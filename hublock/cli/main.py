@@ -25,7 +25,7 @@ from hublock.cli.options import EPILOG, Context, common_options
 from hublock.cli.output import configure_logging, echo
 from hublock.cli.run import run_command
 from hublock.cli.sync import sync_command
-from hublock.core.errors import HublockError
+from hublock.core import HublockError
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,7 +75,7 @@ cli.add_command(status_command, "list")
 
 def _version(ctx: click.Context) -> None:
     from hublock import __version__
-    from hublock.formats.archive import inflater_name
+    from hublock.formats import inflater_name
 
     echo(f"hublock, version {__version__}\ngunzip: {inflater_name()}")
     ctx.exit()

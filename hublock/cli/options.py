@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from hublock.cli.output import Report, configure_logging, echo, event_printer, progress_bars
-from hublock.core import config
-from hublock.core.events import OnEvent
+from hublock.core import OnEvent, config
 
 if TYPE_CHECKING:
-    from hublock.caches.base import CacheChoice
-    from hublock.commands.project import Project
+    from hublock.caches import CacheChoice
+    from hublock.commands import Project
 
 ALL = ":all:"
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -46,7 +45,7 @@ class Context:
 
     def project(self, cache: str | None = None, kaggle_cache: str | None = None) -> Project:
         """The project, for commands that only need to name its lock or cache (env, run)."""
-        from hublock.commands.project import Project
+        from hublock.commands import Project
 
         return Project.load(self.manifest, self.lockfile, cache=cache, kaggle_cache=kaggle_cache)
 

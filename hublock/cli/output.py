@@ -12,8 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 import click
 
-from hublock.core.events import Event, OnEvent, ignore
-from hublock.core.redact import redact
+from hublock.core import Event, OnEvent, ignore, redact
 
 _R = TypeVar("_R")
 

@@ -9,7 +9,7 @@ import click
 
 from hublock.cli.options import EPILOG, Context, cache_option, common_options, kaggle_cache_option
 from hublock.cli.output import echo
-from hublock.core.types import UNLOCKED_MODES, VERIFY_MODES, Unlocked, Verify
+from hublock.core import UNLOCKED_MODES, VERIFY_MODES, Unlocked, Verify
 
 
 @click.command(
@@ -55,7 +55,7 @@ def run_command(
     HUBLOCK_LOCKFILE, HUBLOCK_VERIFY, HUBLOCK_UNLOCKED and HUBLOCK_OFFLINE (offline
     unless --online). The exit code is the command's.
     """
-    from hublock.hooks.environment import run_environment
+    from hublock import run_environment
 
     env = run_environment(
         obj.manifest,

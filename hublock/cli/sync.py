@@ -78,7 +78,7 @@ def sync_command(
     markers written after the files. A model already present with a matching
     stamp costs no network I/O.
     """
-    from hublock.commands.sync import sync
+    from hublock import sync
 
     started = time.monotonic()
     with obj.reporter() as on_event:

@@ -18,17 +18,20 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from hublock.commands.lock import check_project
 from hublock.commands.project import Project
 from hublock.commands.reports import BundleReport, MirrorReport
-from hublock.core.errors import (
+from hublock.core import (
     BundleError,
     CacheError,
+    Event,
     HublockError,
     IntegrityError,
     NotInSyncError,
+    OnEvent,
+    bytes_of,
+    ignore,
+    run_parallel,
+    temp_path,
 )
-from hublock.core.events import Event, OnEvent, bytes_of, ignore
-from hublock.core.fsutil import temp_path
-from hublock.core.parallel import run_parallel
-from hublock.formats.bundle import (
+from hublock.formats import (
     ARCHIVES,
     INDEX,
     LOCK,
@@ -36,14 +39,15 @@ from hublock.formats.bundle import (
     BundledArchive,
     BundleIndex,
     BundleReader,
+    LockedModel,
+    Lockfile,
     archive_member,
+    cyclonedx_bom,
     is_sha256,
     iter_archives,
     lock_digest,
     require_same_lock,
 )
-from hublock.formats.cyclonedx import cyclonedx
-from hublock.formats.lockfile import LockedModel, Lockfile
 from hublock.remote import Fetcher, model_sources
 
 if TYPE_CHECKING:
@@ -333,7 +337,7 @@ def _checked(
 def _check_contents(
     index: BundleIndex, lock_bytes: bytes, seen: Mapping[str, tuple[str, int]], where: str
 ) -> list[str]:
-    from hublock.formats.lockfile import parse_lockfile
+    from hublock.formats import parse_lockfile
 
     problems = []
     if lock_digest(lock_bytes) != index.lock:
@@ -552,4 +556,4 @@ def export_cyclonedx(manifest: str | Path = "hub.toml", lockfile: str | Path | N
     project = Project.load(manifest, lockfile)
     lock = project.lock()
     name = project.lockfile_path.resolve().parent.name or "project"
-    return cyclonedx(lock, project=name, tool_version=tool_version)
+    return cyclonedx_bom(lock, project=name, tool_version=tool_version)

@@ -13,24 +13,35 @@ from typing import TYPE_CHECKING
 from hublock.commands.diff import api_lookup, read_cached
 from hublock.commands.project import Project
 from hublock.commands.reports import AuditReport, AuditResult, AuditState
-from hublock.core.digest import FileEntry, TreeDigest, hash_directory
-from hublock.core.errors import (
+from hublock.core import (
+    Event,
     FetchError,
+    FileEntry,
     HublockError,
     IntegrityError,
     LockfileError,
+    OnEvent,
+    TreeDigest,
+    bytes_of,
+    hash_directory,
+    ignore,
+    run_parallel,
 )
-from hublock.core.events import Event, OnEvent, bytes_of, ignore
-from hublock.core.parallel import run_parallel
-from hublock.formats.handles import KAGGLE_SCHEME, handle_kind, parse_kaggle_handle, trailing_version
-from hublock.formats.lockfile import LockedModel
-from hublock.formats.saved_model_api import ModelApi, api_changes
+from hublock.formats import (
+    KAGGLE_SCHEME,
+    LockedModel,
+    ModelApi,
+    api_changes,
+    handle_kind,
+    parse_kaggle_handle,
+    trailing_version,
+)
 from hublock.remote import Fetcher, source_url
 
 if TYPE_CHECKING:
     import httpx
 
-    from hublock.caches.downloads import DownloadCache
+    from hublock.caches import DownloadCache
 
 NEWER_PROBES = 20  # versions tried past the locked one, each until the hub answers 404
 

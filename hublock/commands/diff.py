@@ -11,17 +11,15 @@ from typing import TYPE_CHECKING
 
 from hublock.commands.project import Project, default_lockfile
 from hublock.commands.reports import DiffReport
-from hublock.core.errors import (
+from hublock.core import (
     HublockError,
     ManifestError,
 )
-from hublock.formats.lock_diff import diff_locks
-from hublock.formats.lockfile import Lockfile, parse_lockfile, read_lockfile
-from hublock.formats.saved_model_api import ModelApi
+from hublock.formats import Lockfile, ModelApi, diff_locks, parse_lockfile, read_lockfile
 from hublock.remote import Fetcher, HashedArchive
 
 if TYPE_CHECKING:
-    from hublock.caches.downloads import DownloadCache
+    from hublock.caches import DownloadCache
 
 
 def diff(

@@ -12,10 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hublock.commands.reports import Edit, EditResult
-from hublock.core.errors import ManifestError
-from hublock.core.fsutil import atomic_write
-from hublock.formats.handles import KAGGLE_SCHEME, parse_kaggle_handle
-from hublock.formats.manifest import _NAME, check_handle, comparable_handle, did_you_mean, parse_manifest
+from hublock.core import ManifestError, atomic_write
+from hublock.formats import (
+    KAGGLE_SCHEME,
+    MODEL_NAME,
+    check_handle,
+    comparable_handle,
+    did_you_mean,
+    parse_kaggle_handle,
+    parse_manifest,
+)
 
 if TYPE_CHECKING:
     import tomlkit
@@ -60,7 +66,7 @@ def add_model(
     import tomlkit.container
     import tomlkit.items
 
-    if not _NAME.match(name):
+    if not MODEL_NAME.match(name):
         raise ManifestError(f"{name!r}: model names use letters, digits, '.', '_' and '-'")
     where = f"{source}: models.{name}"
     value: str | tomlkit.items.InlineTable

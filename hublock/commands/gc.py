@@ -14,12 +14,21 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
-from hublock.caches.base import Cache, CacheChoice
-from hublock.caches.layout import LOCK_TIMEOUT_SEC, TFHUB, Entry, Kind, Layout, owner_is_dead
-from hublock.caches.roots import live_roots, read_lock_or_none
+from hublock.caches import (
+    LOCK_TIMEOUT_SEC,
+    TFHUB,
+    Cache,
+    CacheChoice,
+    Entry,
+    Kind,
+    Layout,
+    live_roots,
+    owner_is_dead,
+    read_lock_or_none,
+)
 from hublock.commands.project import Project
 from hublock.commands.reports import Garbage, GcReport, Kept
-from hublock.formats.lockfile import Lockfile
+from hublock.formats import Lockfile
 
 _REASONS = {
     Kind.MODEL: "not in hub.lock",

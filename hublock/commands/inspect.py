@@ -6,16 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from hublock.caches.base import Cache, CacheChoice
-from hublock.caches.bucket import check_remote
-from hublock.caches.layout import Layout
-from hublock.caches.roots import Root
+from hublock.caches import Cache, CacheChoice, Layout, Root, check_remote
 from hublock.commands.project import Project
 from hublock.commands.reports import Environment, ModelCheck, ModelStatus, Status, StatusReport, VerifyReport
-from hublock.core.config import settings
-from hublock.formats.archive import inflater_name
-from hublock.formats.handles import handle_kind
-from hublock.formats.lockfile import Lockfile
+from hublock.core import settings
+from hublock.formats import Lockfile, handle_kind, inflater_name
 
 
 def verify(

@@ -9,47 +9,48 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hublock.caches.bucket import hash_objects, object_checksum, remote_objects
-from hublock.caches.roots import Root, RootModel
+from hublock.caches import Root, RootModel, hash_objects, object_checksum, remote_objects
 from hublock.commands.plan import plan_lock
 from hublock.commands.project import Project
 from hublock.commands.reports import LockResult
-from hublock.core.digest import Digest, sha256_digest
-from hublock.core.errors import (
+from hublock.core import (
+    CancelFlag,
+    Digest,
+    Event,
     FetchError,
     HublockError,
     IntegrityError,
     ManifestError,
     ModelErrors,
     NotInSyncError,
-)
-from hublock.core.events import Event, OnEvent, ignore
-from hublock.core.parallel import (
-    CancelFlag,
+    OnEvent,
+    ignore,
     processes_pay_off,
     profiled,
     raise_if_cancelled,
+    redact,
     run_parallel,
     run_processes,
+    sha256_digest,
+    strip_secrets,
 )
-from hublock.core.redact import redact, strip_secrets
-from hublock.formats.handles import (
+from hublock.formats import (
     KAGGLE_SCHEME,
+    ConflictedLockfileError,
     KaggleHandle,
+    LockedModel,
+    Lockfile,
+    Manifest,
+    ModelApi,
+    ModelSpec,
+    RemoteObject,
     handle_kind,
     handle_of_url,
     has_fixed_version,
+    near_duplicates,
     parse_kaggle_handle,
-)
-from hublock.formats.lockfile import (
-    ConflictedLockfileError,
-    LockedModel,
-    Lockfile,
-    RemoteObject,
     write_lockfile,
 )
-from hublock.formats.manifest import Manifest, ModelSpec, near_duplicates
-from hublock.formats.saved_model_api import ModelApi
 from hublock.remote import Download, Fetcher, apply_mirror, portable_url, prepare_network, source_url
 
 if TYPE_CHECKING:

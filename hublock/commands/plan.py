@@ -7,10 +7,9 @@ import enum
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from hublock.caches.inspection import Inspection, State
-from hublock.core.errors import ManifestError
-from hublock.formats.lockfile import LockedModel, Lockfile
-from hublock.formats.manifest import Manifest, ModelSpec, did_you_mean
+from hublock.caches import Inspection, State
+from hublock.core import ManifestError
+from hublock.formats import LockedModel, Lockfile, Manifest, ModelSpec, did_you_mean
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hublock.caches.base import Cache, CacheChoice, choose_cache, choose_kaggle_cache, open_cache
-from hublock.caches.downloads import DownloadCache
+from hublock.caches import Cache, CacheChoice, DownloadCache, choose_cache, choose_kaggle_cache, open_cache
 from hublock.commands.plan import LockProblem, lock_problems
-from hublock.core.errors import NotInSyncError
-from hublock.formats.lockfile import Lockfile, read_lockfile
-from hublock.formats.manifest import Manifest, check_mirror, load_manifest
+from hublock.core import NotInSyncError
+from hublock.formats import Lockfile, Manifest, check_mirror, load_manifest, read_lockfile
 from hublock.remote import Fetcher
 
 if TYPE_CHECKING:

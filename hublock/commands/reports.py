@@ -13,18 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hublock.caches.base import CacheChoice
-from hublock.caches.inspection import Inspection, State
+from hublock.caches import CacheChoice, Inspection, State
 from hublock.commands.plan import Action, SyncStep
-from hublock.core.config import KAGGLEHUB_CACHE, TFHUB_CACHE_DIR, Setting
-from hublock.core.redact import redact
-from hublock.formats.lockfile import LockedModel, Lockfile
+from hublock.core import KAGGLEHUB_CACHE, TFHUB_CACHE_DIR, Setting, redact
+from hublock.formats import LockedModel, Lockfile
 
 if TYPE_CHECKING:
     # only named in annotations: a sync, which imports this module, loads neither reader
-    from hublock.formats.bundle import BundledArchive
-    from hublock.formats.lock_diff import ModelDiff
-    from hublock.formats.saved_model_api import ModelApi
+    from hublock.formats import BundledArchive, ModelApi, ModelDiff
 
 
 class LockState(enum.StrEnum):
@@ -59,7 +55,7 @@ class LockResult:
     def diff(self, name: str) -> str:
         """What changed for one model, for people: version, url, archive digests (16 hex), exact
         sizes, the tree, and the API change signature by signature (one indented line each)."""
-        from hublock.formats.lock_diff import (
+        from hublock.formats import (
             diff_model,  # lock's alone: the other commands need not import it
         )
 
@@ -67,7 +63,7 @@ class LockResult:
         return redact("\n    ".join([found.describe(), *(found.api or ())]))
 
     def to_dict(self) -> dict[str, Any]:
-        from hublock.formats.lock_diff import diff_model
+        from hublock.formats import diff_model
 
         models = {}
         for model in self.lockfile.models:

@@ -16,27 +16,30 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hublock.caches.base import Cache, CacheChoice, open_cache
-from hublock.caches.inspection import State
-from hublock.caches.roots import Root, live_roots, read_lock_or_none
+from hublock.caches import Cache, CacheChoice, Root, State, live_roots, open_cache, read_lock_or_none
 from hublock.commands.plan import Action, SyncStep, plan_sync
 from hublock.commands.project import Project
 from hublock.commands.reports import Outcome, SyncReport, SyncResult
-from hublock.core.digest import TreeDigest
-from hublock.core.errors import CacheError, HublockError, IntegrityError, NotInSyncError
-from hublock.core.events import Event, OnEvent, bytes_of, ignore
-from hublock.core.parallel import (
+from hublock.core import (
+    CacheError,
     CancelFlag,
+    Event,
+    HublockError,
     Inline,
+    IntegrityError,
+    NotInSyncError,
+    OnEvent,
     ReadAhead,
+    TreeDigest,
+    bytes_of,
+    ignore,
     processes_pay_off,
     profiled,
     raise_if_cancelled,
     run_parallel,
     run_processes,
 )
-from hublock.formats.archive import Sink, extract_archive, unpacked_limit
-from hublock.formats.lockfile import LockedModel, Lockfile
+from hublock.formats import LockedModel, Lockfile, Sink, extract_archive, unpacked_limit
 from hublock.remote import ArchiveStream, Fetcher, model_sources, prepare_network
 
 if TYPE_CHECKING:
@@ -280,7 +283,7 @@ def _sync_project(
     lock = project.lock()
     project.require_in_sync(lock, "sync")
     if project.bundles:  # imported only then: most syncs have none
-        from hublock.formats.bundle import BundleReader, require_same_lock
+        from hublock.formats import BundleReader, require_same_lock
 
         for bundle in project.bundles:
             require_same_lock(BundleReader(bundle), lock, project.lockfile_path)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from hublock.core.redact import redact
+from hublock.core.redaction import redact
 
 
 class HublockError(Exception):

@@ -1,2 +1,198 @@
 """Pure readers and writers of what hublock reads and writes: handles, hub.toml, hub.lock, bundles,
 archives, the SavedModel API, lock diffs and CycloneDX."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hublock.core.lazy import exports
+
+if TYPE_CHECKING:
+    from hublock.formats.archive import (
+        KEEP_MAX,
+        Sink,
+        extract_archive,
+        inflater_name,
+        unpacked_limit,
+    )
+    from hublock.formats.bundle import (
+        ARCHIVES,
+        INDEX,
+        LOCK,
+        MANIFEST,
+        BundledArchive,
+        BundleIndex,
+        BundleReader,
+        archive_member,
+        is_sha256,
+        iter_archives,
+        lock_digest,
+        require_same_lock,
+    )
+    from hublock.formats.cyclonedx import (
+        cyclonedx_bom,
+    )
+    from hublock.formats.handles import (
+        KAGGLE_SCHEME,
+        KaggleHandle,
+        framework_enum,
+        handle_kind,
+        handle_of_url,
+        has_fixed_version,
+        parse_kaggle_handle,
+        trailing_version,
+    )
+    from hublock.formats.lock_diff import (
+        ModelDiff,
+        diff_locks,
+        diff_model,
+    )
+    from hublock.formats.lockfile import (
+        ConflictedLockfileError,
+        LockedModel,
+        Lockfile,
+        RemoteObject,
+        parse_lockfile,
+        read_lockfile,
+        write_lockfile,
+    )
+    from hublock.formats.manifest import (
+        CONTENT_MIRROR,
+        MODEL_NAME,
+        Manifest,
+        ModelSpec,
+        check_handle,
+        check_mirror,
+        comparable_handle,
+        did_you_mean,
+        load_manifest,
+        near_duplicates,
+        parse_manifest,
+    )
+    from hublock.formats.saved_model_api import (
+        FINGERPRINT,
+        SAVED_MODEL,
+        ModelApi,
+        api_changes,
+        parse_fingerprint,
+        parse_saved_model,
+    )
+
+# What other wings use, and the module that defines it: imported on first use (core.lazy).
+_WHERE: dict[str, str] = {
+    "ARCHIVES": "hublock.formats.bundle",
+    "BundleIndex": "hublock.formats.bundle",
+    "BundleReader": "hublock.formats.bundle",
+    "BundledArchive": "hublock.formats.bundle",
+    "CONTENT_MIRROR": "hublock.formats.manifest",
+    "ConflictedLockfileError": "hublock.formats.lockfile",
+    "FINGERPRINT": "hublock.formats.saved_model_api",
+    "INDEX": "hublock.formats.bundle",
+    "KAGGLE_SCHEME": "hublock.formats.handles",
+    "KEEP_MAX": "hublock.formats.archive",
+    "KaggleHandle": "hublock.formats.handles",
+    "LOCK": "hublock.formats.bundle",
+    "LockedModel": "hublock.formats.lockfile",
+    "Lockfile": "hublock.formats.lockfile",
+    "MANIFEST": "hublock.formats.bundle",
+    "MODEL_NAME": "hublock.formats.manifest",
+    "Manifest": "hublock.formats.manifest",
+    "ModelApi": "hublock.formats.saved_model_api",
+    "ModelDiff": "hublock.formats.lock_diff",
+    "ModelSpec": "hublock.formats.manifest",
+    "RemoteObject": "hublock.formats.lockfile",
+    "SAVED_MODEL": "hublock.formats.saved_model_api",
+    "Sink": "hublock.formats.archive",
+    "api_changes": "hublock.formats.saved_model_api",
+    "archive_member": "hublock.formats.bundle",
+    "check_handle": "hublock.formats.manifest",
+    "check_mirror": "hublock.formats.manifest",
+    "comparable_handle": "hublock.formats.manifest",
+    "cyclonedx_bom": "hublock.formats.cyclonedx",
+    "did_you_mean": "hublock.formats.manifest",
+    "diff_locks": "hublock.formats.lock_diff",
+    "diff_model": "hublock.formats.lock_diff",
+    "extract_archive": "hublock.formats.archive",
+    "framework_enum": "hublock.formats.handles",
+    "handle_kind": "hublock.formats.handles",
+    "handle_of_url": "hublock.formats.handles",
+    "has_fixed_version": "hublock.formats.handles",
+    "inflater_name": "hublock.formats.archive",
+    "is_sha256": "hublock.formats.bundle",
+    "iter_archives": "hublock.formats.bundle",
+    "load_manifest": "hublock.formats.manifest",
+    "lock_digest": "hublock.formats.bundle",
+    "near_duplicates": "hublock.formats.manifest",
+    "parse_fingerprint": "hublock.formats.saved_model_api",
+    "parse_kaggle_handle": "hublock.formats.handles",
+    "parse_lockfile": "hublock.formats.lockfile",
+    "parse_manifest": "hublock.formats.manifest",
+    "parse_saved_model": "hublock.formats.saved_model_api",
+    "read_lockfile": "hublock.formats.lockfile",
+    "require_same_lock": "hublock.formats.bundle",
+    "trailing_version": "hublock.formats.handles",
+    "unpacked_limit": "hublock.formats.archive",
+    "write_lockfile": "hublock.formats.lockfile",
+}
+_getattr, __dir__ = exports(__name__, _WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    return _getattr(name)
+
+
+__all__ = [
+    "ARCHIVES",
+    "CONTENT_MIRROR",
+    "FINGERPRINT",
+    "INDEX",
+    "KAGGLE_SCHEME",
+    "KEEP_MAX",
+    "LOCK",
+    "MANIFEST",
+    "MODEL_NAME",
+    "SAVED_MODEL",
+    "BundleIndex",
+    "BundleReader",
+    "BundledArchive",
+    "ConflictedLockfileError",
+    "KaggleHandle",
+    "LockedModel",
+    "Lockfile",
+    "Manifest",
+    "ModelApi",
+    "ModelDiff",
+    "ModelSpec",
+    "RemoteObject",
+    "Sink",
+    "api_changes",
+    "archive_member",
+    "check_handle",
+    "check_mirror",
+    "comparable_handle",
+    "cyclonedx_bom",
+    "did_you_mean",
+    "diff_locks",
+    "diff_model",
+    "extract_archive",
+    "framework_enum",
+    "handle_kind",
+    "handle_of_url",
+    "has_fixed_version",
+    "inflater_name",
+    "is_sha256",
+    "iter_archives",
+    "load_manifest",
+    "lock_digest",
+    "near_duplicates",
+    "parse_fingerprint",
+    "parse_kaggle_handle",
+    "parse_lockfile",
+    "parse_manifest",
+    "parse_saved_model",
+    "read_lockfile",
+    "require_same_lock",
+    "trailing_version",
+    "unpacked_limit",
+    "write_lockfile",
+]

@@ -21,9 +21,16 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from types import ModuleType
 from typing import BinaryIO, Protocol
 
-from hublock.core.digest import CHUNK, FileEntry, TreeDigest, tree_digest
-from hublock.core.errors import IntegrityError, UnsafeArchiveError
-from hublock.core.parallel import Inline, ReadAhead
+from hublock.core import (
+    CHUNK,
+    FileEntry,
+    Inline,
+    IntegrityError,
+    ReadAhead,
+    TreeDigest,
+    UnsafeArchiveError,
+    tree_digest,
+)
 
 DEFAULT_MAX_MEMBERS = 200_000
 # a saved_model.pb larger than this (a graph full of constants) is not read for its API: held in

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from hublock.core.errors import BundleError, NotInSyncError
+from hublock.core import BundleError, NotInSyncError
 from hublock.formats.lockfile import Lockfile, parse_lockfile
 
 FORMAT = "hublock-bundle"

@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from hublock.core.redact import strip_secrets
+from hublock.core import strip_secrets
 from hublock.formats.handles import handle_kind, trailing_version
 from hublock.formats.lockfile import LockedModel, Lockfile
 
@@ -64,7 +64,7 @@ def _component(model: LockedModel) -> dict[str, Any]:
     return component
 
 
-def cyclonedx(lock: Lockfile, *, project: str, tool_version: str) -> dict[str, Any]:
+def cyclonedx_bom(lock: Lockfile, *, project: str, tool_version: str) -> dict[str, Any]:
     """The BOM of ``lock``'s models, as a JSON-ready dict."""
     canonical = json.dumps([m.to_dict() for m in lock.models], sort_keys=True, separators=(",", ":"))
     serial = uuid.uuid5(uuid.NAMESPACE_URL, "hublock:" + hashlib.sha256(canonical.encode()).hexdigest())

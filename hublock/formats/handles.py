@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit, urlunsplit
 
-from hublock.core.errors import ManifestError
+from hublock.core import ManifestError
 
 KAGGLE_SCHEME = "kaggle://"
 WEB = "https://www.kaggle.com"

@@ -11,9 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hublock.core.digest import Digest
-from hublock.core.errors import HublockError, LockfileError, ManifestError
-from hublock.core.fsutil import atomic_write
+from hublock.core import Digest, HublockError, LockfileError, ManifestError, atomic_write
 from hublock.formats.handles import KaggleHandle, find_kaggle_model, handle_kind, parse_kaggle_handle
 from hublock.formats.manifest import Handle, parse_toml
 

@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any, NewType
 from urllib.parse import urlsplit
 
-from hublock.core.digest import Digest
-from hublock.core.errors import HublockError, ManifestError
+from hublock.core import Digest, HublockError, ManifestError
 from hublock.formats.handles import KAGGLE_SCHEME, handle_kind, parse_kaggle_handle
 
 Handle = NewType("Handle", str)
 """A model handle exactly as user code passes it to ``hub.load``."""
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _TOP_KEYS = ("cache", "models", "mirrors", "auth")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CACHE_KEYS = ("dir", "kaggle", "options")
@@ -231,7 +230,7 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
     by_handle: dict[str, str] = {}
     for name, value in models_table.items():
         where = f"{source}: models.{name}"
-        if not _NAME.match(name):
+        if not MODEL_NAME.match(name):
             raise ManifestError(
                 f"{where}: model names use letters, digits, '.', '_' and '-' and start with a letter or digit"
             )

@@ -15,9 +15,7 @@ import sys
 from collections.abc import Collection
 from pathlib import Path
 
-from hublock.core import config
-from hublock.core.errors import HublockError
-from hublock.core.types import UNLOCKED_MODES, VERIFY_MODES, Unlocked, Verify, one_of
+from hublock.core import UNLOCKED_MODES, VERIFY_MODES, HublockError, Unlocked, Verify, config, one_of
 from hublock.hooks.guard import Guard
 
 LOADERS = ("tensorflow_hub", "kagglehub")

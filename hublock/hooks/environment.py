@@ -8,9 +8,8 @@ import os
 import site
 from pathlib import Path
 
-from hublock.commands.project import Project
-from hublock.core import config
-from hublock.core.types import Unlocked, Verify
+from hublock.commands import Project
+from hublock.core import Unlocked, Verify, config
 
 # Both paths are relative to this file: a test checks each still points at what it names.
 AUTOLOAD_DIR = Path(__file__).resolve().parent / "autoload"  # holds sitecustomize.py

@@ -14,15 +14,10 @@ import threading
 import warnings
 from pathlib import Path
 
-from hublock.caches.base import Cache, CacheChoice
-from hublock.caches.inspection import Inspection, State
-from hublock.commands.plan import Action, SyncStep
-from hublock.commands.project import Project
-from hublock.commands.sync import sync_model
-from hublock.core.errors import IntegrityError, NotInSyncError
-from hublock.core.types import Loader, Unlocked, Verify
-from hublock.formats.handles import KaggleHandle, parse_kaggle_handle
-from hublock.formats.lockfile import LockedModel
+from hublock.caches import Cache, CacheChoice, Inspection, State
+from hublock.commands import Action, Project, SyncStep, sync_model
+from hublock.core import IntegrityError, Loader, NotInSyncError, Unlocked, Verify
+from hublock.formats import KaggleHandle, LockedModel, parse_kaggle_handle
 
 
 class Guard:

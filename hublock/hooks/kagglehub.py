@@ -19,8 +19,7 @@ import kagglehub  # noqa: F401 - the registry below must exist before we add to 
 from kagglehub import registry
 from kagglehub.handle import ModelHandle
 
-from hublock.formats.handles import KaggleHandle, parse_kaggle_handle
-from hublock.formats.lockfile import LockedModel
+from hublock.formats import KaggleHandle, LockedModel, parse_kaggle_handle
 from hublock.hooks.guard import Guard, inside
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import tensorflow_hub  # noqa: F401 - the registry below must exist before we add to it
 from tensorflow_hub import registry
 
-from hublock.caches.bucket import check_remote
-from hublock.core.errors import IntegrityError
-from hublock.formats.lockfile import LockedModel
+from hublock.caches import check_remote
+from hublock.core import IntegrityError
+from hublock.formats import LockedModel
 from hublock.hooks.guard import Guard
 
 

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from hublock.core.errors import FetchError, IntegrityError
-from hublock.formats.handles import KAGGLE_SCHEME, parse_kaggle_handle
+from hublock.core import FetchError, IntegrityError
+from hublock.formats import KAGGLE_SCHEME, parse_kaggle_handle
 from hublock.remote import kaggle_api
 from hublock.remote.http import RETRY_STATUSES, Retry, Transient, transport_reason
 from hublock.remote.urls import RedirectChain

@@ -15,13 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from hublock.caches.downloads import ArchiveWriter, DownloadCache
-from hublock.core import config
-from hublock.core.digest import TreeDigest
-from hublock.core.errors import FetchError, IntegrityError, SavedModelError
-from hublock.core.parallel import ReadAhead
-from hublock.formats.archive import KEEP_MAX, extract_archive, unpacked_limit
-from hublock.formats.handles import KaggleHandle, handle_kind
+from hublock.caches import ArchiveWriter, DownloadCache
+from hublock.core import FetchError, IntegrityError, ReadAhead, SavedModelError, TreeDigest, config
+from hublock.formats import KEEP_MAX, KaggleHandle, extract_archive, handle_kind, unpacked_limit
 from hublock.remote.download import HttpBody
 from hublock.remote.http import (
     RETRY_STATUSES,
@@ -38,8 +34,7 @@ from hublock.remote.urls import RedirectChain, with_format_query
 if TYPE_CHECKING:
     import httpx
 
-    from hublock.formats.bundle import BundleReader
-    from hublock.formats.saved_model_api import ModelApi
+    from hublock.formats import BundleReader, ModelApi
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just received."""
@@ -70,7 +65,7 @@ def archive_api(files: Mapping[str, bytes], tree: TreeDigest) -> tuple[ModelApi 
     """The API of a model from its saved_model.pb and fingerprint.pb (as ``extract_archive``
     kept them), TensorFlow's signature_def_hash, and what to say about it: a model that is no
     SavedModel, or whose saved_model.pb cannot be read, is said so, not failed."""
-    from hublock.formats.saved_model_api import FINGERPRINT, SAVED_MODEL, parse_fingerprint, parse_saved_model
+    from hublock.formats import FINGERPRINT, SAVED_MODEL, parse_fingerprint, parse_saved_model
 
     if SAVED_MODEL not in files:
         if any(f.path == SAVED_MODEL for f in tree.files):
@@ -187,7 +182,7 @@ class Fetcher:
             if self._bundles is None:
                 readers: list[BundleReader] = []
                 if self._bundle_paths:  # the bundle reader is imported only for those who have one
-                    from hublock.formats.bundle import BundleReader
+                    from hublock.formats import BundleReader
 
                     readers = [BundleReader(path) for path in self._bundle_paths]
                 self._bundles = readers
@@ -213,7 +208,7 @@ class Fetcher:
         for bundle in self.bundles if cached_sha256 is not None else ():
             opened = bundle.open(cached_sha256)  # type: ignore[arg-type]
             if opened is not None:
-                from hublock.formats.bundle import archive_member
+                from hublock.formats import archive_member
 
                 label = f"{bundle.path}:{archive_member(cached_sha256)}"  # type: ignore[arg-type]
                 with opened:

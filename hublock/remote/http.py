@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hublock.core import config
-from hublock.core.errors import FetchError
+from hublock.core import FetchError, config
 
 if TYPE_CHECKING:
     import ssl

@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hublock.core import config
-from hublock.core.errors import FetchError
-from hublock.formats.handles import KaggleHandle, framework_enum
+from hublock.core import FetchError, config
+from hublock.formats import KaggleHandle, framework_enum
 from hublock.remote.http import RETRY_STATUSES, Retry, Transient
 
 if TYPE_CHECKING:

@@ -8,11 +8,8 @@ import os
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from hublock.core.errors import FetchError
-from hublock.core.redact import strip_secrets
-from hublock.formats.handles import KAGGLE_SCHEME, handle_kind
-from hublock.formats.lockfile import LockedModel
-from hublock.formats.manifest import CONTENT_MIRROR
+from hublock.core import FetchError, strip_secrets
+from hublock.formats import CONTENT_MIRROR, KAGGLE_SCHEME, LockedModel, handle_kind
 
 MAX_REDIRECTS = 10
 _SIGNED_PARAMS = ("x-goog-", "x-amz-", "signature", "expires", "googleaccessid")
@@ -76,7 +73,7 @@ def portable_url(url: str, mirrors: Mapping[str, str], *, via_mirror: bool = Fal
 
 def content_source(sha256: str, base: str) -> str:
     """Where a content-addressed mirror (``hublock mirror``) keeps an archive: ``BASE/sha256/<hex>``."""
-    from hublock.formats.bundle import archive_member
+    from hublock.formats import archive_member
 
     if "://" in base:
         return base.rstrip("/") + "/" + archive_member(sha256)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from hublock.core.redact import redact, strip_secrets
+from hublock.core.redaction import redact, strip_secrets
 from tests.conftest import Project
 
 SECRETS = ("PASSWORD1", "SECRET2", "TOKEN3")

@@ -104,8 +104,8 @@ def test_threads_sharing_a_fetcher_all_see_every_bundle(
     """A sync on threads (a bucket, an injected transport, a process that imported TensorFlow)
     shares one fetcher: a thread that asks for its bundles while another is still opening them
     waits for the whole list, never takes an empty one ("not in the bundle")."""
+    from hublock import formats
     from hublock.caches.downloads import DownloadCache
-    from hublock.formats import bundle as bundle_module
     from hublock.remote import Fetcher
 
     opening, release = threading.Event(), threading.Event()
@@ -116,7 +116,7 @@ def test_threads_sharing_a_fetcher_all_see_every_bundle(
             release.wait(30)
             self.path = path
 
-    monkeypatch.setattr(bundle_module, "BundleReader", SlowReader)
+    monkeypatch.setattr(formats, "BundleReader", SlowReader)  # what the fetcher imports
     fetcher = Fetcher(DownloadCache(tmp_path / "d"), bundles=[tmp_path / "models.bundle"])
     seen: dict[str, int] = {}
     first = threading.Thread(target=lambda: seen.setdefault("first", len(fetcher.bundles)))

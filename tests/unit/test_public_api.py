@@ -70,20 +70,3 @@ def test_every_type_a_public_function_returns_is_exported() -> None:
                 c.__name__ for c in exported if isinstance(c, type)
             }
             assert not missing, f"{name}.{function.__name__} returns {missing}, which hublock does not export"
-
-
-def test_the_type_checking_imports_are_the_lazy_map() -> None:
-    """``__init__`` names each public name twice: in the ``TYPE_CHECKING`` imports (for type
-    checkers) and in the map of lazy imports (at run time). They must agree, name for module."""
-    import ast
-    from pathlib import Path
-
-    tree = ast.parse(Path(hublock.__file__).read_text())
-    block = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
-    imported = {
-        alias.name: node.module
-        for node in block.body
-        if isinstance(node, ast.ImportFrom)
-        for alias in node.names
-    }
-    assert imported == hublock._WHERE
