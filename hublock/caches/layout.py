@@ -8,7 +8,7 @@ tensorflow_hub's cache (``TFHUB``), as tensorflow_hub itself lays it out::
     <cache>/<sha1>.<uuid>.tmp/              a download in progress (ours use the lock's uuid)
     <cache>/<sha1>.hublock.json             hublock's stamp: what was verified, and file stats
     <cache>/.<name>.<pid>-<uuid>@<host>.part   a file being written (see ``_files.temp_path``)
-    <cache>/.hublock-roots/<id>.json        which project needs which models (``_roots.py``)
+    <cache>/.hublock-roots/<id>.json        which project needs which models (``roots.py``)
     <cache>/.hublock-roots/gc.lock          held shared by sync, exclusively by gc (local caches)
 
 A cache (local directory or bucket) asks its ``Layout`` for every name and never spells one
