@@ -12,6 +12,7 @@ from hublock.cli.options import (
     EPILOG,
     Context,
     bundles_option,
+    cache_option,
     common_options,
     format_option,
     jobs_option,
@@ -25,12 +26,7 @@ from hublock.cli.output import echo, plural_models, shown
 
 @click.command("sync", epilog=EPILOG)
 @common_options
-@click.option(
-    "--cache",
-    metavar="DIR",
-    help="The tensorflow_hub cache to fill [default: $TFHUB_CACHE_DIR, then [cache] dir in "
-    "hub.toml, then tensorflow_hub's default <tmp>/tfhub_modules].",
-)
+@cache_option
 @click.option("--dry-run", is_flag=True, help="Print what would be done; exit 1 if anything would change.")
 @click.option(
     "--no-local-staging",
