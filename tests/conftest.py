@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import io
 import logging
@@ -11,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -209,31 +209,50 @@ class Project:
 
 def run_in_process(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``hublock ARGV`` through ``hublock.cli.main.main`` in this process, with this working
-    directory and exactly this environment (both restored after), stdout and stderr captured, and
-    the exit code from its SystemExit: what a user sees, without a Python start-up per call."""
+    directory and exactly this environment (both restored after), its output captured, and the
+    exit code from its SystemExit: what a user sees, without a Python start-up per call. The
+    output is captured at the file descriptors, so that what the worker processes a sync forks
+    write (their log lines) is captured too, as it is from a command."""
     from hublock.cli.main import main
 
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
     saved_term = signal.getsignal(signal.SIGTERM)
-    out, err = io.StringIO(), io.StringIO()
+    saved_streams = sys.stdout, sys.stderr
     code = 0
-    os.environ.clear()
-    os.environ.update(env)
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main(argv)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if isinstance(exc.code, str):
-            err.write(exc.code + "\n")
-    finally:
-        os.chdir(saved_cwd)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        for stream in saved_streams:
+            stream.flush()
+        saved_fds = os.dup(1), os.dup(2)
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
         os.environ.clear()
-        os.environ.update(saved_env)
-        signal.signal(signal.SIGTERM, saved_term)
-        logging.getLogger().handlers.clear()  # main configures logging for the command only
-    return subprocess.CompletedProcess(["hublock", *argv], code, out.getvalue(), err.getvalue())
+        os.environ.update(env)
+        os.chdir(cwd)
+        try:
+            main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if isinstance(exc.code, str):
+                sys.stderr.write(exc.code + "\n")
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            sys.stdout, sys.stderr = saved_streams
+            os.dup2(saved_fds[0], 1)
+            os.dup2(saved_fds[1], 2)
+            os.close(saved_fds[0])
+            os.close(saved_fds[1])
+            os.chdir(saved_cwd)
+            os.environ.clear()
+            os.environ.update(saved_env)
+            signal.signal(signal.SIGTERM, saved_term)
+            logging.getLogger().handlers.clear()  # main configures logging for the command only
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    return subprocess.CompletedProcess(["hublock", *argv], code, stdout, stderr)
 
 
 @pytest.fixture
