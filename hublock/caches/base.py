@@ -21,7 +21,7 @@ from hublock.caches.kagglehub import KagglehubCache
 from hublock.caches.layout import Entry, Layout
 from hublock.caches.roots import Root
 from hublock.caches.tfhub_dir import LocalCache
-from hublock.core import CacheError, TreeDigest, config
+from hublock.core import CacheError, Loader, TreeDigest, config
 from hublock.formats import LockedModel, Sink
 
 
@@ -104,7 +104,7 @@ class CacheChoice:
 
     location: str
     reason: str
-    loader: str = "tfhub"
+    loader: Loader = "tfhub"
     """Whose cache it is: ``tfhub`` (tensorflow_hub) or ``kagglehub``."""
 
     def to_dict(self) -> dict[str, str]:
@@ -148,7 +148,7 @@ def _expand(location: str) -> str:
     return os.path.abspath(os.path.expanduser(location))
 
 
-def open_cache(location: str, options: Mapping[str, Any] | None = None, loader: str = "tfhub") -> Cache:
+def open_cache(location: str, options: Mapping[str, Any] | None = None, loader: Loader = "tfhub") -> Cache:
     """The cache at a local path or an fsspec URL (``gs://bucket/prefix``, ``memory://...``);
     ``loader="kagglehub"``: kagglehub's cache (a local directory)."""
     if loader == "kagglehub":

@@ -31,7 +31,7 @@ import socket
 from dataclasses import dataclass
 from typing import Protocol
 
-from hublock.core import temp_owner
+from hublock.core import Loader, temp_owner
 from hublock.formats import handle_kind
 
 LOCK_TIMEOUT_SEC = 10 * 60  # tensorflow_hub's own LOCK_FILE_TIMEOUT_SEC
@@ -85,7 +85,7 @@ class Layout(Protocol):
     """The names a loader's cache uses for one model, relative to the cache root. The ``handle``
     each method takes is the model's address in this cache (``address``)."""
 
-    name: str
+    name: Loader
     """The loader: ``tfhub`` or ``kagglehub``."""
 
     def address(self, model: Addressed) -> str | None:
@@ -156,7 +156,7 @@ class _Names:
 class TfhubLayout(_Names):
     """tensorflow_hub's cache: everything keyed by ``sha1(handle)``, flat at the root."""
 
-    name = "tfhub"
+    name: Loader = "tfhub"
 
     _NAME = re.compile(
         r"^(?P<key>[0-9a-f]{40})(?:(?P<lock>\.lock)|(?P<descriptor>\.descriptor\.txt)"
@@ -211,7 +211,7 @@ class KagglehubLayout(_Names):
     temp names of its own (it downloads in place): hublock's lock, stamp and staging sit beside
     the version under names kagglehub never asks for. The key is the version's directory."""
 
-    name = "kagglehub"
+    name: Loader = "kagglehub"
     _NAME = re.compile(
         r"^(?P<dir>models/[^/]+/[^/]+/[^/]+/[^/]+)/(?:"
         r"(?P<version>\d+)(?:(?P<marker>\.complete)|(?P<lock>\.hublock-lock)|(?P<stamp>\.hublock\.json))?"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hublock.caches import CacheChoice, Inspection, State
 from hublock.commands.plan import Action, SyncStep
-from hublock.core import KAGGLEHUB_CACHE, TFHUB_CACHE_DIR, Setting, redact
+from hublock.core import KAGGLEHUB_CACHE, TFHUB_CACHE_DIR, Loader, Setting, redact
 from hublock.formats import LockedModel, Lockfile
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class SyncResult:
     name: str
     outcome: Outcome
     path: str
-    cache: str = "tfhub"
+    cache: Loader = "tfhub"
     """Whose cache: ``tfhub`` or ``kagglehub``."""
     warning: str = ""
     """What the user should know (the host re-compressed the archive, say)."""

@@ -27,6 +27,7 @@ from hublock.core import (
     HublockError,
     Inline,
     IntegrityError,
+    Loader,
     NotInSyncError,
     OnEvent,
     ReadAhead,
@@ -372,7 +373,7 @@ class ChainSpec:
     """A chain of work as a worker process receives it (caches by location, not as objects)."""
 
     project: Project
-    items: list[tuple[SyncStep, str, str]]  # (step, cache location, loader)
+    items: list[tuple[SyncStep, str, Loader]]  # (step, cache location, loader)
     local_staging: bool
 
 

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
         strip_secrets,
     )
     from hublock.core.types import (
+        LOADER_MODULES,
         UNLOCKED_MODES,
         VERIFY_MODES,
         Loader,
@@ -87,6 +88,7 @@ _WHERE: dict[str, str] = {
     "Inline": "hublock.core.parallel",
     "IntegrityError": "hublock.core.errors",
     "KAGGLEHUB_CACHE": "hublock.core.config",
+    "LOADER_MODULES": "hublock.core.types",
     "Loader": "hublock.core.types",
     "LockfileError": "hublock.core.errors",
     "ManifestError": "hublock.core.errors",
@@ -134,6 +136,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CHUNK",
     "KAGGLEHUB_CACHE",
+    "LOADER_MODULES",
     "TFHUB_CACHE_DIR",
     "UNLOCKED_MODES",
     "VERIFY_MODES",

@@ -6,14 +6,26 @@ from typing import Literal, TypeVar, get_args
 
 from hublock.core.events import Event, OnEvent
 
-__all__ = ["UNLOCKED_MODES", "VERIFY_MODES", "Event", "Loader", "OnEvent", "Unlocked", "Verify", "one_of"]
+__all__ = [
+    "LOADER_MODULES",
+    "UNLOCKED_MODES",
+    "VERIFY_MODES",
+    "Event",
+    "Loader",
+    "OnEvent",
+    "Unlocked",
+    "Verify",
+    "one_of",
+]
 
 # How a load of a locked model is checked: stamps only, every file re-hashed, or not at all.
 Verify = Literal["fast", "full", "off"]
 # What a load of a handle hub.lock does not list does.
 Unlocked = Literal["allow", "warn", "error"]
-# A cache layout, and the loader that reads it, as JSON documents and hub.lock spell it.
+# A cache layout, and the loader that reads it, as JSON documents spell it.
 Loader = Literal["tfhub", "kagglehub"]
+# The module each loader is imported as (``activate(loaders=...)`` names these).
+LOADER_MODULES: dict[Loader, str] = {"tfhub": "tensorflow_hub", "kagglehub": "kagglehub"}
 
 VERIFY_MODES: tuple[Verify, ...] = get_args(Verify)
 UNLOCKED_MODES: tuple[Unlocked, ...] = get_args(Unlocked)

@@ -15,10 +15,20 @@ import sys
 from collections.abc import Collection
 from pathlib import Path
 
-from hublock.core import UNLOCKED_MODES, VERIFY_MODES, HublockError, Unlocked, Verify, config, one_of
+from hublock.core import (
+    LOADER_MODULES,
+    UNLOCKED_MODES,
+    VERIFY_MODES,
+    HublockError,
+    Unlocked,
+    Verify,
+    config,
+    one_of,
+)
 from hublock.hooks.guard import Guard
 
-LOADERS = ("tensorflow_hub", "kagglehub")
+LOADERS = tuple(LOADER_MODULES.values())  # tensorflow_hub, kagglehub
+TFHUB_MODULE = LOADER_MODULES["tfhub"]
 
 _active: Guard | None = None
 
@@ -72,7 +82,7 @@ def activate(
     previous, _active = _active, None
     if previous is not None:
         _unregister(previous)
-    if "tensorflow_hub" in wanted:
+    if TFHUB_MODULE in wanted:
         from hublock.hooks import tfhub as _tfhub
 
         guard.tfhub = _tfhub.register(guard)
@@ -87,7 +97,7 @@ def activate(
 def _wanted(guard: Guard) -> set[str]:
     """Loaders already imported, or installed and needed by the lock's models."""
     needs = {
-        "tensorflow_hub": any(m.in_tfhub for m in guard.models),
+        TFHUB_MODULE: any(m.in_tfhub for m in guard.models),
         "kagglehub": any(m.kaggle for m in guard.models),
     }
     return {
