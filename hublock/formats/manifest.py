@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NewType
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from hublock.core import Digest, HublockError, ManifestError
 from hublock.formats.handles import KAGGLE_SCHEME, handle_kind, parse_kaggle_handle
@@ -113,6 +113,12 @@ def check_handle(handle: str, where: str) -> Handle:
         parts = urlsplit(handle)
         if not parts.netloc or parts.fragment:
             raise ManifestError(f"{where}: {handle!r} is not a valid http(s) URL")
+        if climbs_out(parts.path):
+            raise ManifestError(
+                f"{where}: {handle!r}: its path climbs out with '..' (encoded or not), so a mirror "
+                "would serve it from outside its directory",
+                hint="write the handle as the hub publishes it, without '..' segments",
+            )
     elif kind == "gcs":
         if not handle.endswith((".tar.gz", ".tgz", ".tar")) or len(handle) <= len("gs://x/"):
             raise ManifestError(
@@ -126,6 +132,19 @@ def check_handle(handle: str, where: str) -> Handle:
             "or a local path"
         )
     return Handle(handle)
+
+
+def climbs_out(path: str) -> bool:
+    """Whether a URL path has a ``..`` segment, as written or once percent-decoded (up to three
+    times: ``%252e%252e``), with ``/`` or ``\\`` between segments."""
+    for _ in range(4):
+        if ".." in re.split(r"[/\\]", path):
+            return True
+        decoded = unquote(path)
+        if decoded == path:
+            return False
+        path = decoded
+    return True  # still encoded after three rounds: nobody publishes a model so
 
 
 def comparable_handle(handle: str) -> str:

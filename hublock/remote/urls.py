@@ -44,7 +44,15 @@ def apply_mirror(handle: str, mirrors: Mapping[str, str]) -> str:
             rest = urlsplit(rest).path.strip("/")
             if not rest.endswith((".tar.gz", ".tgz", ".tar")):
                 rest += ".tar.gz"
-            return os.path.join(base, rest)
+            location = os.path.join(base, rest)
+            inside = os.path.normpath(location).startswith(os.path.normpath(base).rstrip(os.sep) + os.sep)
+            if not inside:  # hub.toml refuses such handles; a hand-edited hub.lock meets this
+                raise FetchError(
+                    f"{handle}: leads outside the mirror directory {base}; refused",
+                    path=handle,
+                    hint="fix the handle in hub.toml and hub.lock (`hublock lock --upgrade NAME`)",
+                )
+            return location
     return handle
 
 

@@ -127,3 +127,40 @@ def test_parser_raises_only_hublock_errors(text: str) -> None:
 
 def test_an_empty_models_table_is_a_valid_project() -> None:
     assert parse_manifest("[models]\n# nothing yet\n").models == ()
+
+
+segments = st.lists(
+    st.sampled_from(["..", ".", "%2e%2e", "%2E%2e", "%252e%252e", "..%5c", "a", "b", "5", "x..y", "%2e"]),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(segments)
+def test_a_url_handle_never_maps_outside_a_directory_mirror(parts: list[str]) -> None:
+    """Whatever a URL handle's path, hub.toml refuses it or a directory mirror serves it from
+    inside the directory (as ``..`` in a Kaggle handle is refused)."""
+    import os
+    from urllib.parse import unquote
+
+    from hublock.remote import apply_mirror
+
+    handle = "https://tfhub.dev/" + "/".join(parts)
+    try:
+        parse(f'[models]\nm = "{handle}"\n')
+    except ManifestError as exc:
+        assert "climbs out" in str(exc) and repr(handle) in str(exc)
+        return
+    mirror = "/srv/mirror"
+    location = apply_mirror(handle, {"https://tfhub.dev/": mirror})
+    assert os.path.normpath(location).startswith(mirror + os.sep), location
+    # a URL mirror would decode the path: nothing that decodes to '..' got through
+    assert ".." not in unquote(unquote(location)).split("/")
+
+
+@pytest.mark.parametrize(
+    "path", ["google/../../etc/passwd", "google/%2e%2e/%2e%2e/secret", "g/%252E%252E/x", "g/..%5c..%5cx"]
+)
+def test_a_url_handle_that_climbs_out_is_refused_by_name(path: str) -> None:
+    with pytest.raises(ManifestError, match=r"models\.m: .* climbs out with '\.\.'"):
+        parse(f'[models]\nm = "https://tfhub.dev/{path}"\n')

@@ -95,3 +95,15 @@ def test_format_query_and_signed_urls() -> None:
     )
     assert is_signed("https://s3/o?X-Amz-Signature=1") and is_signed("https://cdn/o?Expires=1&Signature=2")
     assert not is_signed("https://www.kaggle.com/models/a/b/TensorFlow2/c/1?tf-hub-format=compressed")
+
+
+def test_a_handle_that_leads_outside_a_mirror_directory_is_refused_at_fetch_time() -> None:
+    """hub.toml refuses such a handle; a hand-edited hub.lock can still carry one, and a mirror
+    directory never serves a file outside itself for it."""
+    import pytest
+
+    from hublock.core import FetchError
+
+    assert apply_mirror("https://tfhub.dev/a/b/5", {"https://tfhub.dev/": "/srv/m"}) == "/srv/m/a/b/5.tar.gz"
+    with pytest.raises(FetchError, match="leads outside the mirror directory /srv/m"):
+        apply_mirror("https://tfhub.dev/a/../../etc/x", {"https://tfhub.dev/": "/srv/m"})
