@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from hublock.commands.lock import check_project
 from hublock.commands.project import Project
@@ -42,10 +42,13 @@ from hublock.formats import (
     LockedModel,
     Lockfile,
     archive_member,
+    check_held,
     cyclonedx_bom,
+    damaged,
     is_sha256,
     iter_archives,
     lock_digest,
+    member_problem,
     require_same_lock,
 )
 from hublock.remote import Fetcher, model_sources
@@ -133,7 +136,7 @@ def download_missing(
     return tuple(models[a.sha256].name for a in missing)
 
 
-def sha256_of(f: BinaryIO, label: str, on_event: OnEvent) -> str:
+def sha256_of(f: IO[bytes], label: str, on_event: OnEvent) -> str:
     """The sha256 (hex) of what is left in ``f``, read in large steps, progress reported."""
     reader = _Hashing(f, bytes_of(on_event, label))
     while reader.read(CHUNK):
@@ -144,7 +147,7 @@ def sha256_of(f: BinaryIO, label: str, on_event: OnEvent) -> str:
 class _Hashing:
     """A file read through: its bytes hashed and counted on the way (one pass)."""
 
-    def __init__(self, f: BinaryIO, progress: Callable[[int], None]) -> None:
+    def __init__(self, f: IO[bytes], progress: Callable[[int], None]) -> None:
         self._f, self._progress = f, progress
         self.sha256 = hashlib.sha256()
 
@@ -285,20 +288,25 @@ def verify_bundle(path: str | os.PathLike[str], *, on_event: OnEvent = ignore) -
     seen: dict[str, tuple[str, int]] = {}  # member hex -> (actual sha256, size)
     problems: list[str] = []
     index: BundleIndex | None = None  # the first member: what each archive is for
+    names: set[str] = set()
     try:
         for member, data in iter_archives(bundle):
-            if member.name in (INDEX, LOCK, MANIFEST) and data is not None:
-                texts[member.name] = data.read()
-                if member.name == INDEX:
-                    index = BundleIndex.parse(texts[INDEX], str(bundle))
-            elif member.name.startswith(ARCHIVES) and data is not None:
+            problem = member_problem(member.name, regular=member.isfile(), index=index)
+            if member.name in names:
+                problem = "a second member of this name"
+            names.add(member.name)
+            if problem is not None or data is None:
+                problems.append(f"{member.name}: {problem}")
+            elif member.name.startswith(ARCHIVES):
                 listed = index.find(member.name[len(ARCHIVES) :]) if index is not None else None
                 label = ", ".join(listed.models) if listed is not None else member.name
                 on_event(Event(label, "start", "checking", total=member.size))
                 seen[member.name[len(ARCHIVES) :]] = (sha256_of(data, label, on_event), member.size)
                 on_event(Event(label, "done", "checked"))
             else:
-                problems.append(f"{member.name}: not part of a bundle")
+                texts[member.name] = data.read()
+                if member.name == INDEX:
+                    index = BundleIndex.parse(texts[INDEX], str(bundle))
     except FileNotFoundError:
         raise BundleError(f"{bundle}: no such file", path=str(bundle)) from None
     except (tarfile.TarError, EOFError, OSError) as exc:
@@ -330,7 +338,7 @@ def _checked(
     """The report of a bundle whose archives were read (``seen``), or every problem found."""
     problems = problems + _check_contents(index, lock_bytes, seen, str(bundle))
     if problems:
-        raise BundleError(f"{bundle}: " + "; ".join(problems), path=str(bundle), hint="make the bundle again")
+        raise damaged(bundle, problems)
     return BundleReport(bundle, index.archives, seconds=time.perf_counter() - started)
 
 
@@ -383,25 +391,10 @@ def check_with_bundles(
     for reader in readers:
         require_same_lock(reader, lock, project.lockfile_path)
     archives, skipped = locked_archives(lock, (), project.lockfile_path)
-    missing: list[str] = []
-    for archive in archives:
-        holder = next((r for r in readers if r.has(archive.sha256)), None)
-        if holder is None:
-            missing.append(f"{', '.join(archive.models)} (sha256:{archive.sha256[:16]}...)")
-            continue
-        with _opened(holder, archive.sha256) as f:
-            on_event(Event(archive.models[0], "start", f"checking in {holder.path}", total=archive.size))
-            actual = sha256_of(f, archive.models[0], on_event)
-        if actual != archive.sha256:
-            raise IntegrityError(
-                f"{holder.path}: the archive of {', '.join(archive.models)} differs from hub.lock",
-                model=archive.models[0],
-                path=str(holder.path),
-                expected=f"sha256:{archive.sha256}",
-                actual=f"sha256:{actual}",
-                hint="make the bundle again on the connected side (`hublock bundle`)",
-            )
-        on_event(Event(archive.models[0], "done", "matches hub.lock"))
+    missing = [
+        f"{', '.join(archive.models)} (sha256:{archive.sha256[:16]}...)"
+        for archive in check_held(readers, archives, on_event)
+    ]
     if missing:
         raise NotInSyncError(
             "no bundle given holds the archive of " + "; ".join(missing),

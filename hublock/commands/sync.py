@@ -46,6 +46,8 @@ from hublock.remote import ArchiveStream, Fetcher, model_sources, prepare_networ
 if TYPE_CHECKING:
     import httpx
 
+    from hublock.formats import BundleReader
+
 
 THREADED_MIN = 16 << 20
 """Archives this large run their stages on threads of their own (reading and sha256, gunzip,
@@ -283,11 +285,13 @@ def _sync_project(
 ) -> SyncReport:
     lock = project.lock()
     project.require_in_sync(lock, "sync")
+    readers: list[BundleReader] = []
     if project.bundles:  # imported only then: most syncs have none
         from hublock.formats import BundleReader, require_same_lock
 
-        for bundle in project.bundles:
-            require_same_lock(BundleReader(bundle), lock, project.lockfile_path)
+        readers = [BundleReader(bundle) for bundle in project.bundles]  # the bundles' rules checked
+        for reader in readers:
+            require_same_lock(reader, lock, project.lockfile_path)
     targets = [project.open_cache()]
     if any(m.kaggle for m in lock.models):
         targets.append(project.open_kaggle_cache())
@@ -306,6 +310,8 @@ def _sync_project(
         # largest first: the biggest model is the longest chain of work, so it must not start
         # last and leave a core idle at the end
         chains = sorted(work.values(), key=lambda items: -items[0][0].model.size)
+        if readers:
+            _check_bundled(project, readers, chains, on_event)
         if _in_processes(project, chains, jobs):
             downloads = project.downloads()
             to_fetch = [
@@ -340,6 +346,27 @@ def _sync_project(
         learnt = tuple(r.warning for r in mine if r.warning)
         reports.append(replace(report, results=(*untouched, *mine), warnings=report.warnings + learnt))
     return _joined(reports)
+
+
+def _check_bundled(
+    project: Project,
+    readers: list[BundleReader],
+    chains: list[list[tuple[SyncStep, Cache]]],
+    on_event: OnEvent,
+) -> None:
+    """A bundle that fails any check publishes nothing: every archive this sync will take from
+    the bundles is read and checked first, before any model is unpacked (an air-gapped site
+    gets the whole lock or a clear refusal, never a mix)."""
+    from hublock.formats import BundledArchive, check_held
+
+    downloads = project.downloads()
+    wanted = []
+    for items in chains:
+        model = items[0][0].model
+        sha256 = (model.archive or "").removeprefix("sha256:")
+        if sha256 and model.size is not None and downloads.get(sha256) is None:
+            wanted.append(BundledArchive(sha256, model.size, tuple(step.model.name for step, _ in items)))
+    check_held(readers, wanted, on_event)
 
 
 def _sync_all(

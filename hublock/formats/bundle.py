@@ -19,12 +19,12 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
-from hublock.core import BundleError, NotInSyncError
+from hublock.core import BundleError, Event, NotInSyncError, OnEvent, ignore
 from hublock.formats.lockfile import Lockfile, parse_lockfile
 
 FORMAT = "hublock-bundle"
@@ -119,6 +119,38 @@ class BundleIndex:
         return cls(lock, tuple(archives))
 
 
+DAMAGED_HINT = "make the bundle again on the connected side (`hublock bundle OUT`) and carry that one over"
+
+
+def member_problem(name: str, *, regular: bool, index: BundleIndex | None) -> str | None:
+    """What breaks the bundle's rules in one member (a tar member, or a file of an unpacked
+    bundle), or None: the one set of rules that ``bundle --verify``, ``sync --from`` and
+    ``lock --check --from`` apply. ``regular``: a plain file (not a link, a directory, a device);
+    ``index``: the bundle's index, once read (an archive it does not list is extra)."""
+    parts = name.split("/")
+    if name.startswith("/") or ".." in parts or "\\" in name:
+        return "an absolute or '..' name"
+    if not regular:
+        return "not a plain file (a link, a directory or a device)"
+    if name in (INDEX, LOCK, MANIFEST):
+        return None
+    if not name.startswith(ARCHIVES):
+        return "not part of a bundle"
+    digest = name[len(ARCHIVES) :]
+    if not is_sha256(digest):
+        return f"not named {ARCHIVES}<64 hex digits>"
+    if index is not None and index.find(digest) is None:
+        return "an archive its index does not list"
+    return None
+
+
+def damaged(bundle: Path | str, problems: list[str]) -> BundleError:
+    """The error of a bundle that breaks its rules: it names the bundle and each member."""
+    return BundleError(
+        f"{bundle}: damaged or tampered with: " + "; ".join(problems), path=str(bundle), hint=DAMAGED_HINT
+    )
+
+
 def lock_digest(text: bytes) -> str:
     return "sha256:" + hashlib.sha256(text).hexdigest()
 
@@ -163,11 +195,9 @@ class BundleReader:
             index, self.lock_bytes, self.manifest_bytes = self._scan()
         self.index = BundleIndex.parse(index, str(self.path))
         if lock_digest(self.lock_bytes) != self.index.lock:
-            raise BundleError(
-                f"{self.path}: its hub.lock is not the one its index was written with (tampered?)",
-                path=str(self.path),
-            )
+            raise damaged(self.path, [f"{LOCK}: not the one its index was written with"])
         self.lock = parse_lockfile(self.lock_bytes.decode("utf-8", "replace"), source=f"{self.path}:{LOCK}")
+        self._check_members()
 
     def _read_file(self, name: str) -> bytes:
         try:
@@ -179,15 +209,23 @@ class BundleReader:
 
     def _scan(self) -> tuple[bytes, bytes, bytes | None]:
         texts: dict[str, bytes] = {}
+        problems: list[str] = []
+        names: set[str] = set()
         try:
             with tarfile.open(self.path, "r:") as tar:
                 for member in tar:
-                    if member.name in (INDEX, LOCK, MANIFEST) and member.isfile():
+                    problem = member_problem(member.name, regular=member.isfile(), index=None)
+                    if member.name in names:
+                        problem = "a second member of this name"
+                    names.add(member.name)
+                    if problem is not None:
+                        problems.append(f"{member.name}: {problem}")
+                    elif member.name.startswith(ARCHIVES):
+                        self._members[member.name[len(ARCHIVES) :]] = (member.offset_data, member.size)
+                    else:
                         extracted = tar.extractfile(member)
                         assert extracted is not None
                         texts[member.name] = extracted.read()
-                    elif member.name.startswith(ARCHIVES) and member.isfile():
-                        self._members[member.name[len(ARCHIVES) :]] = (member.offset_data, member.size)
         except FileNotFoundError:
             raise BundleError(f"{self.path}: no such file", path=str(self.path)) from None
         except (tarfile.TarError, EOFError) as exc:
@@ -196,12 +234,37 @@ class BundleReader:
             ) from None
         except OSError as exc:
             raise BundleError(f"{self.path}: cannot read: {exc}", path=str(self.path)) from None
+        if problems:
+            raise damaged(self.path, problems)
         if INDEX not in texts or LOCK not in texts:
             raise BundleError(
                 f"{self.path}: no {INDEX if INDEX not in texts else LOCK} in it: not a hublock bundle",
                 path=str(self.path),
             )
         return texts[INDEX], texts[LOCK], texts.get(MANIFEST)
+
+    def _check_members(self) -> None:
+        """The rules, for what only the index tells: every archive is one it lists. In an
+        unpacked bundle, also every file of ``sha256/`` by name and kind."""
+        problems = []
+        if self.path.is_dir():
+            folder = self.path / ARCHIVES
+            entries = sorted(folder.iterdir()) if folder.is_dir() and not folder.is_symlink() else []
+            for entry in entries:
+                name = ARCHIVES + entry.name
+                regular = entry.is_file() and not entry.is_symlink()
+                if (problem := member_problem(name, regular=regular, index=self.index)) is not None:
+                    problems.append(f"{name}: {problem}")
+            if folder.is_symlink():
+                problems.append(f"{ARCHIVES}: a link")
+        else:
+            for digest in self._members:
+                if (
+                    problem := member_problem(archive_member(digest), regular=True, index=self.index)
+                ) is not None:
+                    problems.append(f"{archive_member(digest)}: {problem}")
+        if problems:
+            raise damaged(self.path, problems)
 
     def has(self, sha256: str) -> bool:
         if self.path.is_dir():
@@ -257,10 +320,45 @@ def require_same_lock(bundle: BundleReader, lock: Lockfile, lockfile: Path) -> N
         )
 
 
-def iter_archives(path: Path) -> Iterator[tuple[tarfile.TarInfo, BinaryIO | None]]:
+def check_held(
+    readers: Sequence[BundleReader], archives: Iterable[BundledArchive], on_event: OnEvent = ignore
+) -> list[BundledArchive]:
+    """Read each of ``archives`` from the first of ``readers`` that holds it and check its size
+    and sha256: one that differs makes the bundle damaged or tampered with (a BundleError naming
+    it and the member), found before anything is unpacked. Returns the archives none holds."""
+    missing = []
+    for archive in archives:
+        holder = next((r for r in readers if r.has(archive.sha256)), None)
+        opened = holder.open(archive.sha256) if holder is not None else None
+        if holder is None or opened is None:
+            missing.append(archive)
+            continue
+        label = archive.models[0] if archive.models else archive_member(archive.sha256)
+        on_event(Event(label, "start", f"checking in {holder.path}", total=archive.size))
+        digest, size = hashlib.sha256(), 0
+        with opened:
+            while chunk := opened.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+                on_event(Event(label, "bytes", amount=len(chunk)))
+        if digest.hexdigest() != archive.sha256 or size != archive.size:
+            found = f"sha256:{digest.hexdigest()[:16]}..., {size} bytes"
+            raise damaged(
+                holder.path,
+                [
+                    f"{archive_member(archive.sha256)} ({', '.join(archive.models)}): other bytes than "
+                    f"hub.lock's archive ({found}; hub.lock: {archive.size} bytes)"
+                ],
+            )
+        on_event(Event(label, "done", f"matches hub.lock (in {holder.path})"))
+    return missing
+
+
+def iter_archives(path: Path) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
     """Every member of a bundle file, in order, with its bytes as a stream (``--verify``: one
     sequential read of the file, nothing extracted; the file is opened for random access only so
     that member data is read straight from it, in large reads)."""
     with tarfile.open(path, "r:") as tar:
         for member in tar:
-            yield member, tar.extractfile(member)  # type: ignore[misc]
+            # a link's "bytes" would be its target's: only a plain file is read
+            yield member, tar.extractfile(member) if member.isfile() else None
