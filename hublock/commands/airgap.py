@@ -49,6 +49,7 @@ from hublock.formats import (
     iter_archives,
     lock_digest,
     member_problem,
+    portable_manifest,
     require_same_lock,
 )
 from hublock.remote import Fetcher, model_sources
@@ -248,7 +249,9 @@ def bundle_project(
     archives, skipped, fetched, models = _in_download_cache(project, "bundle", only, jobs, on_event)
     lock_bytes = project.lockfile_path.read_bytes()
     index = BundleIndex(lock_digest(lock_bytes), tuple(archives))
-    manifest = project.manifest_path.read_bytes() if project.manifest_path.is_file() else None
+    manifest = None
+    if project.manifest_path.is_file():  # without a mirror's password: it goes to another site
+        manifest = portable_manifest(project.manifest_path.read_text("utf-8")).encode()
     tmp = temp_path(out)
     try:
         with open(tmp, "wb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:

@@ -404,6 +404,13 @@ def lock_project(
         )
         + spelling_warnings(new)
         + upstream_warnings(current, new, resolved)
+        + tuple(
+            f"{m.name}: its handle carries credentials ({redact(m.handle)}); a handle is recorded as "
+            "written (tensorflow_hub keys its cache by it), so they travel with hub.lock and bundles: "
+            "name an environment variable in [auth], or use ~/.netrc, instead"
+            for m in new.models
+            if strip_secrets(m.handle) != m.handle
+        )
     )
     apis = known_apis(project, current, new)
     return LockResult(

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
         load_manifest,
         near_duplicates,
         parse_manifest,
+        portable_manifest,
     )
     from hublock.formats.saved_model_api import (
         FINGERPRINT,
@@ -134,6 +135,7 @@ _WHERE: dict[str, str] = {
     "parse_lockfile": "hublock.formats.lockfile",
     "parse_manifest": "hublock.formats.manifest",
     "parse_saved_model": "hublock.formats.saved_model_api",
+    "portable_manifest": "hublock.formats.manifest",
     "read_lockfile": "hublock.formats.lockfile",
     "require_same_lock": "hublock.formats.bundle",
     "trailing_version": "hublock.formats.handles",
@@ -199,6 +201,7 @@ __all__ = [
     "parse_lockfile",
     "parse_manifest",
     "parse_saved_model",
+    "portable_manifest",
     "read_lockfile",
     "require_same_lock",
     "trailing_version",

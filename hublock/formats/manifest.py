@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NewType
 from urllib.parse import unquote, urlsplit
 
-from hublock.core import Digest, HublockError, ManifestError
+from hublock.core import Digest, HublockError, ManifestError, strip_secrets
 from hublock.formats.handles import KAGGLE_SCHEME, handle_kind, parse_kaggle_handle
 
 Handle = NewType("Handle", str)
@@ -320,3 +320,35 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{p}: cannot read: {exc}") from exc
     return parse_manifest(text, source=str(p), base_dir=p.resolve().parent)
+
+
+def portable_manifest(text: str) -> str:
+    """hub.toml as it may travel (in a bundle): every URL outside ``[models]`` (a mirror, and
+    a mirror's prefix) without its userinfo or secret query values, comments and order kept.
+    A handle keeps its spelling: tensorflow_hub keys its cache by the handle as written, and
+    hub.lock names models by it (``lock`` warns about a handle that carries credentials)."""
+    import tomlkit
+    from tomlkit.items import Table
+
+    doc = tomlkit.parse(text)
+
+    def clean(container: Any) -> None:
+        for key in list(container.keys()):
+            value = container[key]
+            if isinstance(value, dict):
+                clean(value)
+            elif isinstance(value, str) and "://" in value and strip_secrets(value) != value:
+                container[key] = strip_secrets(value)
+
+    for name in list(doc.keys()):
+        if name == "models":
+            continue
+        table = doc[name]
+        if name == "mirrors" and isinstance(table, Table):
+            for prefix in list(table.keys()):
+                if strip_secrets(prefix) != prefix:
+                    table[strip_secrets(prefix)] = table[prefix]
+                    del table[prefix]
+        if isinstance(table, dict):
+            clean(table)
+    return tomlkit.dumps(doc)
