@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -25,12 +26,17 @@ def wait_for(path: Path, timeout: float = 20.0) -> None:
 def test_interrupted_sync_leaves_nothing_half_written(project: Project, signum: int, code: int) -> None:
     assert project.run("lock").returncode == 0
     shutil.rmtree(project.downloads)
-    project.hub.throttle = 0.5  # a few seconds per model
+    project.hub.hold = threading.Event()  # bodies stop after their first KiB until released
     proc = project.start("sync")
-    wait_for(project.cache / f"{hashlib.sha1(TFHUB_LINEAR.encode()).hexdigest()}.lock")
-    time.sleep(0.3)
-    proc.send_signal(signum)
-    _, err = proc.communicate(timeout=30)
+    try:
+        assert project.hub.holding.wait(30), "no download started"
+        wait_for(project.cache / f"{hashlib.sha1(TFHUB_LINEAR.encode()).hexdigest()}.lock")
+        proc.send_signal(signum)  # mid-download for certain: the hub holds the rest
+        project.hub.throttle = 0.5  # then the rest trickles (8 s): the cancel is seen mid-body
+        project.hub.hold.set()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        project.hub.hold.set()
     assert proc.returncode == code, err
     assert "interrupted" in err
     left = [
@@ -66,18 +72,20 @@ def test_worker_processes_die_with_a_killed_sync(project: Project) -> None:
     sync takes them down too, so no orphan keeps writing into the cache."""
     assert project.run("lock").returncode == 0
     shutil.rmtree(project.downloads)
-    project.hub.throttle = 0.5
+    project.hub.hold = threading.Event()
     proc = project.start("sync")
-    deadline = time.monotonic() + 20
-    while not (workers := _children(proc.pid)):
-        assert time.monotonic() < deadline, "no worker process appeared"
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        assert project.hub.holding.wait(30), "no download started"  # a worker is downloading
+        workers = _children(proc.pid)
+        assert workers, "no worker process"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        project.hub.hold.set()
     deadline = time.monotonic() + 10
     while any(_alive(w) for w in workers):
         assert time.monotonic() < deadline, "worker processes outlived the sync"
         time.sleep(0.05)
-    project.hub.throttle = 0
+    project.hub.hold = None
     assert project.run("sync").returncode == 0  # their locks are a dead process's: taken over at once
     assert project.run("verify", "--full").returncode == 0

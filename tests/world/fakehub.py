@@ -32,6 +32,7 @@ serves https.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import io
@@ -73,6 +74,10 @@ class FakeHub:
         self.truncate = False
         self.throttle: float = 0.0  # seconds to pause after each 1 KiB of a 200 response body
         self.stall: float = 0.0  # seconds to wait before answering any request
+        # When an Event: every 200 body stops after its first KiB until the test sets it, and
+        # ``holding`` is set: a test that must act mid-download waits on that, never on a sleep.
+        self.hold: threading.Event | None = None
+        self.holding = threading.Event()
         self.token: str | None = None  # when set, every request needs "Authorization: Bearer <token>"
         self.authorizations: list[str] = []
         self.ranges = True  # honour Range requests on storage objects
@@ -387,13 +392,20 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body[: len(body) // 2])
                 self.close_connection = True
                 return
-            if hub.throttle and status == 200:
-                for i in range(0, len(body), 1024):
-                    self.wfile.write(body[i : i + 1024])
-                    self.wfile.flush()
-                    time.sleep(hub.throttle)
-                return
-            self.wfile.write(body)
+            if hub.hold is not None and status == 200 and len(body) > 1024:
+                self.wfile.write(body[:1024])
+                self.wfile.flush()
+                hub.holding.set()
+                hub.hold.wait(120)
+                body = body[1024:]  # the rest, as throttled as the test has set it by now
+            with contextlib.suppress(OSError):  # a client that went away (interrupted, killed)
+                if hub.throttle and status == 200:
+                    for i in range(0, len(body), 1024):
+                        self.wfile.write(body[i : i + 1024])
+                        self.wfile.flush()
+                        time.sleep(hub.throttle)
+                    return
+                self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:
             pass
