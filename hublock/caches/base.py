@@ -151,6 +151,14 @@ def _expand(location: str) -> str:
 def open_cache(location: str, options: Mapping[str, Any] | None = None, loader: Loader = "tfhub") -> Cache:
     """The cache at a local path or an fsspec URL (``gs://bucket/prefix``, ``memory://...``);
     ``loader="kagglehub"``: kagglehub's cache (a local directory)."""
+    if "://" not in location and os.path.exists(location) and not os.path.isdir(location):
+        variable = "KAGGLEHUB_CACHE" if loader == "kagglehub" else "TFHUB_CACHE_DIR"
+        raise CacheError(
+            f"the {'kagglehub ' if loader == 'kagglehub' else ''}cache {location} is a file, not a directory",
+            path=location,
+            hint=f"name the cache's directory (--{'kaggle-cache' if loader == 'kagglehub' else 'cache'}, "
+            f"{variable} or [cache] in hub.toml)",
+        )
     if loader == "kagglehub":
         if "://" in location:
             raise CacheError(

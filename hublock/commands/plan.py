@@ -95,8 +95,8 @@ def lock_problems(
                 LockProblem(
                     spec.name,
                     Problem.HAND_EDITED,
-                    "edited by hand (its seal does not match its fields"
-                    + (f"; its url is now {locked.url}" if locked.url else "")
+                    "edited by hand: its seal does not match its fields (url, size, archive, tree, files"
+                    + (f"; it records url {locked.url}" if locked.url else "")
                     + "); `hublock lock` resolves it again",
                 )
             )

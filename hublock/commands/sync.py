@@ -204,7 +204,11 @@ def _fetch_and_publish(
 
     for attempt in (1, 2):
         cached = fetcher.downloads.get(sha256) is not None
-        what = "unpacking from the download cache" if cached else f"fetching {model.handle}"
+        held = None if cached else fetcher.bundle_holding(sha256)
+        if cached or held is not None:
+            what = f"unpacking from {held.path if held is not None else 'the download cache'}"
+        else:
+            what = f"fetching {model.handle}"
         on_event(Event(model.name, "start", what, total=model.size))
         with (
             fetcher.open_archive(

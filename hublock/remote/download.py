@@ -141,6 +141,13 @@ def open_chain(
                 raise FetchError(
                     f"{start}: not found (HTTP {status}); check the handle", path=start, status=status
                 )
+            if status in (401, 403) and "authorization" in response.request.headers:
+                raise FetchError(
+                    f"{start}: HTTP {status} from {urlsplit(url).netloc}: it rejected the credentials "
+                    "sent (hub.toml's [auth] token, or ~/.netrc)",
+                    path=start,
+                    hint="check that the token or password is current and may read this model",
+                )
             if status in (401, 403):
                 raise FetchError(
                     f"{start}: HTTP {status} from {urlsplit(url).netloc}: the host wants "

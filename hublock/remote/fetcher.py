@@ -188,6 +188,10 @@ class Fetcher:
                 self._bundles = readers
             return self._bundles
 
+    def bundle_holding(self, sha256: str) -> BundleReader | None:
+        """The first bundle (``sync --from``) that holds this archive, if one does."""
+        return next((bundle for bundle in self.bundles if bundle.has(sha256)), None)
+
     @contextmanager
     def open_archive(
         self,

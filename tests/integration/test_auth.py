@@ -15,6 +15,9 @@ def test_bearer_token_from_the_named_variable(project: Project) -> None:
     project.manifest.write_text(project.manifest.read_text() + '\n[auth]\n"127.0.0.1" = "HUB_TOKEN"\n')
     refused = project.run("lock")
     assert refused.returncode == 3 and "HTTP 401" in refused.stderr and "[auth]" in refused.stderr
+    rejected = project.run("lock", env={"HUB_TOKEN": "an-expired-token"})
+    assert rejected.returncode == 3 and "rejected the credentials sent" in rejected.stderr, rejected.stderr
+    assert "an-expired-token" not in rejected.stderr
     locked = project.run("lock", env={"HUB_TOKEN": SECRET})
     assert locked.returncode == 0, locked.stderr
     assert set(project.hub.authorizations[-3:]) == {f"Bearer {SECRET}"}
