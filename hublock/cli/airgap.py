@@ -119,8 +119,10 @@ def mirror_command(
       [mirrors]
       "sha256:" = "https://artifacts.example/hub/"
 
-    An archive already there with its size is left alone; each one written is
-    checked against hub.lock and appears whole or not at all.
+    An archive already there with its bytes is left alone (checked by the bucket's
+    MD5 where it keeps one, else read); one with other bytes is replaced, and
+    said so. Each one written is checked against hub.lock and appears whole or
+    not at all.
     """
     from hublock import mirror
 
@@ -137,6 +139,11 @@ def mirror_command(
         )
     obj.result(report)
     _warn_no_archive(report.skipped, "mirror")
+    for sha256 in report.replaced:
+        echo(
+            f"warning: {dest.rstrip('/')}/sha256/{sha256} held other bytes than hub.lock's: replaced",
+            err=True,
+        )
     size = human_size(sum(a.size for a in report.exported))
     obj.say(
         f"{dest}: {len(report.exported)} archives exported ({size}), {len(report.present)} already "

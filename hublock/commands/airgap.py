@@ -4,6 +4,7 @@ reviewer reads before the models go in."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -437,8 +438,8 @@ def mirror(
     transport: httpx.BaseTransport | None = None,
 ) -> MirrorReport:
     """Export the locked archives to a content-addressed mirror, ``DEST/sha256/<hex>``: a
-    directory or any fsspec URL (gs://, s3://). An archive already there with its size is left
-    as it is. Each is checked against hub.lock on the way; a directory gets it by rename (whole
+    directory or any fsspec URL (gs://, s3://). An archive already there with its bytes is left
+    as it is; an object of its name with other bytes is replaced (``replaced``). Each is checked against hub.lock on the way; a directory gets it by rename (whole
     or absent), a bucket by one upload (objects appear when complete)."""
     project = Project.load(
         manifest,
@@ -452,11 +453,18 @@ def mirror(
     archives, skipped, fetched, models = _in_download_cache(project, "mirror", only, jobs, on_event)
     store = _Store.open(destination)
     exported, present = [], []
+    replaced = []
     for archive in archives:
         model = models[archive.sha256]
-        if store.size(archive.sha256) == archive.size:
+        wrong = store.wrong(archive, functools.partial(_cached, project, archive, model))
+        if wrong is None:
             present.append(archive)
             continue
+        if wrong:  # an object of this name with other bytes: a corrupt copy is never kept
+            replaced.append(archive.sha256)
+            on_event(
+                Event(model.name, "done", f"{store.describe(archive.sha256)} held {wrong}: replacing it")
+            )
         _copy_out(
             project,
             archive,
@@ -468,7 +476,13 @@ def mirror(
         )
         exported.append(archive)
     return MirrorReport(
-        destination, tuple(exported), tuple(present), tuple(skipped), fetched, time.perf_counter() - started
+        destination,
+        tuple(exported),
+        tuple(present),
+        tuple(skipped),
+        fetched,
+        time.perf_counter() - started,
+        tuple(replaced),
     )
 
 
@@ -509,6 +523,31 @@ class _Store:
         except OSError:
             return None
 
+    def describe(self, sha256: str) -> str:
+        return f"{self.destination.rstrip('/')}/{archive_member(sha256)}"
+
+    def wrong(self, archive: BundledArchive, local: Callable[[], Path]) -> str | None:
+        """None when the mirror holds exactly this archive; "" when it holds nothing of this name;
+        else what it holds instead. A size that matches is not enough: the bytes are checked, by
+        the backend's MD5 against the local copy's where the backend keeps one (GCS, S3 single
+        uploads: no download), else by reading them."""
+        size = self.size(archive.sha256)
+        if size is None:
+            return ""
+        if size != archive.size:
+            return f"{size} bytes, not {archive.size}"
+        path = self._path(archive.sha256)
+        try:
+            if self._fs is not None and (remote_md5 := _md5_of_object(self._fs.info(path))) is not None:
+                with open(local(), "rb") as f:
+                    same = hashlib.file_digest(f, "md5").hexdigest() == remote_md5
+            else:
+                with open(path, "rb") if self._fs is None else self._fs.open(path, "rb") as f:
+                    same = hashlib.file_digest(f, "sha256").hexdigest() == archive.sha256
+        except OSError as exc:
+            return f"an object that cannot be read ({exc})"
+        return None if same else "other bytes of the same size"
+
     def put(self, sha256: str, data: _Hashing) -> None:
         """Write ``data`` under its digest; published only if its bytes have that digest."""
 
@@ -536,6 +575,22 @@ class _Store:
                 self._fs.rm(target)
         except OSError as exc:
             raise CacheError(f"cannot write to the mirror {self.destination}: {exc}", path=target) from exc
+
+
+def _md5_of_object(info: Mapping[str, Any]) -> str | None:
+    """The MD5 (hex) a bucket keeps of an object: GCS's ``md5Hash`` (base64), or an S3 ETag of a
+    single upload (hex, quoted); None when there is none (a composite or multipart object)."""
+    import base64
+    import binascii
+
+    md5 = info.get("md5Hash")
+    if isinstance(md5, str):
+        try:
+            return base64.b64decode(md5).hex()
+        except (binascii.Error, ValueError):
+            return None
+    etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
+    return etag if len(etag) == 32 and all(c in "0123456789abcdef" for c in etag) else None
 
 
 # -- the BOM ---------------------------------------------------------------------------------

@@ -488,12 +488,15 @@ class MirrorReport:
     skipped: tuple[str, ...] = ()
     fetched: tuple[str, ...] = ()
     seconds: float = field(default=0.0)
+    replaced: tuple[str, ...] = ()
+    """The sha256 of each archive whose object at the destination held other bytes: written again."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "destination": self.destination,
             "exported": [a.to_dict() for a in self.exported],
             "present": [a.to_dict() for a in self.present],
+            "replaced": list(self.replaced),
             "skipped": list(self.skipped),
             "fetched": list(self.fetched),
             "seconds": round(self.seconds, 3),

@@ -24,6 +24,7 @@ from hublock.core import (
     CacheError,
     CancelFlag,
     Event,
+    FetchError,
     HublockError,
     Inline,
     IntegrityError,
@@ -37,6 +38,7 @@ from hublock.core import (
     processes_pay_off,
     profiled,
     raise_if_cancelled,
+    redact,
     run_parallel,
     run_processes,
 )
@@ -202,7 +204,10 @@ def _fetch_and_publish(
     assert model.archive is not None  # uncompressed models are never fetched
     sha256 = model.archive.removeprefix("sha256:")
 
-    for attempt in (1, 2):
+    remaining = list(dict.fromkeys(sources))
+    bad: list[str] = []  # sources that served other bytes than the locked ones, and why
+    retried_cache = False
+    while True:
         cached = fetcher.downloads.get(sha256) is not None
         held = None if cached else fetcher.bundle_holding(sha256)
         if cached or held is not None:
@@ -210,9 +215,10 @@ def _fetch_and_publish(
         else:
             what = f"fetching {model.handle}"
         on_event(Event(model.name, "start", what, total=model.size))
+        failure: HublockError | None = None
         with (
             fetcher.open_archive(
-                sources,
+                remaining,
                 cached_sha256=sha256,
                 max_bytes=recompressed_limit(model.size),
                 progress=bytes_of(on_event, model.name),
@@ -221,13 +227,38 @@ def _fetch_and_publish(
         ):
             try:
                 tree, note = unpack(stream, staging.destination, model, cancel)
-            except IntegrityError:
-                # A bad copy in the download cache is removed by unpack; fetch it once more.
-                if attempt == 2 or not cached:
+            except IntegrityError as exc:
+                if cached and not retried_cache:  # a bad copy in the download cache was removed
+                    retried_cache = True
+                    continue
+                if stream.source is None:
                     raise
-                continue
-            staging.publish(model, tree)
-            return note
+                failure = exc
+            except FetchError as exc:  # the body broke off for good
+                if stream.source is None:
+                    raise
+                failure = exc
+            else:
+                staging.publish(model, tree)
+                skipped = [f"{why}; took it from {redact(stream.source or stream.url)}" for why in bad]
+                return "; ".join([*skipped, note] if note else skipped)
+        # A bad source is one failed source, not a failed model: the next one is tried.
+        assert stream.source is not None and failure is not None
+        said = (
+            f"got {failure.actual}"
+            if isinstance(failure, IntegrityError) and failure.actual
+            else str(failure)
+        )
+        bad.append(f"{redact(stream.source)} served other bytes than hub.lock's ({said})")
+        remaining = remaining[remaining.index(stream.source) + 1 :]
+        if not remaining:
+            if len(bad) == 1:
+                raise failure
+            raise IntegrityError(
+                f"every source served other bytes than hub.lock's: {'; '.join(bad)}",
+                model=model.name,
+                hint="nothing was published; fix or remove the bad mirror objects, then `hublock sync`",
+            ) from failure
     raise AssertionError("unreachable")
 
 

@@ -227,7 +227,7 @@ class Fetcher:
                     failures.append(exc)
                     continue
                 writer = stack.enter_context(self.downloads.writer())
-                yield ArchiveStream(chunks, url, writer, max_bytes, progress)
+                yield ArchiveStream(chunks, url, writer, max_bytes, progress, source=source)
                 return
         if len(failures) == 1:
             raise failures[0]
@@ -325,8 +325,10 @@ class ArchiveStream:
         max_bytes: int | None,
         progress: Progress | None,
         cached: Path | None = None,
+        source: str | None = None,
     ) -> None:
         self._chunks = chunks
+        self.source = source  # which of the sources it came from (None: the download cache, a bundle)
         self._url = url
         self._writer = writer
         self._max_bytes = max_bytes
