@@ -439,8 +439,9 @@ def mirror(
 ) -> MirrorReport:
     """Export the locked archives to a content-addressed mirror, ``DEST/sha256/<hex>``: a
     directory or any fsspec URL (gs://, s3://). An archive already there with its bytes is left
-    as it is; an object of its name with other bytes is replaced (``replaced``). Each is checked against hub.lock on the way; a directory gets it by rename (whole
-    or absent), a bucket by one upload (objects appear when complete)."""
+    as it is; an object of its name with other bytes is replaced (``replaced``). Each is checked
+    against hub.lock on the way; a directory gets it by rename (whole or absent), a bucket by
+    one upload (objects appear when complete)."""
     project = Project.load(
         manifest,
         lockfile,
