@@ -206,6 +206,7 @@ def _fetch_and_publish(
 
     remaining = list(dict.fromkeys(sources))
     bad: list[str] = []  # sources that served other bytes than the locked ones, and why
+    first: HublockError | None = None  # the first bad source's error
     retried_cache = False
     while True:
         cached = fetcher.downloads.get(sha256) is not None
@@ -244,22 +245,16 @@ def _fetch_and_publish(
                 return "; ".join([*skipped, note] if note else skipped)
         # A bad source is one failed source, not a failed model: the next one is tried.
         assert stream.source is not None and failure is not None
-        said = (
-            f"got {failure.actual}"
-            if isinstance(failure, IntegrityError) and failure.actual
-            else str(failure)
-        )
+        said = str(failure)
+        if isinstance(failure, IntegrityError) and failure.actual:
+            said = f"got {failure.actual}"
         bad.append(f"{redact(stream.source)} served other bytes than hub.lock's ({said})")
+        first = first or failure
         remaining = remaining[remaining.index(stream.source) + 1 :]
-        if not remaining:
-            if len(bad) == 1:
-                raise failure
-            raise IntegrityError(
-                f"every source served other bytes than hub.lock's: {'; '.join(bad)}",
-                model=model.name,
-                hint="nothing was published; fix or remove the bad mirror objects, then `hublock sync`",
-            ) from failure
-    raise AssertionError("unreachable")
+        if not remaining:  # every source was bad: the first one's error, the others named
+            if len(bad) > 1:
+                first.message += f"; the other sources too: {'; '.join(bad[1:])}"
+            raise first
 
 
 def sync(
