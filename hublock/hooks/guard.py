@@ -60,6 +60,16 @@ class Guard:
             return self._by_kaggle.get(handle.identity)
         found = [m for key, m in self._by_kaggle.items() if key[:4] == handle.identity[:4]]
         if len(found) > 1:
+            # the entry hub.toml lists without a version is the one an unversioned load means
+            # (another entry may pin an older version of the same model beside it)
+            manifest = self.project.manifest
+            unpinned = {
+                spec.name
+                for spec in (manifest.models if manifest is not None else ())
+                if spec.kaggle and not parse_kaggle_handle(spec.kaggle).pinned
+            }
+            found = [m for m in found if m.name in unpinned] or found
+        if len(found) > 1:
             versions = ", ".join(sorted(str(m.kaggle) for m in found))
             raise NotInSyncError(
                 f"kaggle://{handle} has no version, and {self.lockfile} locks several ({versions})",

@@ -225,3 +225,18 @@ def test_hublock_and_a_kagglehub_download_of_the_same_model_at_once(
         # both really downloaded: kagglehub listed the files and fetched each, hublock the archive
         assert "ListModelInstanceVersionFiles" in found["api_calls"], found["api_calls"]
         assert found["api_calls"].count("DownloadModelInstanceVersion") >= 2, found["api_calls"]
+
+
+@needs_unshare
+def test_an_unversioned_handle_beside_a_pinned_one_loads_its_own_entry(synced: Project) -> None:
+    """``latest = kaggle://BERT`` and ``old = kaggle://BERT/1`` in one hub.toml: an unversioned
+    load is the ``latest`` entry, as locked (version 2); the pinned one stays version 1."""
+    synced.write_manifest(
+        {"latest": f"kaggle://{BERT}", "old": f"kaggle://{BERT}/1"}, '[cache]\ndir = "cache"'
+    )
+    assert synced.run("lock").returncode == 0
+    assert synced.run("sync").returncode == 0
+    hublock.activate(synced.lockfile, offline=True, unlocked="error", loaders=["kagglehub"])
+    assert kagglehub.model_download(BERT) == str(synced.kagglehub / "models" / BERT / "2")
+    assert kagglehub.model_download(f"{BERT}/1") == str(synced.kagglehub / "models" / BERT / "1")
+    hublock.deactivate()

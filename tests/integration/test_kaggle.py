@@ -13,7 +13,9 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from hublock import read_lockfile
+import pytest
+
+from hublock import NotInSyncError, read_lockfile
 from tests.conftest import KAGGLE_TINY, TFHUB_LINEAR, Project, stress
 
 TINY = f"kaggle://{KAGGLE_TINY}"  # versions 1 and 2 on the fake Kaggle; 2 is current
@@ -378,3 +380,23 @@ def test_a_kaggle_mirror_directory_serves_kagglehub_handles_offline(project: Pro
     assert synced.returncode == 0, synced.stderr
     assert project.hub.requests == []
     assert project.run("verify", "--full").returncode == 0
+
+
+def test_an_unversioned_entry_beside_a_pinned_one_is_what_an_unversioned_load_means(
+    project: Project, tmp_path: Path
+) -> None:
+    """The guard's rule (no kagglehub needed): hub.toml says which entry is unversioned; with
+    only hub.lock shipped, the ambiguity is an error that says what to do."""
+    from hublock import Guard
+    from hublock.formats.handles import parse_kaggle_handle
+
+    project.write_manifest({"latest": f"kaggle://{KAGGLE_TINY}", "old": f"kaggle://{KAGGLE_TINY}/1"})
+    assert project.run("lock").returncode == 0
+    unversioned = parse_kaggle_handle(KAGGLE_TINY)
+    found = Guard(project.lockfile, offline=True).kaggle_model(unversioned)
+    assert found is not None and (found.name, found.kaggle) == ("latest", f"{KAGGLE_TINY}/2")
+    alone = tmp_path / "shipped"
+    alone.mkdir()
+    (alone / "hub.lock").write_bytes(project.lockfile.read_bytes())
+    with pytest.raises(NotInSyncError, match=r"has no version, and .* locks several"):
+        Guard(alone / "hub.lock", offline=True).kaggle_model(unversioned)
