@@ -10,9 +10,11 @@ one refused, unlocked handles allowed, warned about or refused) live here once.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import warnings
 from pathlib import Path
+from types import FrameType
 
 from hublock.caches import Cache, CacheChoice, Inspection, State
 from hublock.commands import Action, Project, SyncStep, sync_model
@@ -79,9 +81,13 @@ class Guard:
         return found[0] if found else None
 
     def allows(self, handle: str) -> bool:
-        """Whether a handle that is not locked may be loaded anyway (``unlocked``)."""
+        """Whether a handle that is not locked may be loaded anyway (``unlocked``). The warning
+        points at the caller's line, not inside the loader."""
         if self.unlocked == "warn":
-            warnings.warn(f"{handle!r} is not in {self.lockfile}: loaded unverified", stacklevel=5)
+            warnings.warn(
+                f"{handle!r} is not in {self.lockfile}: it is not verified against the lock",
+                stacklevel=_callers_level(),
+            )
         return self.unlocked != "error"
 
     def refuse(self, handle: str) -> NotInSyncError:
@@ -142,3 +148,21 @@ def inside(base: str, path: str) -> str | None:
     it climbs out of it."""
     joined = os.path.normpath(os.path.join(base, path.lstrip("/")))
     return joined if joined == base or joined.startswith(base.rstrip(os.sep) + os.sep) else None
+
+
+# The packages between a user's line and the guard: a warning skips their frames.
+_LOADER_PACKAGES = ("hublock", "tensorflow_hub", "tensorflow", "tf_keras", "keras", "keras_hub", "kagglehub")
+
+
+def _callers_level() -> int:
+    """The ``stacklevel`` of the first frame, counting from ``allows``'s caller, that belongs to
+    none of the loaders' packages nor hublock: the user's line that asked for the model."""
+    frame: FrameType | None = sys._getframe(2)  # the caller of allows()
+    level = 2
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.split(".")[0] not in _LOADER_PACKAGES:
+            return level
+        frame = frame.f_back
+        level += 1
+    return 2

@@ -18,6 +18,7 @@ from typing import Any
 import kagglehub  # noqa: F401 - the registry below must exist before we add to it
 from kagglehub import registry
 from kagglehub.handle import ModelHandle
+from kagglehub.tracker import register_datasource_access
 
 from hublock.formats import KaggleHandle, LockedModel, parse_kaggle_handle
 from hublock.hooks.guard import Guard, inside
@@ -66,6 +67,8 @@ class KaggleResolver:
                 os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
                 shutil.copy2(found, target)
             found = target
+        # kagglehub's own resolvers record each access (kagglehub.get_accessed_datasources): so do we
+        register_datasource_access(h, version)
         return found, version
 
 

@@ -8,6 +8,7 @@ path is returned (tensorflow_hub then loads it as usual, ``LoadOptions`` and all
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import tensorflow_hub  # noqa: F401 - the registry below must exist before we add to it
@@ -45,7 +46,11 @@ class LockedResolver:
         return self.guard.offline
 
     def is_supported(self, handle: str) -> bool:
-        return self.guard.tfhub_model(handle) is not None or not self.guard.allows(handle)
+        if self.guard.tfhub_model(handle) is not None:
+            return True
+        if "://" not in handle and os.path.isdir(handle):
+            return False  # a SavedModel directory on disk: nothing is downloaded, nothing to lock
+        return not self.guard.allows(handle)
 
     def __call__(self, handle: str) -> str:
         model = self.guard.tfhub_model(handle)

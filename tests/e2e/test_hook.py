@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,14 +106,21 @@ def test_every_kind_of_damage_is_refused_then_repaired_by_sync(
 def test_unlocked_handles_allow_warn_error(synced: Project, tmp_path: Path) -> None:
     plain = tmp_path / "plain-model"
     shutil.copytree(model_dir(synced, KAGGLE_OTHER), plain)
-    hublock.activate(synced.lockfile, unlocked="allow")
-    assert run(hub.load(str(plain))) == expected("other-v1")
+    for mode in ("allow", "warn", "error"):
+        # a SavedModel directory on disk downloads nothing: it loads in every mode, unwarned
+        hublock.activate(synced.lockfile, unlocked=mode)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert run(hub.load(str(plain))) == expected("other-v1")
+    unlocked = "http://127.0.0.1:9/google/unlocked/1"  # not in hub.lock; nothing listens there
     hublock.activate(synced.lockfile, unlocked="warn")
-    with pytest.warns(UserWarning, match="not in .*hub.lock"):
-        assert run(hub.load(str(plain))) == expected("other-v1")
+    warned = pytest.warns(UserWarning, match="not in .*hub.lock: it is not verified")
+    with warned as caught, pytest.raises(Exception):  # noqa: B017 - then tensorflow_hub's download fails
+        hub.load(unlocked)
+    assert caught[0].filename == __file__  # the warning points at the line above, not inside tensorflow_hub
     hublock.activate(synced.lockfile, unlocked="error")
     with pytest.raises(hublock.NotInSyncError, match="unlocked handles are refused"):
-        hub.load(str(plain))
+        hub.load(unlocked)
     assert run(hub.load(TFHUB_LINEAR)) == expected("linear-v1")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import kagglehub
 import pytest
 from kagglehub import registry
+from kagglehub.tracker import get_accessed_datasources
 
 import hublock
 from tests.conftest import ROOT, TF_QUIET, TFHUB_LINEAR, Project
@@ -140,6 +141,8 @@ def test_activate_guards_kagglehub_in_this_process(synced: Project) -> None:
     synced.hub.reset_requests()
     locked = synced.kagglehub / "models" / BERT / "1"
     assert kagglehub.model_download(BERT) == str(locked)
+    # kagglehub's own record of what was accessed (its tracker) sees the locked version
+    assert {str(h): v for h, v in get_accessed_datasources().items()}.get(BERT) == 1
     assert kagglehub.model_download(f"{BERT}/1", path="metadata.json") == str(locked / "metadata.json")
     with pytest.raises(FileNotFoundError, match="not a file of 'bert'"):
         kagglehub.model_download(BERT, path="../../../../etc/passwd")
