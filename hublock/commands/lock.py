@@ -262,16 +262,24 @@ def lock_manifest(
             return run_processes(resolve_in_worker, jobs_, jobs, on_event)
         return run_parallel(attempt, specs, jobs)
 
+    def remember(models: list[LockedModel | HublockError]) -> None:
+        for model in models:
+            if isinstance(model, LockedModel) and model.archive is not None:
+                identity = kaggle_identity(model)
+                path = fetcher.downloads.get(model.archive.removeprefix("sha256:"))
+                if identity is not None and path is not None:
+                    reusable.setdefault(
+                        identity, Download(path, model.archive.removeprefix("sha256:"), model.size, model.url)
+                    )
+
     done = resolve_all(first)
-    for model in [*plan.keep, *done]:
-        if isinstance(model, LockedModel) and model.archive is not None:
-            identity = kaggle_identity(model)
-            path = fetcher.downloads.get(model.archive.removeprefix("sha256:"))
-            if identity is not None and path is not None:
-                reusable.setdefault(
-                    identity, Download(path, model.archive.removeprefix("sha256:"), model.size, model.url)
-                )
-    done += resolve_all(later)
+    remember([*plan.keep, *done])
+    # Each Kaggle model once per round: a second spelling of one (a kaggle.com URL and its
+    # kagglehub handle) waits for the first's download, then takes it.
+    for specs in _rounds(later):
+        found = resolve_all(specs)
+        remember(found)
+        done += found
     errors = tuple(r for r in done if isinstance(r, HublockError))
     if len(errors) == 1:
         raise errors[0]
@@ -279,6 +287,24 @@ def lock_manifest(
         raise ModelErrors(errors, len(done))
     resolved = [r for r in done if isinstance(r, LockedModel)]
     return Lockfile.of([*plan.keep, *resolved]), tuple(s.name for s in plan.resolve)
+
+
+def _rounds(specs: list[ModelSpec]) -> list[list[ModelSpec]]:
+    """The specs that name a Kaggle model, in rounds with one spelling of each model apiece (the
+    model without its version: an unversioned kagglehub handle's is known only once pinned)."""
+    rounds: list[list[ModelSpec]] = []
+    seen: dict[tuple[str, ...], int] = {}
+    for spec in specs:
+        named = _named_model(spec)
+        if named is None:  # a kagglehub handle
+            named = parse_kaggle_handle(spec.handle)
+        key = named.identity[:4]
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(spec)
+    return rounds
 
 
 def _named_model(spec: ModelSpec) -> KaggleHandle | None:

@@ -400,3 +400,20 @@ def test_an_unversioned_entry_beside_a_pinned_one_is_what_an_unversioned_load_me
     (alone / "hub.lock").write_bytes(project.lockfile.read_bytes())
     with pytest.raises(NotInSyncError, match=r"has no version, and .* locks several"):
         Guard(alone / "hub.lock", offline=True).kaggle_model(unversioned)
+
+
+def test_a_kaggle_url_and_a_kagglehub_handle_of_one_model_are_downloaded_once(project: Project) -> None:
+    """No tfhub.dev spelling to resolve first: the kaggle.com URL and the kagglehub handle (with
+    its version or without) still share one download."""
+    project.write_manifest(
+        {
+            "page": "https://www.kaggle.com/models/google/linear/TensorFlow2/default/1",
+            "kh": "kaggle://google/linear/tensorFlow2/default/1",
+        },
+        '[cache]\ndir = "cache"',
+    )
+    locked = project.run("lock")
+    assert locked.returncode == 0, locked.stderr
+    assert len([r for r in project.hub.requests if r.startswith("/storage/")]) == 1, project.hub.requests
+    models = read_lockfile(project.lockfile).models
+    assert len({m.archive for m in models}) == 1
