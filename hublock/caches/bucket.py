@@ -449,10 +449,13 @@ class BucketCache:
 
     @contextmanager
     def model_lock(self, handle: str, timeout: float = LOCK_TIMEOUT_SEC) -> Iterator[str]:
-        """tensorflow_hub's ``<sha1>.lock`` as an object. Stores and emulators offer no portable
-        create-if-absent, so this writes, reads back and keeps the lock only if it reads its own
-        content: two writers in the same instant may both proceed, which is still safe because
-        the copy protocol, not the lock, keeps readers from half-written models."""
+        """tensorflow_hub's ``<sha1>.lock`` as an object, created only if absent: on GCS a
+        precondition (``ifGenerationMatch=0``) makes the create atomic, so of a fleet of hosts
+        syncing one bucket exactly one writes each model while the others wait for it and then
+        find it present. Stores without an atomic create get fsspec's check-then-write, and the
+        lock is kept only if it reads back its own content; there two writers in the same instant
+        may both proceed, which is still safe: the copy protocol, not the lock, keeps readers from
+        half-written models."""
         lock = self._path(self.layout.lock(handle))
         uid = uuid.uuid4().hex
         contents = lock_contents(uid)
@@ -469,13 +472,19 @@ class BucketCache:
     def _acquire(self, lock: str, contents: str, deadline: float) -> None:
         while True:
             try:
-                holder = self.fs.cat_file(lock).decode()
-            except FileNotFoundError:
-                holder = ""
-            if not holder or owner_is_dead(holder) or time.monotonic() > deadline:
-                self.fs.pipe_file(lock, contents.encode())
+                self.fs.pipe_file(lock, contents.encode(), mode="create")
+            except FileExistsError:
+                try:
+                    holder = self.fs.cat_file(lock).decode()
+                except FileNotFoundError:
+                    continue  # released in between: create it now
+                if owner_is_dead(holder) or time.monotonic() > deadline:
+                    self.fs.pipe_file(lock, contents.encode())  # a dead or stuck owner's: taken over
+            try:
                 if self.fs.cat_file(lock).decode() == contents:
                     return
+            except FileNotFoundError:
+                continue
             time.sleep(0.5)
 
 
