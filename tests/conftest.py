@@ -160,7 +160,9 @@ class Project:
         self.manifest.write_text("\n".join(lines) + "\n")
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        """Start the hublock CLI in the background (to interrupt it, or to run several at once)."""
+        """Start the hublock CLI in the background (to interrupt it, or to run several at once).
+        Its SIGINT is Ctrl-C's, whatever this process inherited: a suite started as a background
+        job of a script (``bash tests/run.sh &``) runs with SIGINT ignored, and so would the CLI."""
         return subprocess.Popen(
             [sys.executable, "-m", "hublock", *args],
             cwd=self.dir,
@@ -168,6 +170,7 @@ class Project:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
     def killed_midway(
