@@ -101,11 +101,23 @@ def resolve_model(
         if download is None:
             record = None  # not rebuilt from the download cache: nothing to compare with
             source = spec.handle if handle_kind(spec.handle) != "kaggle" else f"{KAGGLE_SCHEME}{pinned}"
-            location = source_url(source, mirrors)
-            # one pass: the archive streams into the download cache as its files are hashed
-            read = fetcher.hash_archive([location], progress=progress, keep=True)
+            location, upstream = source_url(source, mirrors), source_url(source, {})
+            try:
+                # one pass: the archive streams into the download cache as its files are hashed
+                read = fetcher.hash_archive([location], progress=progress, keep=True)
+            except IntegrityError as exc:
+                if location == upstream:
+                    raise
+                # a mirror that serves no readable archive (an HTML page, a truncated file) is one
+                # bad source: lock from upstream, as sync would fetch it, and say so
+                bad = redact(location)
+                on_event(
+                    Event(spec.name, "start", f"{bad} served no readable archive ({exc}); trying upstream")
+                )
+                location = upstream
+                read = fetcher.hash_archive([location], progress=progress, keep=True)
             assert read.path is not None
-            via_mirror = location != source_url(source, {})
+            via_mirror = location != upstream
             url = portable_url(read.url, mirrors, via_mirror=via_mirror)
             download = Download(read.path, read.sha256, read.size, url)
         else:

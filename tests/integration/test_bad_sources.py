@@ -113,3 +113,22 @@ def test_mirror_checks_a_bucket_object_by_its_md5_without_downloading_it(
     assert result.returncode == 0, result.stderr
     assert "held other bytes than hub.lock's: replaced" in result.stderr
     assert fs.cat(obj) == good
+
+
+def test_lock_through_a_mirror_that_serves_no_archive_locks_from_upstream(
+    project: Project, archives: dict[str, bytes], tmp_path: Path
+) -> None:
+    """A mirror directory holding an HTML page where the archive should be: lock says so and
+    takes the archive from upstream (here the fake hub, given as upstream's own address)."""
+    mirror = tmp_path / "mirror"
+    (mirror / "google" / "linear").mkdir(parents=True)
+    (mirror / "google" / "linear" / "1.tar.gz").write_bytes(HTML)
+    upstream = f"{project.hub.url}/tfhub/google/linear/1"
+    project.manifest.write_text(
+        f'[models]\nlinear = "{upstream}"\n\n[mirrors]\n"{project.hub.url}/tfhub/" = "{mirror}"\n'
+    )
+    result = project.run("lock")
+    assert result.returncode == 0, result.stderr
+    assert "served no readable archive" in result.stderr and "trying upstream" in result.stderr
+    (model,) = read_lockfile(project.lockfile).models
+    assert model.archive == "sha256:" + hashlib.sha256(archives["linear-v1"]).hexdigest()
