@@ -99,10 +99,16 @@ def import_httpx() -> ModuleType:
     return httpx
 
 
-@functools.cache
 def tls_context() -> ssl.SSLContext:
-    """httpx's default TLS context, made once per process: loading the CA bundle costs ~30 ms,
-    and worker processes forked after ``prepare_network()`` share this one."""
+    """httpx's default TLS context, made once per process and CA bundle: loading the bundle costs
+    ~30 ms, and worker processes forked after ``prepare_network()`` share this one. A process that
+    runs several commands (the Python API, a notebook) gets a new one when SSL_CERT_FILE or
+    SSL_CERT_DIR (which httpx reads) changes."""
+    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.cache
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:  # keyed by both
     return import_httpx().create_ssl_context()  # type: ignore[no-any-return]
 
 

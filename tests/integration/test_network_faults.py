@@ -117,7 +117,10 @@ def https_hub(archives: dict[str, bytes], tmp_path: Path) -> Iterator[tuple[Fake
 
 
 def test_https_to_http_downgrade_is_refused(project: Project, https_hub: tuple[FakeHub, Path]) -> None:
+    from hublock.remote.http import tls_context
+
     secure, ca = https_hub
+    tls_context()  # one made earlier in this process without the test CA: it must not be reused
     project.manifest.write_text(
         f'[models]\nlinear = "{TFHUB_LINEAR}"\n[mirrors]\n"https://tfhub.dev/" = "{secure.url}/tfhub/"\n'
     )
