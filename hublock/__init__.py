@@ -7,7 +7,7 @@ and load exactly what was locked.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hublock.core.lazy import exports as _exports
 
@@ -250,11 +250,7 @@ _WHERE: dict[str, str] = {
 }
 
 
-_getattr, __dir__ = _exports(__name__, _WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    return _getattr(name)
+__getattr__, __dir__ = _exports(__name__, _WHERE)
 
 
 __all__ = [

@@ -4,7 +4,7 @@ bucket) with the download cache."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hublock.core.lazy import exports
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from hublock.caches.bucket import (
         check_remote,
         hash_objects,
+        holds_local_file,
         object_checksum,
         remote_objects,
     )
@@ -64,6 +65,7 @@ _WHERE: dict[str, str] = {
     "choose_cache": "hublock.caches.base",
     "choose_kaggle_cache": "hublock.caches.base",
     "hash_objects": "hublock.caches.bucket",
+    "holds_local_file": "hublock.caches.bucket",
     "live_roots": "hublock.caches.roots",
     "object_checksum": "hublock.caches.bucket",
     "open_cache": "hublock.caches.base",
@@ -71,11 +73,7 @@ _WHERE: dict[str, str] = {
     "read_lock_or_none": "hublock.caches.roots",
     "remote_objects": "hublock.caches.bucket",
 }
-_getattr, __dir__ = exports(__name__, _WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    return _getattr(name)
+__getattr__, __dir__ = exports(__name__, _WHERE)
 
 
 __all__ = [
@@ -96,6 +94,7 @@ __all__ = [
     "choose_cache",
     "choose_kaggle_cache",
     "hash_objects",
+    "holds_local_file",
     "live_roots",
     "object_checksum",
     "open_cache",

@@ -213,6 +213,13 @@ def _md5_b64(path: Path) -> str:
     return base64.b64encode(h.digest()).decode()
 
 
+def holds_local_file(info: Mapping[str, Any], path: Path) -> bool | None:
+    """Whether a stored object holds ``path``'s bytes, judged by the MD5 the store keeps of it
+    (GCS's ``md5Hash``, the form ``_md5_b64`` computes): no download. None when it keeps none."""
+    md5 = info.get("md5Hash")
+    return md5 == _md5_b64(path) if isinstance(md5, str) else None
+
+
 class _Md5Writer:
     """A file being written to the store, whose md5 and size are recorded when it is closed."""
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hublock.core.lazy import exports
 
@@ -32,11 +32,7 @@ _WHERE: dict[str, str] = {
     "editing": "hublock.commands.edit",
     "sync_model": "hublock.commands.sync",
 }
-_getattr, __dir__ = exports(__name__, _WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    return _getattr(name)
+__getattr__, __dir__ = exports(__name__, _WHERE)
 
 
 __all__ = [

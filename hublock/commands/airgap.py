@@ -530,8 +530,8 @@ class _Store:
     def wrong(self, archive: BundledArchive, local: Callable[[], Path]) -> str | None:
         """None when the mirror holds exactly this archive; "" when it holds nothing of this name;
         else what it holds instead. A size that matches is not enough: the bytes are checked, by
-        the backend's MD5 against the local copy's where the backend keeps one (GCS, S3 single
-        uploads: no download), else by reading them."""
+        the store's MD5 against the local copy's where it keeps one (GCS: no download), else by
+        reading them."""
         size = self.size(archive.sha256)
         if size is None:
             return ""
@@ -539,10 +539,12 @@ class _Store:
             return f"{size} bytes, not {archive.size}"
         path = self._path(archive.sha256)
         try:
-            if self._fs is not None and (remote_md5 := _md5_of_object(self._fs.info(path))) is not None:
-                with open(local(), "rb") as f:
-                    same = hashlib.file_digest(f, "md5").hexdigest() == remote_md5
-            else:
+            same = None
+            if self._fs is not None:
+                from hublock.caches import holds_local_file  # a bucket's: only a bucket gets here
+
+                same = holds_local_file(self._fs.info(path), local())
+            if same is None:
                 with open(path, "rb") if self._fs is None else self._fs.open(path, "rb") as f:
                     same = hashlib.file_digest(f, "sha256").hexdigest() == archive.sha256
         except OSError as exc:
@@ -576,22 +578,6 @@ class _Store:
                 self._fs.rm(target)
         except OSError as exc:
             raise CacheError(f"cannot write to the mirror {self.destination}: {exc}", path=target) from exc
-
-
-def _md5_of_object(info: Mapping[str, Any]) -> str | None:
-    """The MD5 (hex) a bucket keeps of an object: GCS's ``md5Hash`` (base64), or an S3 ETag of a
-    single upload (hex, quoted); None when there is none (a composite or multipart object)."""
-    import base64
-    import binascii
-
-    md5 = info.get("md5Hash")
-    if isinstance(md5, str):
-        try:
-            return base64.b64decode(md5).hex()
-        except (binascii.Error, ValueError):
-            return None
-    etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
-    return etag if len(etag) == 32 and all(c in "0123456789abcdef" for c in etag) else None
 
 
 # -- the BOM ---------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ atomic file writes, digests and the worker pool."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hublock.core.lazy import exports
 
@@ -126,11 +126,7 @@ _WHERE: dict[str, str] = {
     "tree_digest": "hublock.core.digest",
     "walk_files": "hublock.core.digest",
 }
-_getattr, __dir__ = exports(__name__, _WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    return _getattr(name)
+__getattr__, __dir__ = exports(__name__, _WHERE)
 
 
 __all__ = [

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from hublock.core import config
+from hublock.core.config import HUBLOCK_PROFILE
 from hublock.core.errors import HublockError, ModelErrors
 from hublock.core.events import Event, OnEvent, ignore
 
@@ -89,7 +89,7 @@ def profiled(command: str) -> Iterator[None]:
     """With HUBLOCK_PROFILE set: append one JSON line of the block's wall and CPU seconds (this
     process's, and its worker processes') to that file. The work alone, without Python's start-up
     and imports: what benchmarks compare with a pipeline measured the same way."""
-    path = config.HUBLOCK_PROFILE.get()
+    path = HUBLOCK_PROFILE.get()
     if not path:
         yield
         return

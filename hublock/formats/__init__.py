@@ -3,7 +3,7 @@ archives, the SavedModel API, lock diffs and CycloneDX."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hublock.core.lazy import exports
 
@@ -142,11 +142,7 @@ _WHERE: dict[str, str] = {
     "unpacked_limit": "hublock.formats.archive",
     "write_lockfile": "hublock.formats.lockfile",
 }
-_getattr, __dir__ = exports(__name__, _WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    return _getattr(name)
+__getattr__, __dir__ = exports(__name__, _WHERE)
 
 
 __all__ = [

@@ -83,11 +83,11 @@ def activate(
     if previous is not None:
         _unregister(previous)
     if TFHUB_MODULE in wanted:
-        from hublock.hooks import tfhub as _tfhub
+        import hublock.hooks.tfhub as _tfhub
 
         guard.tfhub = _tfhub.register(guard)
     if "kagglehub" in wanted:
-        from hublock.hooks import kagglehub as _kagglehub
+        import hublock.hooks.kagglehub as _kagglehub
 
         guard.kagglehub = _kagglehub.register(guard)
     _active = guard
@@ -117,10 +117,10 @@ def deactivate() -> None:
 
 def _unregister(guard: Guard) -> None:
     if guard.tfhub is not None:
-        from hublock.hooks import tfhub as _tfhub
+        import hublock.hooks.tfhub as _tfhub
 
         _tfhub.unregister(guard.tfhub)
     if guard.kagglehub is not None:
-        from hublock.hooks import kagglehub as _kagglehub
+        import hublock.hooks.kagglehub as _kagglehub
 
         _kagglehub.unregister(guard.kagglehub)

@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 
 from hublock.core import FetchError, IntegrityError
 from hublock.formats import KAGGLE_SCHEME, parse_kaggle_handle
-from hublock.remote import kaggle_api
 from hublock.remote.http import RETRY_STATUSES, Retry, Transient, transport_reason
+from hublock.remote.kaggle_api import api_url, download_request, refusal
+from hublock.remote.kaggle_api import headers as kaggle_headers
 from hublock.remote.urls import RedirectChain
 
 if TYPE_CHECKING:
@@ -107,9 +108,9 @@ def open_chain(
         if url.startswith(KAGGLE_SCHEME):
             request = client.build_request(
                 "POST",
-                kaggle_api.api_url("DownloadModelInstanceVersion"),
-                json=kaggle_api.download_request(parse_kaggle_handle(url)),
-                headers={**(headers or {}), **kaggle_api.headers()},
+                api_url("DownloadModelInstanceVersion"),
+                json=download_request(parse_kaggle_handle(url)),
+                headers={**(headers or {}), **kaggle_headers()},
             )
         else:
             request = client.build_request("GET", url, headers=headers)
@@ -136,7 +137,7 @@ def open_chain(
                 raise Transient(f"HTTP {status} from {url}")
             if start.startswith(KAGGLE_SCHEME) and url == start:
                 response.read()
-                raise kaggle_api.refusal(start, status, response.text)
+                raise refusal(start, status, response.text)
             if status in (404, 410):
                 raise FetchError(
                     f"{start}: not found (HTTP {status}); check the handle", path=start, status=status

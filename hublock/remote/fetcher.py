@@ -209,13 +209,13 @@ class Fetcher:
             with open(cached, "rb") as f:
                 yield ArchiveStream(iter_file(f), str(cached), None, max_bytes, progress, cached)
             return
-        for bundle in self.bundles if cached_sha256 is not None else ():
-            opened = bundle.open(cached_sha256)  # type: ignore[arg-type]
+        if cached_sha256 is not None and (holder := self.bundle_holding(cached_sha256)) is not None:
+            opened = holder.open(cached_sha256)
             if opened is not None:
                 from hublock.formats import archive_member
 
-                label = f"{bundle.path}:{archive_member(cached_sha256)}"  # type: ignore[arg-type]
                 with opened:
+                    label = f"{holder.path}:{archive_member(cached_sha256)}"
                     yield ArchiveStream(iter_file(opened), label, None, max_bytes, progress)
                 return
         failures: list[FetchError] = []
