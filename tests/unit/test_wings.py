@@ -58,3 +58,17 @@ def test_a_module_reaches_another_wing_only_through_its_front_door() -> None:
     assert sorted(p.name for p in (ROOT / "hublock").iterdir() if (p / "__init__.py").is_file()) == sorted(
         WINGS
     )
+
+
+def test_no_module_imports_its_own_wing_s_door() -> None:
+    """Inside a wing, a module imports its siblings by their own paths: through the wing's
+    ``__init__`` it would import itself back (a cycle the layer contracts cannot see)."""
+    through_own_door = []
+    for path in sorted((ROOT / "hublock").rglob("*.py")):
+        parts = path.relative_to(ROOT / "hublock").parts
+        if len(parts) < 2 or parts[-1] == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == f"hublock.{parts[0]}":
+                through_own_door.append(f"{'/'.join(parts)}: from {node.module} import ...")
+    assert through_own_door == []
