@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -427,6 +427,8 @@ class BucketCache:
         found = []
         with store_errors(self.location):
             for rel in sorted(list_objects(self.fs, self._path(self.layout.roots()))):
+                if not rel.endswith(".json"):
+                    continue  # gc's lock
                 with suppress(FileNotFoundError):
                     text = self.fs.cat_file(self._path(f"{self.layout.roots()}/{rel}")).decode(
                         errors="replace"
@@ -436,12 +438,31 @@ class BucketCache:
         return found
 
     def write_root(self, root: Root) -> None:
+        """Record a root, then wait for a gc that is running (see ``guard``)."""
         path, data = self._path(f"{self.layout.roots()}/{root.id}.json"), root.to_json().encode()
         with store_errors(self.location):
-            with suppress(FileNotFoundError):
-                if self.fs.cat_file(path) == data:
-                    return  # already says so: a no-op sync writes nothing
-            self.fs.pipe_file(path, data)
+            try:
+                same = self.fs.cat_file(path) == data  # a no-op sync writes nothing
+            except FileNotFoundError:
+                same = False
+            if not same:
+                self.fs.pipe_file(path, data)
+            self._await_gc()
+
+    def _gc_lock(self) -> str:
+        return self._path(f"{self.layout.roots()}/gc.lock")
+
+    def _await_gc(self, timeout: float = LOCK_TIMEOUT_SEC) -> None:
+        """Wait while a live gc holds the bucket (a dead or stuck one is not waited for)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                holder = self.fs.cat_file(self._gc_lock()).decode(errors="replace")
+            except FileNotFoundError:
+                return
+            if owner_is_dead(holder):
+                return
+            time.sleep(0.5)
 
     def remove_root(self, root_id: str) -> None:
         with store_errors(self.location), suppress(FileNotFoundError):
@@ -449,13 +470,19 @@ class BucketCache:
 
     @contextmanager
     def guard(self, *, exclusive: bool) -> Iterator[None]:
-        """Stores have no shared/exclusive lock: a gc racing a sync of another project on a
-        bucket may remove a model that sync has just found present (the next sync fetches it
-        again; nothing half-written is ever exposed)."""
-        yield
+        """Stores have no shared lock, so a gc and a sync meet through two objects, each written
+        before the other is read. gc (``exclusive``) creates ``gc.lock`` (create-only, as a model
+        lock), then reads the roots; a sync writes its root, then waits while ``gc.lock`` exists
+        (``write_root``). Whichever comes second sees the first: either gc reads the sync's root and
+        keeps its models, or the sync waits for gc to finish before it looks at what is present.
+        (A sync's own guard is that wait; it needs nothing here.)"""
+        if not exclusive:
+            yield
+            return
+        with self._holding(self._gc_lock(), LOCK_TIMEOUT_SEC):
+            yield
 
-    @contextmanager
-    def model_lock(self, handle: str, timeout: float = LOCK_TIMEOUT_SEC) -> Iterator[str]:
+    def model_lock(self, handle: str, timeout: float = LOCK_TIMEOUT_SEC) -> AbstractContextManager[str]:
         """tensorflow_hub's ``<sha1>.lock`` as an object, created only if absent: on GCS a
         precondition (``ifGenerationMatch=0``) makes the create atomic, so of a fleet of hosts
         syncing one bucket exactly one writes each model while the others wait for it and then
@@ -463,12 +490,15 @@ class BucketCache:
         lock is kept only if it reads back its own content; there two writers in the same instant
         may both proceed, which is still safe: the copy protocol, not the lock, keeps readers from
         half-written models."""
-        lock = self._path(self.layout.lock(handle))
+        return self._holding(self._path(self.layout.lock(handle)), timeout)
+
+    @contextmanager
+    def _holding(self, lock: str, timeout: float) -> Iterator[str]:
+        """Hold a lock object (yields its uuid); released only if it is still this holder's."""
         uid = uuid.uuid4().hex
         contents = lock_contents(uid)
-        deadline = time.monotonic() + timeout
         with store_errors(self.location):
-            self._acquire(lock, contents, deadline)
+            self._acquire(lock, contents, time.monotonic() + timeout)
         try:
             yield uid
         finally:

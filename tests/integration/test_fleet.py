@@ -10,8 +10,10 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from hublock.caches.bucket import BucketCache
 from tests.conftest import TFHUB_LINEAR, Project
 from tests.integration.test_lock_sync import lock_ok
 from tests.world.savedmodels import pack, savedmodel_shaped, write_tree
@@ -86,8 +88,6 @@ def test_two_hosts_that_both_find_no_lock_never_both_hold_it(bucket: str) -> Non
     import threading
     import time
 
-    from hublock.caches.bucket import BucketCache
-
     os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
     a = BucketCache(f"{bucket}/race", {"skip_instance_cache": True})
     b = BucketCache(f"{bucket}/race", {"skip_instance_cache": True})
@@ -138,3 +138,66 @@ def test_two_hosts_that_both_find_no_lock_never_both_hold_it(bucket: str) -> Non
     assert len(held) == 2, held
     first, second = sorted(held, key=lambda h: h[1])
     assert first[2] <= second[1], f"both held the lock at once: {held}"
+
+
+def test_a_sync_that_finds_a_model_while_gc_runs_looks_only_after_gc(project: Project, bucket: str) -> None:
+    """The interleaving cache roots alone lose on a bucket: gc reads the roots, another project's
+    first sync records its root and finds the model present, then gc removes the model. gc's lock
+    object (created before gc reads the roots) and the sync's wait for it (after it records its
+    root) order them: this sync looks at the bucket only once gc is done, and finds the model gone
+    (so it would fetch it) instead of present. (The 2 s join is the time a sync that does not
+    wait would need to look; it can only let the old behaviour pass, never fail the new one.)"""
+    import threading
+
+    from hublock.caches.inspection import State
+    from hublock.caches.roots import Root
+    from hublock.formats import read_lockfile
+
+    project.write_manifest({"linear": TFHUB_LINEAR})
+    lock_ok(project)
+    cache = f"{bucket}/gc-race"
+    env = {**project.env, "STORAGE_EMULATOR_HOST": os.environ["STORAGE_EMULATOR_HOST"]}
+    first = project.run("sync", "--cache", cache, env=env)
+    assert first.returncode == 0, first.stderr
+    model = read_lockfile(project.dir / "hub.lock").models[0]
+    other = Root(
+        "another-host",
+        "/elsewhere/hub.lock",
+        Root.of(project.dir / "hub.lock", read_lockfile(project.dir / "hub.lock")).models,
+    )
+    gc_side = BucketCache(cache, {"skip_instance_cache": True})
+    sync_side = BucketCache(cache, {"skip_instance_cache": True})
+    found: list[State] = []
+
+    def first_sync_of_another_project() -> None:
+        sync_side.write_root(other)
+        found.append(sync_side.inspect(model).state)
+
+    sync = threading.Thread(target=first_sync_of_another_project)
+    with gc_side.guard(exclusive=True):
+        assert other.id not in {root.id for root in gc_side.roots()}  # gc decides without it
+        sync.start()
+        recorded = f"{gc_side.root}/{gc_side.layout.roots()}/{other.id}.json"
+        assert wait_until(lambda: recorded_root(gc_side, recorded)), "the sync never recorded its root"
+        sync.join(2)
+        gc_side.remove(gc_side.layout.model(model.handle))
+    sync.join(120)
+    assert found == [State.MISSING], found
+    assert not gc_side.fs.exists(f"{gc_side.root}/{gc_side.layout.roots()}/gc.lock")  # released
+
+
+def recorded_root(cache: BucketCache, path: str) -> bool:
+    cache.fs.invalidate_cache()  # gcsfs answers exists() from its listing cache otherwise
+    return bool(cache.fs.exists(path))
+
+
+def wait_until(condition: Callable[[], bool], deadline: float = 60.0) -> bool:
+    """Poll ``condition`` (an event the test observes, not a guess at how long something takes)."""
+    import time
+
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
