@@ -149,6 +149,7 @@ def resolve_model(
         archive=sha256_digest(download.sha256),
         tree=tree.tree,
         files=len(tree.files),
+        unpacked=tree.size,
         manifest=spec.entry_digest,
         kaggle=str(pinned) if pinned is not None else None,
         api=Digest(read.api.digest) if read.api is not None else None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,12 +23,14 @@ from hublock.commands.reports import Outcome, SyncReport, SyncResult
 from hublock.core import (
     CacheError,
     CancelFlag,
+    DiskFullError,
     Event,
     FetchError,
     HublockError,
     Inline,
     IntegrityError,
     Loader,
+    ModelErrors,
     NotInSyncError,
     OnEvent,
     ReadAhead,
@@ -82,11 +84,11 @@ def unpack(
             tree = extract_archive(raw, dest, max_bytes=unpacked_limit(model.size), threads=threads)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise CacheError(
+                raise DiskFullError(
                     f"no space left while unpacking into {staging}",
                     path=str(staging),
-                    hint=f"free at least {model.size * 2} bytes there (the archive is {model.size} "
-                    "bytes) and run `hublock sync` again",
+                    needed=model.unpacked,
+                    archive=model.size,
                 ) from exc
             raise CacheError(f"cannot write into {staging}: {exc}", path=str(staging)) from exc
         except IntegrityError as exc:
@@ -342,40 +344,67 @@ def _sync_project(
         chains = sorted(work.values(), key=lambda items: -items[0][0].model.size)
         if readers:
             _check_bundled(project, readers, chains, on_event)
-        if _in_processes(project, chains, jobs):
-            downloads = project.downloads()
-            to_fetch = [
-                items[0][0].model
-                for items in chains
-                if downloads.get((items[0][0].model.archive or "").removeprefix("sha256:")) is None
-            ]
-            if to_fetch and not project.offline:
-                # once, before the fork, rather than once in every worker
-                prepare_network(model_sources(m, project.mirrors)[0] for m in to_fetch)
-            specs = [
-                ChainSpec(project, [(step, t.location, t.layout.name) for step, t in items], local_staging)
-                for items in chains
-            ]
-            done = [r for results in run_processes(sync_chain, specs, jobs, on_event) for r in results]
-        else:
-            with project.fetcher() as fetcher:
-                done = [
-                    result
-                    for results in run_parallel(
-                        lambda items, cancel: _sync_all(
-                            items, fetcher, project.mirrors, on_event, cancel, local_staging
-                        ),
-                        chains,
-                        jobs,
-                    )
-                    for result in results
-                ]
+        with _naming_space_needed(chains):
+            done = _run_chains(project, chains, jobs, on_event, local_staging)
     reports = []
     for report, untouched in prepared:
         mine = tuple(r for r in done if r.cache == report.cache.loader)
         learnt = tuple(r.warning for r in mine if r.warning)
         reports.append(replace(report, results=(*untouched, *mine), warnings=report.warnings + learnt))
     return _joined(reports)
+
+
+def _run_chains(
+    project: Project,
+    chains: list[list[tuple[SyncStep, Cache]]],
+    jobs: int,
+    on_event: OnEvent,
+    local_staging: bool,
+) -> list[SyncResult]:
+    """Every chain of work, in worker processes or on threads."""
+    if _in_processes(project, chains, jobs):
+        downloads = project.downloads()
+        to_fetch = [
+            items[0][0].model
+            for items in chains
+            if downloads.get((items[0][0].model.archive or "").removeprefix("sha256:")) is None
+        ]
+        if to_fetch and not project.offline:
+            # once, before the fork, rather than once in every worker
+            prepare_network(model_sources(m, project.mirrors)[0] for m in to_fetch)
+        specs = [
+            ChainSpec(project, [(step, t.location, t.layout.name) for step, t in items], local_staging)
+            for items in chains
+        ]
+        return [r for results in run_processes(sync_chain, specs, jobs, on_event) for r in results]
+    with project.fetcher() as fetcher:
+        return [
+            result
+            for results in run_parallel(
+                lambda items, cancel: _sync_all(
+                    items, fetcher, project.mirrors, on_event, cancel, local_staging
+                ),
+                chains,
+                jobs,
+            )
+            for result in results
+        ]
+
+
+@contextmanager
+def _naming_space_needed(chains: list[list[tuple[SyncStep, Cache]]]) -> Iterator[None]:
+    """A full disk's error names, besides what the model that met it needs, what all the models
+    this sync had to publish take unpacked (each locked size, or twice its archive where hub.lock
+    does not say)."""
+    try:
+        yield
+    except (DiskFullError, ModelErrors) as exc:
+        failures = exc.errors if isinstance(exc, ModelErrors) else (exc,)
+        left = sum(step.model.unpacked or 2 * step.model.size for items in chains for step, _ in items)
+        for error in failures:
+            if isinstance(error, DiskFullError):
+                error.with_left(left)
+        raise
 
 
 def _check_bundled(

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from hublock.core.errors import (
         BundleError,
         CacheError,
+        DiskFullError,
         FetchError,
         HublockError,
         IntegrityError,
@@ -79,6 +80,7 @@ _WHERE: dict[str, str] = {
     "BundleError": "hublock.core.errors",
     "CHUNK": "hublock.core.digest",
     "CacheError": "hublock.core.errors",
+    "DiskFullError": "hublock.core.errors",
     "CancelFlag": "hublock.core.parallel",
     "Digest": "hublock.core.digest",
     "Event": "hublock.core.events",
@@ -140,6 +142,7 @@ __all__ = [
     "CacheError",
     "CancelFlag",
     "Digest",
+    "DiskFullError",
     "Event",
     "FetchError",
     "FileEntry",

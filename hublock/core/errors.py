@@ -10,6 +10,7 @@
     │   ├── UnsafeArchiveError   exit 3: the archive tries to write outside its directory, links...
     │   └── BundleError          exit 3: a bundle that is damaged, truncated, tampered with, or none
     ├── CacheError               exit 4: the cache directory cannot be written (full disk, permissions)
+    │   └── DiskFullError        exit 4: no space left, with the space the models need
     ├── SavedModelError          saved_model.pb or fingerprint.pb is malformed (read without TensorFlow)
     └── ModelErrors              several models failed: every error, and the most severe exit code
 
@@ -143,6 +144,43 @@ class CacheError(HublockError):
 
     exit_code = 4
     severity = 4
+
+
+class DiskFullError(CacheError):
+    """No space left while unpacking a model: says how much its files need (``needed``, None when
+    hub.lock does not record it) and, once the sync knows it, what every model it had still to
+    publish needs (``left``)."""
+
+    def __init__(
+        self, message: str, *, path: str, needed: int | None, archive: int, left: int | None = None
+    ) -> None:
+        self.needed, self.archive, self.left = needed, archive, left
+        super().__init__(message, path=path, hint=self._advice())
+
+    def _advice(self) -> str:
+        if self.needed is None:
+            need = (
+                f"free at least {_megabytes(2 * self.archive)} there (the archive is "
+                f"{_megabytes(self.archive)}; this hub.lock does not record how large it unpacks)"
+            )
+        else:
+            need = f"free at least {_megabytes(self.needed)} there (what the model's files take)"
+        if self.left is not None and self.left > (self.needed or 0):
+            need += (
+                f"; the models this sync had still to publish take {_megabytes(self.left)} in all, "
+                "less what it published before the disk filled"
+            )
+        return need + ", then run `hublock sync` again"
+
+    def with_left(self, left: int) -> DiskFullError:
+        """The same error, also naming what the whole sync needed."""
+        self.left = left
+        self.hint = self._advice()
+        return self
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB ({n:,} bytes)"
 
 
 class SavedModelError(HublockError):

@@ -32,6 +32,7 @@ _FIELDS = (
     "archive",
     "tree",
     "files",
+    "unpacked",
     "api",
     "signature_def_hash",
     "manifest",
@@ -86,6 +87,9 @@ class LockedModel:
     kaggle: str | None = None
     """The pinned kagglehub handle (``owner/model/framework/variation/version``) when the model
     also goes to kagglehub's cache, or only there (``handle`` is then ``kaggle://...``)."""
+    unpacked: int | None = None
+    """Bytes of its files once extracted (what a cache must have room for); None for an
+    uncompressed model (``size`` is that) and in locks written before hublock recorded it."""
     hand_edited: bool = field(default=False, compare=False)
 
     @property
@@ -109,7 +113,7 @@ class LockedModel:
             del data["kaggle"]
         if not self.url:
             del data["url"]
-        for key in ("api", "signature_def_hash"):
+        for key in ("api", "signature_def_hash", "unpacked"):
             if data[key] is None:
                 del data[key]
         if not self.uncompressed:
@@ -157,6 +161,7 @@ class LockedModel:
             kaggle=_kaggle(data, where),
             api=Digest(_get(data, "api", str, where)) if "api" in data else None,
             signature_def_hash=_optional(data, "signature_def_hash", where),
+            unpacked=_get(data, "unpacked", int, where) if "unpacked" in data else None,
         )
         if model.archive is not None and not _ARCHIVE.match(model.archive):
             raise LockfileError(f"{where}.archive: expected 'sha256:<64 hex digits>'")
@@ -168,8 +173,8 @@ class LockedModel:
             raise LockfileError(f"{where}.signature_def_hash: expected a decimal number")
         if not _ARCHIVE.match(model.manifest):
             raise LockfileError(f"{where}.manifest: expected 'sha256:<64 hex digits>'")
-        if model.size < 0 or model.files < 0:
-            raise LockfileError(f"{where}: size and files must not be negative")
+        if model.size < 0 or model.files < 0 or (model.unpacked or 0) < 0:
+            raise LockfileError(f"{where}: size, files and unpacked must not be negative")
         if data.get(_SEAL) != model.seal:
             model = replace(model, hand_edited=True)
         return model

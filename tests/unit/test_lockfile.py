@@ -68,7 +68,7 @@ def test_bad_digests_and_duplicates_are_refused() -> None:
 hexes = st.text("0123456789abcdef", min_size=64, max_size=64)
 b64 = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", min_size=43, max_size=43)
 locked = st.builds(
-    lambda name, handle, url, size, a, t, files, m: model(
+    lambda name, handle, url, size, a, t, files, m, unpacked: model(
         name,
         handle=handle,
         url=url,
@@ -77,6 +77,7 @@ locked = st.builds(
         tree="h1:" + t + "=",
         files=files,
         manifest="sha256:" + m,
+        unpacked=unpacked,
     ),
     st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,12}", fullmatch=True),
     st.text(min_size=1, max_size=60),
@@ -86,6 +87,7 @@ locked = st.builds(
     b64,
     st.integers(0, 10**6),
     hexes,
+    st.none() | st.integers(0, 2**62),
 )
 
 
@@ -98,7 +100,7 @@ def test_lock_round_trip_and_determinism(models: list[LockedModel]) -> None:
     assert dump_lockfile(Lockfile.of(reversed(models))) == text
 
 
-@given(locked, st.sampled_from(["url", "size", "archive", "tree", "files", "handle"]), st.data())
+@given(locked, st.sampled_from(["url", "size", "archive", "tree", "files", "handle", "unpacked"]), st.data())
 def test_any_hand_edit_of_a_field_breaks_the_seal(m: LockedModel, key: str, data: st.DataObject) -> None:
     text = dump_lockfile(Lockfile.of([m]))
     old = getattr(m, key)
@@ -108,6 +110,7 @@ def test_any_hand_edit_of_a_field_breaks_the_seal(m: LockedModel, key: str, data
             "handle": st.text(min_size=1, max_size=60),
             "size": st.integers(0, 2**62),
             "files": st.integers(0, 10**6),
+            "unpacked": st.integers(0, 2**62),
             "archive": hexes.map(lambda h: "sha256:" + h),
             "tree": b64.map(lambda t: "h1:" + t + "="),
         }[key].filter(lambda v: v != old)
@@ -129,3 +132,14 @@ def test_an_entry_without_a_seal_counts_as_hand_edited() -> None:
 def test_parser_raises_only_hublock_errors(text: str) -> None:
     with contextlib.suppress(LockfileError):
         parse_lockfile(text)
+
+
+def test_a_full_disk_names_the_space_the_locked_files_take() -> None:
+    from hublock.core import DiskFullError
+
+    known = DiskFullError("no space", path="/c", needed=3_000_000, archive=1_000_000).with_left(9_000_000)
+    assert "free at least 3.0 MB (3,000,000 bytes)" in str(known)
+    assert "take 9.0 MB (9,000,000 bytes) in all" in str(known)
+    # a lock from before hublock recorded the unpacked size: the archive is all it can go by
+    older = DiskFullError("no space", path="/c", needed=None, archive=1_000_000)
+    assert "free at least 2.0 MB" in str(older) and "does not record how large it unpacks" in str(older)
