@@ -142,6 +142,11 @@ class Project:
         return Path(self.env["HUBLOCK_DOWNLOAD_CACHE"])
 
     @property
+    def huggingface(self) -> Path:
+        """huggingface_hub's cache of the test's own (HF_HUB_CACHE)."""
+        return Path(self.env["HF_HUB_CACHE"])
+
+    @property
     def kagglehub(self) -> Path:
         """kagglehub's cache (KAGGLEHUB_CACHE) for this project."""
         return Path(self.env["KAGGLEHUB_CACHE"])
@@ -265,13 +270,25 @@ def project(tmp_path: Path, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> Pr
     env["PYTHONPATH"] = str(ROOT)
     # the retry tests count requests; waiting 0.5 s, 1 s, 2 s between them only costs time
     env["HUBLOCK_RETRY_BACKOFF"] = "0.02"
-    # the fake Kaggle API, a kagglehub cache of the test's own, and no credentials of the machine
+    # the fake Kaggle API, kagglehub's and huggingface_hub's caches of the test's own, and no
+    # credentials of the machine
     kaggle = {
         "HUBLOCK_KAGGLE_API": f"{hub.url}/api",
         "KAGGLEHUB_CACHE": str(tmp_path / "kagglehub"),
         "KAGGLE_CONFIG_DIR": str(tmp_path / "kaggle-config"),
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "HF_HUB_CACHE": str(tmp_path / "huggingface"),
     }
-    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_API_ENVIRONMENT"):
+    for name in (
+        "KAGGLE_USERNAME",
+        "KAGGLE_KEY",
+        "KAGGLE_API_TOKEN",
+        "KAGGLE_API_ENVIRONMENT",
+        "HF_TOKEN",
+        "HF_TOKEN_PATH",
+        "HF_ENDPOINT",
+        "HF_HUB_OFFLINE",
+    ):
         env.pop(name, None)
         monkeypatch.delenv(name, raising=False)
     env.update(kaggle)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
         Cache,
         CacheChoice,
         choose_cache,
+        choose_hf_cache,
         choose_kaggle_cache,
         open_cache,
     )
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from hublock.caches.downloads import (
         ArchiveWriter,
         DownloadCache,
+    )
+    from hublock.caches.huggingface import (
+        HuggingfaceCache,
     )
     from hublock.caches.inspection import (
         Inspection,
@@ -53,6 +57,7 @@ _WHERE: dict[str, str] = {
     "CacheChoice": "hublock.caches.base",
     "DownloadCache": "hublock.caches.downloads",
     "Entry": "hublock.caches.layout",
+    "HuggingfaceCache": "hublock.caches.huggingface",
     "Inspection": "hublock.caches.inspection",
     "Kind": "hublock.caches.layout",
     "LOCK_TIMEOUT_SEC": "hublock.caches.layout",
@@ -63,6 +68,7 @@ _WHERE: dict[str, str] = {
     "TFHUB": "hublock.caches.layout",
     "check_remote": "hublock.caches.bucket",
     "choose_cache": "hublock.caches.base",
+    "choose_hf_cache": "hublock.caches.base",
     "choose_kaggle_cache": "hublock.caches.base",
     "hash_objects": "hublock.caches.bucket",
     "holds_local_file": "hublock.caches.bucket",
@@ -84,6 +90,7 @@ __all__ = [
     "CacheChoice",
     "DownloadCache",
     "Entry",
+    "HuggingfaceCache",
     "Inspection",
     "Kind",
     "Layout",
@@ -92,6 +99,7 @@ __all__ = [
     "State",
     "check_remote",
     "choose_cache",
+    "choose_hf_cache",
     "choose_kaggle_cache",
     "hash_objects",
     "holds_local_file",

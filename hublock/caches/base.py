@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from hublock.caches.huggingface import HuggingfaceCache
 from hublock.caches.inspection import Inspection
 from hublock.caches.kagglehub import KagglehubCache
 from hublock.caches.layout import Entry, Layout
@@ -142,6 +143,22 @@ def choose_kaggle_cache(option: str | None, manifest_cache: str | None) -> Cache
     )
 
 
+def choose_hf_cache(option: str | None, manifest_cache: str | None) -> CacheChoice:
+    """``--hf-cache``, then ``HF_HUB_CACHE``, then ``HF_HOME/hub``, then ``[cache] huggingface``,
+    then huggingface_hub's default (``~/.cache/huggingface/hub``, under ``XDG_CACHE_HOME``)."""
+    loader: Loader = "huggingface"
+    if option:
+        return CacheChoice(_expand(option), "--hf-cache", loader)
+    if env := os.environ.get("HF_HUB_CACHE"):
+        return CacheChoice(_expand(env), "HF_HUB_CACHE", loader)
+    if home := os.environ.get("HF_HOME"):
+        return CacheChoice(_expand(os.path.join(home, "hub")), "HF_HOME", loader)
+    if manifest_cache:
+        return CacheChoice(manifest_cache, "[cache] huggingface in hub.toml", loader)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return CacheChoice(os.path.join(base, "huggingface", "hub"), "huggingface_hub's default", loader)
+
+
 def _expand(location: str) -> str:
     if "://" in location:
         return location[len("file://") :] if location.startswith("file://") else location
@@ -152,13 +169,23 @@ def open_cache(location: str, options: Mapping[str, Any] | None = None, loader: 
     """The cache at a local path or an fsspec URL (``gs://bucket/prefix``, ``memory://...``);
     ``loader="kagglehub"``: kagglehub's cache (a local directory)."""
     if "://" not in location and os.path.exists(location) and not os.path.isdir(location):
-        variable = "KAGGLEHUB_CACHE" if loader == "kagglehub" else "TFHUB_CACHE_DIR"
+        option, variable, whose = {
+            "kagglehub": ("kaggle-cache", "KAGGLEHUB_CACHE", "kagglehub "),
+            "huggingface": ("hf-cache", "HF_HUB_CACHE", "huggingface_hub "),
+        }.get(loader, ("cache", "TFHUB_CACHE_DIR", ""))
         raise CacheError(
-            f"the {'kagglehub ' if loader == 'kagglehub' else ''}cache {location} is a file, not a directory",
+            f"the {whose}cache {location} is a file, not a directory",
             path=location,
-            hint=f"name the cache's directory (--{'kaggle-cache' if loader == 'kagglehub' else 'cache'}, "
-            f"{variable} or [cache] in hub.toml)",
+            hint=f"name the cache's directory (--{option}, {variable} or [cache] in hub.toml)",
         )
+    if loader == "huggingface":
+        if "://" in location:
+            raise CacheError(
+                f"huggingface_hub's cache must be a local directory, not {location}",
+                path=location,
+                hint="huggingface_hub reads its cache with os.path; set HF_HUB_CACHE to a directory",
+            )
+        return HuggingfaceCache(location)
     if loader == "kagglehub":
         if "://" in location:
             raise CacheError(

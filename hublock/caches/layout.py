@@ -164,7 +164,7 @@ class TfhubLayout(_Names):
     )
 
     def address(self, model: Addressed) -> str | None:
-        return model.handle if handle_kind(model.handle) != "kaggle" else None
+        return model.handle if handle_kind(model.handle) not in ("kaggle", "hf") else None
 
     def key(self, handle: str) -> str:
         return cache_key(handle)
@@ -274,6 +274,59 @@ class KagglehubLayout(_Names):
 
 
 KAGGLEHUB = KagglehubLayout()
+
+
+class HuggingfaceLayout(_Names):
+    """huggingface_hub's cache (``HF_HUB_CACHE``): ``models--<org>--<name>/`` holding ``blobs/``,
+    ``snapshots/<commit>/`` and ``refs/<revision>``. huggingface_hub's own locks live in
+    ``.locks/``, the one folder ``scan_cache_dir`` skips; hublock's lock, stamp, staging and roots
+    sit in ``.locks/hublock/``, so the cache scans clean. The address is the repo (``org/name``)."""
+
+    name: Loader = "huggingface"
+    _HOME = ".locks/hublock"
+    _NAME = re.compile(
+        r"^(?:(?P<model>models--[^/]+)|\.locks/hublock/(?P<key>models--[^/]+?)"
+        r"(?:(?P<lock>\.lock)|(?P<stamp>\.json)|\.(?P<uid>[0-9a-f]{32})\.tmp))$"
+    )
+
+    def address(self, model: Addressed) -> str | None:
+        return model.handle.removeprefix("hf://") if handle_kind(model.handle) == "hf" else None
+
+    def key(self, handle: str) -> str:
+        return "models--" + handle.replace("/", "--")
+
+    def model(self, handle: str) -> str:
+        return self.key(handle)
+
+    def lock(self, handle: str) -> str:
+        return f"{self._HOME}/{self.key(handle)}.lock"
+
+    def staging(self, handle: str, uid: str) -> str:
+        return f"{self._HOME}/{self.key(handle)}.{uid}.tmp"
+
+    def stamp(self, handle: str) -> str:
+        return f"{self._HOME}/{self.key(handle)}.json"
+
+    def descriptor(self, handle: str) -> str | None:
+        return None
+
+    def roots(self) -> str:
+        return f"{self._HOME}/roots"
+
+    def _parse_model_name(self, name: str) -> CacheName | None:
+        m = self._NAME.match(name)
+        if m is None:
+            return None
+        if m["model"]:
+            return CacheName(Kind.MODEL, m["model"])
+        if m["lock"]:
+            return CacheName(Kind.LOCK, m["key"])
+        if m["stamp"]:
+            return CacheName(Kind.STAMP, m["key"])
+        return CacheName(Kind.STAGING, m["key"], m["uid"])
+
+
+HUGGINGFACE = HuggingfaceLayout()
 
 
 def descriptor_text(handle: str) -> str:

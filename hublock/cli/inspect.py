@@ -12,6 +12,7 @@ from hublock.cli.options import (
     cache_option,
     common_options,
     format_option,
+    hf_cache_option,
     kaggle_cache_option,
 )
 from hublock.cli.output import echo, quote_sh, shown
@@ -23,9 +24,12 @@ from hublock.core import config
 @click.option("--full", is_flag=True, help="Re-hash every file (both cores) instead of comparing stats.")
 @cache_option
 @kaggle_cache_option
+@hf_cache_option
 @format_option
 @click.pass_obj
-def verify_command(obj: Context, full: bool, cache: str | None, kaggle_cache: str | None, fmt: str) -> None:
+def verify_command(
+    obj: Context, full: bool, cache: str | None, kaggle_cache: str | None, hf_cache: str | None, fmt: str
+) -> None:
     """Check every locked model in the cache against hub.lock; exit 1 unless all are ok.
 
     By default each model's files are compared with the stamp sync wrote after
@@ -36,7 +40,9 @@ def verify_command(obj: Context, full: bool, cache: str | None, kaggle_cache: st
     """
     from hublock import verify
 
-    report = verify(obj.manifest, obj.lockfile, cache=cache, kaggle_cache=kaggle_cache, full=full)
+    report = verify(
+        obj.manifest, obj.lockfile, cache=cache, kaggle_cache=kaggle_cache, hf_cache=hf_cache, full=full
+    )
     if obj.json:
         obj.result(report)
     else:
@@ -60,9 +66,12 @@ def verify_command(obj: Context, full: bool, cache: str | None, kaggle_cache: st
 @common_options
 @cache_option
 @kaggle_cache_option
+@hf_cache_option
 @format_option
 @click.pass_obj
-def status_command(obj: Context, cache: str | None, kaggle_cache: str | None, fmt: str) -> None:
+def status_command(
+    obj: Context, cache: str | None, kaggle_cache: str | None, hf_cache: str | None, fmt: str
+) -> None:
     """One line per model: name, state, locked size, where it is in the cache.
 
     \b
@@ -74,7 +83,7 @@ def status_command(obj: Context, cache: str | None, kaggle_cache: str | None, fm
     """
     from hublock import status
 
-    report = status(obj.manifest, obj.lockfile, cache=cache, kaggle_cache=kaggle_cache)
+    report = status(obj.manifest, obj.lockfile, cache=cache, kaggle_cache=kaggle_cache, hf_cache=hf_cache)
     if obj.json:
         obj.result(report)
         return
@@ -93,6 +102,7 @@ def status_command(obj: Context, cache: str | None, kaggle_cache: str | None, fm
 @common_options
 @cache_option
 @kaggle_cache_option
+@hf_cache_option
 @click.option("--shell", type=click.Choice(["bash", "fish", "powershell"]), default="bash", show_default=True)
 @click.option(
     "--all",
@@ -103,7 +113,13 @@ def status_command(obj: Context, cache: str | None, kaggle_cache: str | None, fm
 @format_option
 @click.pass_obj
 def env_command(
-    obj: Context, cache: str | None, kaggle_cache: str | None, shell: str, show_all: bool, fmt: str
+    obj: Context,
+    cache: str | None,
+    kaggle_cache: str | None,
+    hf_cache: str | None,
+    shell: str,
+    show_all: bool,
+    fmt: str,
 ) -> None:
     """Print the lines that make plain hub.load(), kagglehub and keras_hub use the synced caches.
 
@@ -115,7 +131,7 @@ def env_command(
     """
     from hublock import environment
 
-    report = environment(obj.project(cache, kaggle_cache), show_all=show_all)
+    report = environment(obj.project(cache, kaggle_cache, hf_cache), show_all=show_all)
     if obj.json:
         obj.result(report)
         return
@@ -127,6 +143,8 @@ def env_command(
     lines = [(config.TFHUB_CACHE_DIR.name, report.cache.location)]
     if report.kaggle_cache is not None:
         lines.append((config.KAGGLEHUB_CACHE.name, report.kaggle_cache.location))
+    if report.hf_cache is not None:
+        lines.append((config.HF_HUB_CACHE.name, report.hf_cache.location))
     for name, location in lines:
         if shell == "fish":
             echo(f"set -gx {name} {quote_sh(location)};")

@@ -43,11 +43,15 @@ class Context:
         if not self.quiet and not self.json:
             echo(message)
 
-    def project(self, cache: str | None = None, kaggle_cache: str | None = None) -> Project:
+    def project(
+        self, cache: str | None = None, kaggle_cache: str | None = None, hf_cache: str | None = None
+    ) -> Project:
         """The project, for commands that only need to name its lock or cache (env, run)."""
         from hublock.commands import Project
 
-        return Project.load(self.manifest, self.lockfile, cache=cache, kaggle_cache=kaggle_cache)
+        return Project.load(
+            self.manifest, self.lockfile, cache=cache, kaggle_cache=kaggle_cache, hf_cache=hf_cache
+        )
 
     def result(self, report: Report) -> None:
         """The one JSON document of a --format json run (nothing otherwise)."""
@@ -64,13 +68,17 @@ class Context:
             yield on_event
 
     def say_cache(self, choice: CacheChoice) -> None:
-        label = "kagglehub cache" if choice.loader == "kagglehub" else "cache"
+        label = {"kagglehub": "kagglehub cache", "huggingface": "huggingface_hub cache"}.get(
+            choice.loader, "cache"
+        )
         self.say(f"{label}: {choice.location} (from {choice.reason})")
 
     def hint_variable(self, choice: CacheChoice) -> None:
         """The loader finds a cache hublock filled elsewhere than its default only if told."""
         if choice.loader == "kagglehub":
             variable, reader, default = config.KAGGLEHUB_CACHE, "kagglehub", "kagglehub's default"
+        elif choice.loader == "huggingface":
+            variable, reader, default = config.HF_HUB_CACHE, "huggingface_hub", "huggingface_hub's default"
         else:
             variable, reader, default = config.TFHUB_CACHE_DIR, "hub.load", "tensorflow_hub's default"
         if choice.reason not in (variable.name, default) and variable.get() != choice.location:
@@ -187,6 +195,14 @@ kaggle_cache_option = click.option(
     metavar="DIR",
     help="kagglehub's cache, for models with a kagglehub handle [default: $KAGGLEHUB_CACHE, then "
     "[cache] kaggle in hub.toml, then kagglehub's default ~/.cache/kagglehub].",
+)
+
+
+hf_cache_option = click.option(
+    "--hf-cache",
+    metavar="DIR",
+    help="huggingface_hub's cache, for hf:// models [default: $HF_HUB_CACHE, then $HF_HOME/hub, "
+    "then [cache] huggingface in hub.toml, then huggingface_hub's default ~/.cache/huggingface/hub].",
 )
 
 

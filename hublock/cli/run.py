@@ -7,7 +7,14 @@ import sys
 
 import click
 
-from hublock.cli.options import EPILOG, Context, cache_option, common_options, kaggle_cache_option
+from hublock.cli.options import (
+    EPILOG,
+    Context,
+    cache_option,
+    common_options,
+    hf_cache_option,
+    kaggle_cache_option,
+)
 from hublock.cli.output import echo
 from hublock.core import UNLOCKED_MODES, VERIFY_MODES, Unlocked, Verify
 
@@ -28,6 +35,7 @@ from hublock.core import UNLOCKED_MODES, VERIFY_MODES, Unlocked, Verify
 )
 @cache_option
 @kaggle_cache_option
+@hf_cache_option
 @click.option(
     "--online", is_flag=True, help="Let a locked model missing from the cache be fetched (verified)."
 )
@@ -39,6 +47,7 @@ def run_command(
     unlocked: Unlocked,
     cache: str | None,
     kaggle_cache: str | None,
+    hf_cache: str | None,
     online: bool,
     command: tuple[str, ...],
 ) -> None:
@@ -62,6 +71,7 @@ def run_command(
         obj.lockfile,
         cache=cache,
         kaggle_cache=kaggle_cache,
+        hf_cache=hf_cache,
         verify=verify_mode,
         unlocked=unlocked,
         online=online,

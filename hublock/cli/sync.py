@@ -15,6 +15,7 @@ from hublock.cli.options import (
     cache_option,
     common_options,
     format_option,
+    hf_cache_option,
     jobs_option,
     kaggle_cache_option,
     mirror_option,
@@ -41,6 +42,7 @@ from hublock.cli.output import echo, plural_models, shown
     "under its handle (that project then loads this content).",
 )
 @kaggle_cache_option
+@hf_cache_option
 @bundles_option(
     "Take the archives from this bundle (`hublock bundle`; a file, or an unpacked directory) "
     "with no network; repeatable. A bundle made from another hub.lock is refused."
@@ -54,6 +56,7 @@ def sync_command(
     obj: Context,
     cache: str | None,
     kaggle_cache: str | None,
+    hf_cache: str | None,
     dry_run: bool,
     no_local_staging: bool,
     force: bool,
@@ -83,6 +86,7 @@ def sync_command(
             obj.lockfile,
             cache=cache,
             kaggle_cache=kaggle_cache,
+            hf_cache=hf_cache,
             dry_run=dry_run,
             offline=offline,
             mirrors=parse_mirrors(mirrors),

@@ -8,7 +8,15 @@ from pathlib import Path
 
 from hublock.caches import Cache, CacheChoice, Layout, Root, check_remote
 from hublock.commands.project import Project
-from hublock.commands.reports import Environment, ModelCheck, ModelStatus, Status, StatusReport, VerifyReport
+from hublock.commands.reports import (
+    Environment,
+    ModelCheck,
+    ModelStatus,
+    Status,
+    StatusReport,
+    VerifyReport,
+    joined,
+)
 from hublock.core import settings
 from hublock.formats import Lockfile, handle_kind, inflater_name
 
@@ -19,25 +27,21 @@ def verify(
     *,
     cache: str | None = None,
     kaggle_cache: str | None = None,
+    hf_cache: str | None = None,
     full: bool = False,
     jobs: int = 2,
 ) -> VerifyReport:
     """Check every locked model in its cache against hub.lock, by stamp (fast) or re-hash (full)."""
-    project = Project.load(manifest, lockfile, cache=cache, kaggle_cache=kaggle_cache)
+    project = Project.load(manifest, lockfile, cache=cache, kaggle_cache=kaggle_cache, hf_cache=hf_cache)
     return verify_project(project, project.lock(), full=full, jobs=jobs)
 
 
 def verify_project(project: Project, lock: Lockfile, *, full: bool = False, jobs: int = 2) -> VerifyReport:
     """Every cache the lock's models go to: tensorflow_hub's, and kagglehub's when any has a
     kagglehub handle."""
-    choice, target = project.open_cache()
-    report = _verify_cache(project, lock, choice, target, full, jobs)
-    if project.uses_kagglehub(lock):
-        kaggle_choice, kaggle_target = project.open_kaggle_cache()
-        report = replace(
-            report, kagglehub=_verify_cache(project, lock, kaggle_choice, kaggle_target, full, jobs)
-        )
-    return report
+    return joined(
+        [_verify_cache(project, lock, choice, target, full, jobs) for choice, target in project.targets(lock)]
+    )
 
 
 def _verify_cache(
@@ -80,9 +84,10 @@ def status(
     *,
     cache: str | None = None,
     kaggle_cache: str | None = None,
+    hf_cache: str | None = None,
 ) -> StatusReport:
     """Every model of hub.toml and hub.lock, with its state in the cache (fast checks only)."""
-    project = Project.load(manifest, lockfile, cache=cache, kaggle_cache=kaggle_cache)
+    project = Project.load(manifest, lockfile, cache=cache, kaggle_cache=kaggle_cache, hf_cache=hf_cache)
     # a project not locked yet has a status too: every model `not_locked`
     lock = project.current_lock() if project.manifest is not None else project.lock()
     report = verify_project(project, lock)
@@ -90,7 +95,7 @@ def status(
     names = set(project.manifest.names) if project.manifest else None
     parts = []
     for part in report.parts:
-        kagglehub = part.cache.loader == "kagglehub"
+        loader = part.cache.loader
         rows = []
         for check in part.checks:
             m, found = check.model, check.inspection
@@ -101,19 +106,25 @@ def status(
                 state = Status.NOT_IN_MANIFEST
             elif m.name in stale:
                 state = Status.STALE
-            shown = f"kaggle://{m.kaggle}" if kagglehub else m.handle  # as that loader names it
+            shown = f"kaggle://{m.kaggle}" if loader == "kagglehub" else m.handle  # as that loader names it
             rows.append(ModelStatus(m.name, shown, state, m.size, check.path, found.detail))
         for spec in project.manifest.models if project.manifest else ():
-            goes_here = bool(spec.kaggle) if kagglehub else handle_kind(spec.handle) != "kaggle"
+            goes_here = {
+                "kagglehub": bool(spec.kaggle),
+                "huggingface": handle_kind(spec.handle) == "hf",
+            }.get(loader, handle_kind(spec.handle) not in ("kaggle", "hf"))
             if goes_here and lock.get(spec.name) is None:
                 rows.append(ModelStatus(spec.name, spec.handle, Status.NOT_LOCKED, None, None))
         parts.append(StatusReport(part.cache, tuple(sorted(rows, key=lambda r: r.name))))
-    main, *rest = parts
-    return replace(main, kagglehub=rest[0] if rest else None)
+    return joined(parts)
 
 
 def environment(project: Project, *, show_all: bool = False) -> Environment:
     """The cache the loaders should be pointed at, and (``show_all``) every variable in force."""
     return Environment(
-        project.cache_choice(), settings() if show_all else (), project.kaggle_cache_choice(), inflater_name()
+        project.cache_choice(),
+        settings() if show_all else (),
+        project.kaggle_cache_choice(),
+        inflater_name(),
+        project.hf_cache_choice(),
     )

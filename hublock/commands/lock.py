@@ -33,8 +33,11 @@ from hublock.core import (
     run_processes,
     sha256_digest,
     strip_secrets,
+    tree_hash,
 )
 from hublock.formats import (
+    HF_SCHEME,
+    HF_WEB,
     KAGGLE_SCHEME,
     ConflictedLockfileError,
     KaggleHandle,
@@ -51,7 +54,15 @@ from hublock.formats import (
     parse_kaggle_handle,
     write_lockfile,
 )
-from hublock.remote import Download, Fetcher, apply_mirror, portable_url, prepare_network, source_url
+from hublock.remote import (
+    Download,
+    Fetcher,
+    apply_mirror,
+    file_sources,
+    portable_url,
+    prepare_network,
+    source_url,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -77,6 +88,12 @@ def resolve_model(
             "gs://...tar.gz handle."
         )
     on_event(Event(spec.name, "start", f"resolving {spec.handle}"))
+    if handle_kind(spec.handle) == "hf":
+        try:
+            return resolve_hf(spec, mirrors, fetcher, on_event, cancel or threading.Event())
+        except HublockError as exc:
+            exc.about(model=spec.name, handle=spec.handle)
+            raise
     if spec.load_format(os.environ) == "uncompressed":
         try:
             return resolve_uncompressed(spec, mirrors, fetcher, on_event)
@@ -199,6 +216,56 @@ def known_archives(project: Project, *, others: bool) -> dict[str, RootModel]:
                     theirs.setdefault(m.handle, set()).add(replace(m, name=""))
     unique = {h: next(iter(ms)) for h, ms in theirs.items() if len({(m.archive, m.tree) for m in ms}) == 1}
     return {**unique, **own}
+
+
+def resolve_hf(
+    spec: ModelSpec, mirrors: Mapping[str, str], fetcher: Fetcher, on_event: OnEvent, cancel: CancelFlag
+) -> LockedModel:
+    """Pin a Hugging Face repo's revision to its commit, download each of its files once (into
+    the download cache, checked against the Hub's sizes, LFS sha256 and git blob ids), and record
+    them with the tree hash of the whole snapshot."""
+    repo = spec.handle.removeprefix(HF_SCHEME)
+    revision = spec.revision or "main"
+    pinned = fetcher.hf_revision(repo, revision, mirrors)
+    total = sum(f.size for f in pinned.files)
+    on_event(
+        Event(
+            spec.name, "start", f"{revision} is {pinned.commit[:12]}: {len(pinned.files)} files", total=total
+        )
+    )
+
+    def progress(n: int) -> None:
+        raise_if_cancelled(cancel)
+        on_event(Event(spec.name, "bytes", amount=n))
+
+    objects = []
+    for file in pinned.files:
+        sha256 = fetcher.fetch_hub_file(
+            file_sources(repo, pinned.commit, file.path, mirrors),
+            name=file.path,
+            size=file.size,
+            sha256=file.lfs_sha256,
+            blob_id=file.blob_id,
+            progress=progress,
+        )
+        objects.append(RemoteObject(file.path, file.size, f"sha256:{sha256}", file.blob))
+    tree = tree_hash((o.path, o.checksum.removeprefix("sha256:")) for o in objects)
+    on_event(Event(spec.name, "done", f"locked {revision} at {pinned.commit[:12]}, {len(objects)} files"))
+    return LockedModel(
+        name=spec.name,
+        handle=spec.handle,
+        url=f"{HF_WEB}/{repo}",
+        size=total,
+        archive=None,
+        tree=tree,
+        files=len(objects),
+        unpacked=total,
+        manifest=spec.entry_digest,
+        format="huggingface",
+        objects=tuple(objects),
+        revision=revision,
+        commit=pinned.commit,
+    )
 
 
 def resolve_uncompressed(

@@ -15,10 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hublock.caches import Cache, CacheChoice, DownloadCache, choose_cache, choose_kaggle_cache, open_cache
+from hublock.caches import (
+    Cache,
+    CacheChoice,
+    DownloadCache,
+    choose_cache,
+    choose_hf_cache,
+    choose_kaggle_cache,
+    open_cache,
+)
 from hublock.commands.plan import LockProblem, lock_problems
-from hublock.core import NotInSyncError
-from hublock.formats import Lockfile, Manifest, check_mirror, load_manifest, read_lockfile
+from hublock.core import Loader, NotInSyncError
+from hublock.formats import Lockfile, Manifest, check_mirror, handle_kind, load_manifest, read_lockfile
 from hublock.remote import Fetcher
 
 if TYPE_CHECKING:
@@ -45,6 +53,7 @@ class Project:
     """hub.toml's ``[mirrors]`` with the ``--mirror`` options on top."""
     cache_option: str | None = None
     kaggle_cache_option: str | None = None
+    hf_cache_option: str | None = None
     offline: bool = False
     download_cache: Path | None = None
     transport: httpx.BaseTransport | None = field(default=None, compare=False, repr=False)
@@ -59,6 +68,7 @@ class Project:
         *,
         cache: str | None = None,
         kaggle_cache: str | None = None,
+        hf_cache: str | None = None,
         mirrors: Mapping[str, str] | None = None,
         offline: bool = False,
         download_cache: str | os.PathLike[str] | None = None,
@@ -80,6 +90,7 @@ class Project:
             mirrors=merged,
             cache_option=cache,
             kaggle_cache_option=kaggle_cache,
+            hf_cache_option=hf_cache,
             offline=offline,
             download_cache=Path(download_cache) if download_cache is not None else None,
             transport=transport,
@@ -146,6 +157,37 @@ class Project:
     def open_kaggle_cache(self) -> tuple[CacheChoice, Cache]:
         choice = self.kaggle_cache_choice()
         return choice, open_cache(choice.location, loader="kagglehub")
+
+    def hf_cache_choice(self) -> CacheChoice:
+        """The huggingface_hub cache this project fills now, and why."""
+        return choose_hf_cache(self.hf_cache_option, self.manifest.hf_cache_dir if self.manifest else None)
+
+    def open_hf_cache(self) -> tuple[CacheChoice, Cache]:
+        choice = self.hf_cache_choice()
+        return choice, open_cache(choice.location, loader="huggingface")
+
+    def open_loader_cache(self, loader: Loader) -> tuple[CacheChoice, Cache]:
+        """The cache a loader reads (tensorflow_hub's, kagglehub's or huggingface_hub's)."""
+        if loader == "kagglehub":
+            return self.open_kaggle_cache()
+        if loader == "huggingface":
+            return self.open_hf_cache()
+        return self.open_cache()
+
+    def targets(self, lock: Lockfile) -> list[tuple[CacheChoice, Cache]]:
+        """Every cache this lock's models go to: tensorflow_hub's always (it is the default
+        target), kagglehub's and huggingface_hub's when a model goes there."""
+        found = [self.open_cache()]
+        if self.uses_kagglehub(lock):
+            found.append(self.open_kaggle_cache())
+        if self.uses_hf(lock):
+            found.append(self.open_hf_cache())
+        return found
+
+    def uses_hf(self, lock: Lockfile) -> bool:
+        """Whether any model goes to huggingface_hub's cache (locked, or listed in hub.toml)."""
+        listed = self.manifest.models if self.manifest else ()
+        return any(m.from_hf for m in lock.models) or any(handle_kind(s.handle) == "hf" for s in listed)
 
     def uses_kagglehub(self, lock: Lockfile) -> bool:
         """Whether any model goes to kagglehub's cache (locked, or listed in hub.toml)."""

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hublock.caches import CacheChoice, Inspection, State
 from hublock.commands.plan import Action, SyncStep
-from hublock.core import KAGGLEHUB_CACHE, TFHUB_CACHE_DIR, Loader, Setting, redact
+from hublock.core import HF_HUB_CACHE, KAGGLEHUB_CACHE, TFHUB_CACHE_DIR, Loader, Setting, redact
 from hublock.formats import LockedModel, Lockfile
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class SyncResult:
     outcome: Outcome
     path: str
     cache: Loader = "tfhub"
-    """Whose cache: ``tfhub`` or ``kagglehub``."""
+    """Whose cache: ``tfhub``, ``kagglehub`` or ``huggingface``."""
     warning: str = ""
     """What the user should know (the host re-compressed the archive, say)."""
 
@@ -125,6 +125,8 @@ class SyncReport:
     (name, that project)."""
     kagglehub: SyncReport | None = None
     """The same for kagglehub's cache, when any model goes there."""
+    huggingface: SyncReport | None = None
+    """The same for huggingface_hub's cache, when any model goes there."""
 
     @property
     def pending(self) -> tuple[SyncStep, ...]:
@@ -133,7 +135,7 @@ class SyncReport:
     @property
     def parts(self) -> tuple[SyncReport, ...]:
         """One report per cache: tensorflow_hub's, then kagglehub's when there is one."""
-        return (self,) if self.kagglehub is None else (self, self.kagglehub)
+        return (self, *(p for p in (self.kagglehub, self.huggingface) if p is not None))
 
     def to_dict(self) -> dict[str, Any]:
         if self.dry_run:
@@ -151,6 +153,7 @@ class SyncReport:
             "warnings": list(self.warnings),
             "taken_from": [{"name": name, "project": project} for name, project in self.taken],
             **({"kagglehub": self.kagglehub.to_dict()} if self.kagglehub is not None else {}),
+            **({"huggingface": hf.to_dict()} if (hf := self.huggingface) is not None else {}),
         }
 
 
@@ -169,11 +172,13 @@ class VerifyReport:
     checks: tuple[ModelCheck, ...]
     kagglehub: VerifyReport | None = None
     """The same for kagglehub's cache, when any model goes there."""
+    huggingface: VerifyReport | None = None
+    """The same for huggingface_hub's cache, when any model goes there."""
 
     @property
     def parts(self) -> tuple[VerifyReport, ...]:
         """One report per cache: tensorflow_hub's, then kagglehub's when there is one."""
-        return (self,) if self.kagglehub is None else (self, self.kagglehub)
+        return (self, *(p for p in (self.kagglehub, self.huggingface) if p is not None))
 
     @property
     def ok(self) -> bool:
@@ -194,6 +199,7 @@ class VerifyReport:
                 for c in self.checks
             },
             **({"kagglehub": self.kagglehub.to_dict()} if self.kagglehub is not None else {}),
+            **({"huggingface": hf.to_dict()} if (hf := self.huggingface) is not None else {}),
         }
 
 
@@ -235,10 +241,12 @@ class StatusReport:
     models: tuple[ModelStatus, ...]
     kagglehub: StatusReport | None = None
     """The same for kagglehub's cache, when any model goes there."""
+    huggingface: StatusReport | None = None
+    """The same for huggingface_hub's cache, when any model goes there."""
 
     @property
     def parts(self) -> tuple[StatusReport, ...]:
-        return (self,) if self.kagglehub is None else (self, self.kagglehub)
+        return (self, *(p for p in (self.kagglehub, self.huggingface) if p is not None))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -254,6 +262,7 @@ class StatusReport:
                 for m in self.models
             },
             **({"kagglehub": self.kagglehub.to_dict()} if self.kagglehub is not None else {}),
+            **({"huggingface": hf.to_dict()} if (hf := self.huggingface) is not None else {}),
         }
 
 
@@ -348,11 +357,15 @@ class Environment:
     """kagglehub's cache (what KAGGLEHUB_CACHE must say for kagglehub and keras_hub)."""
     inflater: str = ""
     """The gunzip in use (ISA-L, or zlib where no ISA-L wheel installs)."""
+    hf_cache: CacheChoice | None = None
+    """huggingface_hub's cache (what HF_HUB_CACHE must say for huggingface_hub and keras_hub)."""
 
     def to_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {TFHUB_CACHE_DIR.name: self.cache.location}
         if self.kaggle_cache is not None:
             document[KAGGLEHUB_CACHE.name] = self.kaggle_cache.location
+        if self.hf_cache is not None:
+            document[HF_HUB_CACHE.name] = self.hf_cache.location
         if self.inflater:
             document["inflater"] = self.inflater
         if self.settings:
@@ -501,3 +514,14 @@ class MirrorReport:
             "fetched": list(self.fetched),
             "seconds": round(self.seconds, 3),
         }
+
+
+_Part = TypeVar("_Part", SyncReport, VerifyReport, StatusReport)
+
+
+def joined(parts: list[_Part]) -> _Part:
+    """tensorflow_hub's report, with the other caches' reports (kagglehub's, huggingface_hub's)
+    inside it, each under its loader's name."""
+    main, *rest = parts
+    inside: dict[str, Any] = {part.cache.loader: part for part in rest}
+    return replace(main, **inside)

@@ -16,16 +16,26 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hublock.caches import Cache, CacheChoice, Root, State, live_roots, open_cache, read_lock_or_none
+from hublock.caches import (
+    Cache,
+    CacheChoice,
+    HuggingfaceCache,
+    Root,
+    State,
+    live_roots,
+    open_cache,
+    read_lock_or_none,
+)
 from hublock.commands.plan import Action, SyncStep, plan_sync
 from hublock.commands.project import Project
-from hublock.commands.reports import Outcome, SyncReport, SyncResult
+from hublock.commands.reports import Outcome, SyncReport, SyncResult, joined
 from hublock.core import (
     CacheError,
     CancelFlag,
     DiskFullError,
     Event,
     FetchError,
+    FileEntry,
     HublockError,
     Inline,
     IntegrityError,
@@ -43,9 +53,10 @@ from hublock.core import (
     redact,
     run_parallel,
     run_processes,
+    tree_digest,
 )
 from hublock.formats import LockedModel, Lockfile, Sink, extract_archive, unpacked_limit
-from hublock.remote import ArchiveStream, Fetcher, model_sources, prepare_network
+from hublock.remote import ArchiveStream, Fetcher, file_sources, model_sources, prepare_network
 
 if TYPE_CHECKING:
     import httpx
@@ -164,16 +175,19 @@ def sync_model(
             if found.state is State.UNSTAMPED and cache.adopt(model):
                 on_event(Event(model.name, "done", "verified the copy already in the cache"))
                 return SyncResult(model.name, Outcome.VERIFIED, path, loader)
-            note = _fetch_and_publish(
-                model,
-                cache,
-                sources or model_sources(model, mirrors),
-                fetcher,
-                uid,
-                on_event,
-                stop,
-                local_staging,
-            )
+            if model.from_hf:
+                note = _fetch_hub_files(model, cache, fetcher, mirrors, uid, on_event, stop)
+            else:
+                note = _fetch_and_publish(
+                    model,
+                    cache,
+                    sources or model_sources(model, mirrors),
+                    fetcher,
+                    uid,
+                    on_event,
+                    stop,
+                    local_staging,
+                )
     except HublockError as exc:
         exc.about(model=model.name, handle=model.handle)
         raise
@@ -190,6 +204,48 @@ def recompressed_limit(size: int) -> int:
     """How large an archive may grow past its locked size and still be judged by its files: a
     host that re-compresses at another level, or with another tool, rarely doubles it."""
     return 2 * size + (1 << 20)
+
+
+def _fetch_hub_files(
+    model: LockedModel,
+    cache: Cache,
+    fetcher: Fetcher,
+    mirrors: Mapping[str, str],
+    uid: str,
+    on_event: OnEvent,
+    cancel: CancelFlag,
+) -> str:
+    """A Hugging Face model: each locked file (from the download cache, else the Hub or its
+    mirror), checked against its sha256 as it is written into staging, then published."""
+    repo, commit = model.hf_repo, model.commit or ""
+    on_event(Event(model.name, "start", f"fetching {model.handle} at {commit[:12]}", total=model.size))
+    with cache.staging(cache.address(model), uid) as staging:
+        destination = staging.destination
+        assert isinstance(destination, Path)  # a huggingface_hub cache is a local directory
+        files = []
+        for obj in model.objects:
+            raise_if_cancelled(cancel)
+            target = destination / obj.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(cache, HuggingfaceCache) and cache.reuse_blob(model, obj, target):
+                files.append(FileEntry(obj.path, obj.size, obj.checksum.removeprefix("sha256:")))
+                continue
+            sha256 = fetcher.fetch_hub_file(
+                file_sources(repo, commit, obj.path, mirrors),
+                name=obj.path,
+                size=obj.size,
+                sha256=obj.checksum.removeprefix("sha256:"),
+                progress=bytes_of(on_event, model.name),
+                into=target,
+            )
+            files.append(FileEntry(obj.path, obj.size, sha256))
+        tree = tree_digest(files)
+        if tree.tree != model.tree:  # each file matched: only a hand-edited lock gets here
+            raise IntegrityError(
+                "the files differ from hub.lock's tree", expected=model.tree, actual=tree.tree
+            )
+        staging.publish(model, tree)
+    return ""
 
 
 def _fetch_and_publish(
@@ -265,6 +321,7 @@ def sync(
     *,
     cache: str | None = None,
     kaggle_cache: str | None = None,
+    hf_cache: str | None = None,
     dry_run: bool = False,
     offline: bool = False,
     mirrors: Mapping[str, str] | None = None,
@@ -286,6 +343,7 @@ def sync(
         lockfile,
         cache=cache,
         kaggle_cache=kaggle_cache,
+        hf_cache=hf_cache,
         mirrors=mirrors,
         offline=offline or bool(bundles),
         download_cache=download_cache,
@@ -324,11 +382,9 @@ def _sync_project(
         readers = [BundleReader(bundle) for bundle in project.bundles]  # the bundles' rules checked
         for reader in readers:
             require_same_lock(reader, lock, project.lockfile_path)
-    targets = [project.open_cache()]
-    if any(m.kaggle for m in lock.models):
-        targets.append(project.open_kaggle_cache())
+    targets = project.targets(lock)
     if dry_run:
-        return _joined([_plan(lock, target, choice, dry_run=True) for choice, target in targets])
+        return joined([_plan(lock, target, choice, dry_run=True) for choice, target in targets])
     me = Root.of(project.lockfile_path, lock)
     project.downloads().write_root(me)
     with ExitStack() as stack:
@@ -351,7 +407,7 @@ def _sync_project(
         mine = tuple(r for r in done if r.cache == report.cache.loader)
         learnt = tuple(r.warning for r in mine if r.warning)
         reports.append(replace(report, results=(*untouched, *mine), warnings=report.warnings + learnt))
-    return _joined(reports)
+    return joined(reports)
 
 
 def _run_chains(
@@ -518,12 +574,6 @@ def _prepare(
         if s.action in (Action.SKIP, Action.REMOTE)
     )
     return replace(report, taken=taken, warnings=warnings), untouched
-
-
-def _joined(reports: list[SyncReport]) -> SyncReport:
-    """tensorflow_hub's report, with kagglehub's (when there is one) inside it."""
-    main, *rest = reports
-    return replace(main, kagglehub=rest[0] if rest else None)
 
 
 def _plan(lock: Lockfile, target: Cache, choice: CacheChoice, *, dry_run: bool = False) -> SyncReport:

@@ -9,6 +9,7 @@ from hublock.core.lazy import exports
 
 if TYPE_CHECKING:
     from hublock.core.config import (
+        HF_HUB_CACHE,
         KAGGLEHUB_CACHE,
         TFHUB_CACHE_DIR,
         Setting,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         sha256_digest,
         sha256_file,
         tree_digest,
+        tree_hash,
         walk_files,
     )
     from hublock.core.errors import (
@@ -80,12 +82,13 @@ _WHERE: dict[str, str] = {
     "BundleError": "hublock.core.errors",
     "CHUNK": "hublock.core.digest",
     "CacheError": "hublock.core.errors",
-    "DiskFullError": "hublock.core.errors",
     "CancelFlag": "hublock.core.parallel",
     "Digest": "hublock.core.digest",
+    "DiskFullError": "hublock.core.errors",
     "Event": "hublock.core.events",
     "FetchError": "hublock.core.errors",
     "FileEntry": "hublock.core.digest",
+    "HF_HUB_CACHE": "hublock.core.config",
     "HublockError": "hublock.core.errors",
     "Inline": "hublock.core.parallel",
     "IntegrityError": "hublock.core.errors",
@@ -126,6 +129,7 @@ _WHERE: dict[str, str] = {
     "temp_owner": "hublock.core.fsutil",
     "temp_path": "hublock.core.fsutil",
     "tree_digest": "hublock.core.digest",
+    "tree_hash": "hublock.core.digest",
     "walk_files": "hublock.core.digest",
 }
 __getattr__, __dir__ = exports(__name__, _WHERE)
@@ -133,6 +137,7 @@ __getattr__, __dir__ = exports(__name__, _WHERE)
 
 __all__ = [
     "CHUNK",
+    "HF_HUB_CACHE",
     "KAGGLEHUB_CACHE",
     "LOADER_MODULES",
     "TFHUB_CACHE_DIR",
@@ -181,5 +186,6 @@ __all__ = [
     "temp_owner",
     "temp_path",
     "tree_digest",
+    "tree_hash",
     "walk_files",
 ]

@@ -135,6 +135,25 @@ KAGGLE_CONFIG_DIR = Variable(
     "KAGGLE_CONFIG_DIR", "where kaggle.json (Kaggle credentials) is [default: ~/.kaggle]"
 )
 
+HF_HUB_CACHE = Variable(
+    "HF_HUB_CACHE",
+    "huggingface_hub's cache (keras_hub hf:// presets load through it); `sync` fills it for hf:// "
+    "entries when no --hf-cache is given, `hublock run` sets it [default: $HF_HOME/hub, "
+    "~/.cache/huggingface/hub]",
+    sets=True,
+)
+HF_HOME = Variable("HF_HOME", "huggingface_hub's home: its cache is HF_HOME/hub, its token HF_HOME/token")
+HF_ENDPOINT = Variable(
+    "HF_ENDPOINT",
+    "the Hugging Face Hub huggingface_hub and hublock talk to [default: https://huggingface.co]",
+)
+HF_TOKEN = Variable(
+    "HF_TOKEN",
+    "a Hugging Face token for private or gated repos (else the file `hf auth login` saved); sent "
+    "only to the Hub's host, never printed or written",
+    secret=True,
+)
+
 VARIABLES: tuple[Variable, ...] = (
     TFHUB_CACHE_DIR,
     TFHUB_MODEL_LOAD_FORMAT,
@@ -157,6 +176,10 @@ VARIABLES: tuple[Variable, ...] = (
     KAGGLE_USERNAME,
     KAGGLE_KEY,
     KAGGLE_CONFIG_DIR,
+    HF_HUB_CACHE,
+    HF_HOME,
+    HF_ENDPOINT,
+    HF_TOKEN,
 )
 
 

@@ -23,9 +23,13 @@ Verify = Literal["fast", "full", "off"]
 # What a load of a handle hub.lock does not list does.
 Unlocked = Literal["allow", "warn", "error"]
 # A cache layout, and the loader that reads it, as JSON documents spell it.
-Loader = Literal["tfhub", "kagglehub"]
+Loader = Literal["tfhub", "kagglehub", "huggingface"]
 # The module each loader is imported as (``activate(loaders=...)`` names these).
-LOADER_MODULES: dict[Loader, str] = {"tfhub": "tensorflow_hub", "kagglehub": "kagglehub"}
+LOADER_MODULES: dict[Loader, str] = {
+    "tfhub": "tensorflow_hub",
+    "kagglehub": "kagglehub",
+    "huggingface": "huggingface_hub",
+}
 
 VERIFY_MODES: tuple[Verify, ...] = get_args(Verify)
 UNLOCKED_MODES: tuple[Unlocked, ...] = get_args(Unlocked)

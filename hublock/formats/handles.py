@@ -18,6 +18,8 @@ from hublock.core import ManifestError
 
 KAGGLE_SCHEME = "kaggle://"
 WEB = "https://www.kaggle.com"
+HF_SCHEME = "hf://"
+HF_WEB = "https://huggingface.co"
 
 # kagglesdk's ModelFramework enum (MODEL_FRAMEWORK_<name>)
 FRAMEWORKS = (
@@ -132,14 +134,64 @@ def handle_of_url(url: str) -> KaggleHandle | None:
 
 def handle_kind(handle: str) -> str:
     """``http`` (fetched with tf-hub-format=compressed), ``gcs`` (a gs:// archive), ``kaggle``
-    (a kagglehub handle, fetched through the Kaggle API) or ``path``."""
+    (a kagglehub handle, fetched through the Kaggle API), ``hf`` (a Hugging Face repo) or ``path``."""
     if handle.startswith(KAGGLE_SCHEME):
         return "kaggle"
+    if handle.startswith(HF_SCHEME):
+        return "hf"
     if handle.startswith(("http://", "https://")):
         return "http"
     if handle.startswith("gs://"):
         return "gcs"
     return "path"
+
+
+# huggingface_hub's validate_repo_id: [namespace/]name of letters, digits, "-", "_", "." (no "--"
+# or ".." and not ending in ".git"), at most 96 characters
+_HF_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# a git branch, tag or commit as the revision API takes it (refs/pr/N included)
+_REVISION = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._/-]*$")
+
+
+def parse_hf_repo(text: str, where: str = "hf handle") -> str:
+    """``org/name`` of a Hugging Face model repo, with or without ``hf://`` (keras_hub's spelling)."""
+    if not isinstance(text, str):
+        raise ManifestError(f"{where}: expected a string like 'org/name'")
+    repo = text.removeprefix(HF_SCHEME)
+    parts = repo.split("/")
+    if (
+        len(parts) != 2
+        or len(repo) > 96
+        or not all(_HF_PART.match(p) and "--" not in p and ".." not in p for p in parts)
+        or repo.endswith(".git")
+    ):
+        raise ManifestError(
+            f"{where}: {text!r} is not a Hugging Face model repo; expected 'org/name' (or hf://org/name "
+            "as keras_hub writes it): letters, digits, '-', '_' and '.', no '--' or '..'"
+        )
+    return repo
+
+
+def check_revision(text: object, where: str = "revision") -> str:
+    """A branch, tag or commit of a Hugging Face repo."""
+    if (
+        not isinstance(text, str)
+        or not _REVISION.match(text)
+        or ".." in text
+        or "//" in text
+        or text.endswith(("/", ".lock"))
+        or len(text) > 255
+    ):
+        raise ManifestError(
+            f"{where}: {text!r} is not a git revision; expected a branch, a tag or a commit "
+            '(e.g. "main", "v1.0" or a 40-digit commit)'
+        )
+    return text
+
+
+def is_commit(revision: str) -> bool:
+    """Whether a revision is a full commit id (which never moves)."""
+    return re.fullmatch(r"[0-9a-f]{40}", revision) is not None
 
 
 def trailing_version(handle: str) -> tuple[str, int] | None:
@@ -158,6 +210,8 @@ def has_fixed_version(handle: str) -> bool:
     with one), so that its content must never change."""
     if handle_kind(handle) == "kaggle":
         return parse_kaggle_handle(handle).pinned
+    if handle_kind(handle) == "hf":
+        return False  # a revision, not the handle, says; a commit never moves (``is_commit``)
     return handle_kind(handle) == "http" and trailing_version(handle) is not None
 
 

@@ -12,8 +12,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hublock.core import Digest, HublockError, LockfileError, ManifestError, atomic_write
-from hublock.formats.handles import KaggleHandle, find_kaggle_model, handle_kind, parse_kaggle_handle
-from hublock.formats.manifest import Handle, parse_toml
+from hublock.formats.handles import (
+    HF_SCHEME,
+    KaggleHandle,
+    find_kaggle_model,
+    handle_kind,
+    parse_kaggle_handle,
+)
+from hublock.formats.manifest import Handle, climbs_out, parse_toml
 
 LOCK_VERSION = 1
 HEADER = (
@@ -36,8 +42,12 @@ _FIELDS = (
     "api",
     "signature_def_hash",
     "manifest",
+    "revision",
+    "commit",
     "objects",
 )
+FORMATS = ("compressed", "uncompressed", "huggingface")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SEAL = "seal"
 
 
@@ -49,6 +59,15 @@ class RemoteObject:
     path: str
     size: int
     checksum: str
+    blob: str = ""
+    """A Hugging Face file's blob name in huggingface_hub's cache (its ETag): the LFS sha256, or
+    the git blob sha1 of a regular file; "" for other stores."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"path": self.path, "size": self.size, "checksum": self.checksum}
+        if self.blob:
+            data["blob"] = self.blob
+        return data
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +106,11 @@ class LockedModel:
     kaggle: str | None = None
     """The pinned kagglehub handle (``owner/model/framework/variation/version``) when the model
     also goes to kagglehub's cache, or only there (``handle`` is then ``kaggle://...``)."""
+    revision: str | None = None
+    """A Hugging Face model's revision as hub.toml asks for it (a branch, a tag or a commit)."""
+    commit: str | None = None
+    """The commit that revision resolved to: what is locked. (``objects`` are its files, each
+    ``checksum`` a ``sha256:``.)"""
     unpacked: int | None = None
     """Bytes of its files once extracted (what a cache must have room for); None for an
     uncompressed model (``size`` is that) and in locks written before hublock recorded it."""
@@ -103,9 +127,19 @@ class LockedModel:
         return self.format == "uncompressed"
 
     @property
+    def from_hf(self) -> bool:
+        """A Hugging Face repo's files at one commit (no archive: ``objects`` lists them)."""
+        return self.format == "huggingface"
+
+    @property
+    def hf_repo(self) -> str:
+        """``org/name`` of a Hugging Face model ("" for others)."""
+        return self.handle.removeprefix(HF_SCHEME) if self.from_hf else ""
+
+    @property
     def in_tfhub(self) -> bool:
         """Whether tensorflow_hub loads it (its handle is not a kagglehub-only one)."""
-        return handle_kind(self.handle) != "kaggle"
+        return handle_kind(self.handle) not in ("kaggle", "hf")
 
     def to_dict(self) -> dict[str, Any]:
         data = {key: getattr(self, key) for key in _FIELDS}
@@ -113,14 +147,14 @@ class LockedModel:
             del data["kaggle"]
         if not self.url:
             del data["url"]
-        for key in ("api", "signature_def_hash", "unpacked"):
+        for key in ("api", "signature_def_hash", "unpacked", "revision", "commit"):
             if data[key] is None:
                 del data[key]
-        if not self.uncompressed:
+        if self.format == "compressed":
             del data["format"], data["objects"]
         else:
             del data["archive"]
-            data["objects"] = [{"path": o.path, "size": o.size, "checksum": o.checksum} for o in self.objects]
+            data["objects"] = [o.to_dict() for o in self.objects]
         return data
 
     @property
@@ -135,24 +169,32 @@ class LockedModel:
         if unknown:
             raise LockfileError(f"{where}: unknown key {unknown[0]!r}")
         fmt = data.get("format", "compressed")
-        if fmt not in ("compressed", "uncompressed"):
-            raise LockfileError(f"{where}.format: expected 'compressed' or 'uncompressed'")
+        if fmt not in FORMATS:
+            raise LockfileError(f"{where}.format: expected one of {', '.join(map(repr, FORMATS))}")
         objects = []
-        for i, obj in enumerate(data.get("objects", []) if fmt == "uncompressed" else []):
+        for i, obj in enumerate(data.get("objects", []) if fmt != "compressed" else []):
             at = f"{where}.objects[{i}]"
             if not isinstance(obj, dict):
                 raise LockfileError(f"{at}: expected a table")
+            if sorted(set(obj) - {"path", "size", "checksum", "blob"}):
+                raise LockfileError(
+                    f"{at}: unknown key {sorted(set(obj) - {'path', 'size', 'checksum', 'blob'})[0]!r}"
+                )
             objects.append(
                 RemoteObject(
-                    _get(obj, "path", str, at), _get(obj, "size", int, at), _get(obj, "checksum", str, at)
+                    _get(obj, "path", str, at),
+                    _get(obj, "size", int, at),
+                    _get(obj, "checksum", str, at),
+                    _get(obj, "blob", str, at) if "blob" in obj else "",
                 )
             )
+        hf = fmt == "huggingface"
         model = cls(
             name=_get(data, "name", str, where),
             handle=Handle(_get(data, "handle", str, where)),
             url=_get(data, "url", str, where) if "url" in data or fmt == "uncompressed" else "",
             size=_get(data, "size", int, where),
-            archive=None if fmt == "uncompressed" else Digest(_get(data, "archive", str, where)),
+            archive=None if fmt != "compressed" else Digest(_get(data, "archive", str, where)),
             tree=Digest(_get(data, "tree", str, where)),
             files=_get(data, "files", int, where),
             manifest=Digest(_get(data, "manifest", str, where)),
@@ -162,7 +204,21 @@ class LockedModel:
             api=Digest(_get(data, "api", str, where)) if "api" in data else None,
             signature_def_hash=_optional(data, "signature_def_hash", where),
             unpacked=_get(data, "unpacked", int, where) if "unpacked" in data else None,
+            revision=_get(data, "revision", str, where) if hf else None,
+            commit=_get(data, "commit", str, where) if hf else None,
         )
+        if hf:
+            if not model.handle.startswith(HF_SCHEME):
+                raise LockfileError(f"{where}.handle: a Hugging Face model's handle is 'hf://org/name'")
+            if not _COMMIT.match(model.commit or ""):
+                raise LockfileError(f"{where}.commit: expected a 40-digit git commit")
+            for i, obj in enumerate(model.objects):
+                if not _ARCHIVE.match(obj.checksum) or climbs_out(obj.path) or obj.path.startswith("/"):
+                    raise LockfileError(
+                        f"{where}.objects[{i}]: expected a relative path and 'sha256:<64 hex digits>'"
+                    )
+                if not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", obj.blob):
+                    raise LockfileError(f"{where}.objects[{i}].blob: expected a git sha1 or an LFS sha256")
         if model.archive is not None and not _ARCHIVE.match(model.archive):
             raise LockfileError(f"{where}.archive: expected 'sha256:<64 hex digits>'")
         if not _TREE.match(model.tree):

@@ -20,7 +20,14 @@ from typing import Any, NewType
 from urllib.parse import unquote, urlsplit
 
 from hublock.core import Digest, HublockError, ManifestError, strip_secrets
-from hublock.formats.handles import KAGGLE_SCHEME, handle_kind, parse_kaggle_handle
+from hublock.formats.handles import (
+    HF_SCHEME,
+    KAGGLE_SCHEME,
+    check_revision,
+    handle_kind,
+    parse_hf_repo,
+    parse_kaggle_handle,
+)
 
 Handle = NewType("Handle", str)
 """A model handle exactly as user code passes it to ``hub.load``."""
@@ -28,8 +35,8 @@ Handle = NewType("Handle", str)
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _TOP_KEYS = ("cache", "models", "mirrors", "auth")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CACHE_KEYS = ("dir", "kaggle", "options")
-_MODEL_KEYS = ("handle", "kaggle", "format")
+_CACHE_KEYS = ("dir", "kaggle", "huggingface", "options")
+_MODEL_KEYS = ("handle", "kaggle", "format", "hf", "revision")
 FORMATS = ("compressed", "uncompressed")
 
 
@@ -44,9 +51,14 @@ class ModelSpec:
     kaggle: str | None = None
     """The kagglehub handle (``owner/model/framework/variation[/version]``) the model is also
     (or only: then ``handle`` is ``kaggle://`` + it) loaded by; None: tensorflow_hub only."""
+    revision: str | None = None
+    """A Hugging Face repo's branch, tag or commit (``handle`` is ``hf://org/name``); None: main."""
 
     def load_format(self, environ: Mapping[str, str]) -> str:
-        """The format tensorflow_hub would use for this handle with that environment."""
+        """The format tensorflow_hub would use for this handle with that environment (a
+        Hugging Face repo's files are ``huggingface``: no archive)."""
+        if handle_kind(self.handle) == "hf":
+            return "huggingface"
         if self.format:
             return self.format
         if handle_kind(self.handle) == "http" and environ.get("TFHUB_MODEL_LOAD_FORMAT") == "UNCOMPRESSED":
@@ -61,6 +73,8 @@ class ModelSpec:
             entry["format"] = self.format
         if self.kaggle and handle_kind(self.handle) != "kaggle":
             entry["kaggle"] = self.kaggle
+        if self.revision is not None:
+            entry["revision"] = self.revision
         canonical = json.dumps(entry, sort_keys=True, separators=(",", ":"))
         return Digest("sha256:" + hashlib.sha256(canonical.encode()).hexdigest())
 
@@ -78,6 +92,8 @@ class Manifest:
     """Host pattern (fnmatch) -> name of the environment variable holding a bearer token."""
     kaggle_cache_dir: str | None = None
     """``[cache] kaggle``: the kagglehub cache to fill (KAGGLEHUB_CACHE overrides it)."""
+    hf_cache_dir: str | None = None
+    """``[cache] huggingface``: huggingface_hub's cache to fill (HF_HUB_CACHE, HF_HOME override it)."""
 
     def model(self, name: str) -> ModelSpec:
         for spec in self.models:
@@ -109,6 +125,8 @@ def check_handle(handle: str, where: str) -> Handle:
     kind = handle_kind(handle)
     if kind == "kaggle":
         return Handle(KAGGLE_SCHEME + str(parse_kaggle_handle(handle, where)))
+    if kind == "hf":
+        return Handle(HF_SCHEME + parse_hf_repo(handle, where))
     if kind == "http":
         parts = urlsplit(handle)
         if not parts.netloc or parts.fragment:
@@ -128,8 +146,8 @@ def check_handle(handle: str, where: str) -> Handle:
     elif "://" in handle:
         raise ManifestError(
             f"{where}: {handle!r} has a scheme hublock does not know; "
-            "use https://..., gs://...tar.gz, kaggle://owner/model/framework/variation/version "
-            "or a local path"
+            "use https://..., gs://...tar.gz, kaggle://owner/model/framework/variation/version, "
+            "hf://org/name or a local path"
         )
     return Handle(handle)
 
@@ -212,6 +230,17 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
         if not isinstance(cache["kaggle"], str) or not cache["kaggle"] or "://" in cache["kaggle"]:
             raise ManifestError(f"{source}: 'cache.kaggle' must be a directory path (kagglehub's cache)")
         kaggle_cache_dir = resolve_location(cache["kaggle"], base)
+    hf_cache_dir = None
+    if "huggingface" in cache:
+        if (
+            not isinstance(cache["huggingface"], str)
+            or not cache["huggingface"]
+            or "://" in cache["huggingface"]
+        ):
+            raise ManifestError(
+                f"{source}: 'cache.huggingface' must be a directory path (huggingface_hub's cache)"
+            )
+        hf_cache_dir = resolve_location(cache["huggingface"], base)
     cache_options = cache.get("options", {})
     if not isinstance(cache_options, dict):
         raise ManifestError(f"{source}: 'cache.options' must be a table, e.g. {{ token = \"anon\" }}")
@@ -255,8 +284,17 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
             )
         fmt = None
         kaggle = None
+        revision = None
         if isinstance(value, dict):
             _fail_unknown(value, _MODEL_KEYS, where)
+            if "hf" in value:
+                if "handle" in value or "kaggle" in value:
+                    raise ManifestError(f"{where}: 'hf' names the whole model; drop 'handle' and 'kaggle'")
+                value = {**value, "handle": HF_SCHEME + parse_hf_repo(value["hf"], f"{where}.hf")}
+            if "revision" in value:
+                if not str(value.get("handle", "")).startswith(HF_SCHEME):
+                    raise ManifestError(f"{where}: 'revision' is for Hugging Face models (hf = \"org/name\")")
+                revision = check_revision(value["revision"], f"{where}.revision")
             fmt = value.get("format")
             if fmt is not None and fmt not in FORMATS:
                 raise ManifestError(f"{where}: format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -289,8 +327,8 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
         by_handle[handle] = name
         if fmt == "uncompressed" and handle_kind(handle) != "http":
             raise ManifestError(f'{where}: format = "uncompressed" needs an http(s) handle')
-        models.append(ModelSpec(name, handle, fmt, kaggle))
-    return Manifest(tuple(models), cache_dir, mirrors, cache_options, auth, kaggle_cache_dir)
+        models.append(ModelSpec(name, handle, fmt, kaggle, revision))
+    return Manifest(tuple(models), cache_dir, mirrors, cache_options, auth, kaggle_cache_dir, hf_cache_dir)
 
 
 CONTENT_MIRROR = "sha256:"

@@ -38,6 +38,7 @@ def activate(
     *,
     cache: str | None = None,
     kaggle_cache: str | None = None,
+    hf_cache: str | None = None,
     verify: Verify | None = None,
     unlocked: Unlocked | None = None,
     offline: bool | None = None,
@@ -68,6 +69,7 @@ def activate(
         path,
         cache=cache,
         kaggle_cache=kaggle_cache,
+        hf_cache=hf_cache,
         verify=verify_mode,
         unlocked=unlocked_mode,
         offline=config.HUBLOCK_OFFLINE.flag() if offline is None else offline,
@@ -76,7 +78,7 @@ def activate(
     if not wanted:
         raise HublockError(
             f"nothing to guard: {path} locks {len(guard.models)} model(s), and no loader they need "
-            "(tensorflow_hub, kagglehub) is installed or imported in this Python",
+            "(tensorflow_hub, kagglehub, huggingface_hub) is installed or imported in this Python",
             hint="install the loader your code uses, or name it: activate(loaders=[...])",
         )
     previous, _active = _active, None
@@ -90,6 +92,10 @@ def activate(
         import hublock.hooks.kagglehub as _kagglehub
 
         guard.kagglehub = _kagglehub.register(guard)
+    if "huggingface_hub" in wanted:
+        import hublock.hooks.huggingface as _huggingface
+
+        guard.huggingface = _huggingface.register(guard)
     _active = guard
     return guard
 
@@ -99,6 +105,7 @@ def _wanted(guard: Guard) -> set[str]:
     needs = {
         TFHUB_MODULE: any(m.in_tfhub for m in guard.models),
         "kagglehub": any(m.kaggle for m in guard.models),
+        "huggingface_hub": any(m.from_hf for m in guard.models),
     }
     return {
         name
@@ -124,3 +131,7 @@ def _unregister(guard: Guard) -> None:
         import hublock.hooks.kagglehub as _kagglehub
 
         _kagglehub.unregister(guard.kagglehub)
+    if guard.huggingface is not None:
+        import hublock.hooks.huggingface as _huggingface
+
+        _huggingface.unregister(guard.huggingface)

@@ -28,6 +28,7 @@ def run_environment(
     *,
     cache: str | None = None,
     kaggle_cache: str | None = None,
+    hf_cache: str | None = None,
     verify: Verify = "fast",
     unlocked: Unlocked = "allow",
     online: bool = False,
@@ -38,12 +39,13 @@ def run_environment(
     >>> env = {**os.environ, **run_environment("hub.toml")}  # doctest: +SKIP
     >>> subprocess.run(["python", "train.py"], env=env)  # doctest: +SKIP
     """
-    project = Project.load(manifest, lockfile, cache=cache, kaggle_cache=kaggle_cache)
+    project = Project.load(manifest, lockfile, cache=cache, kaggle_cache=kaggle_cache, hf_cache=hf_cache)
     project.lock()
     pythonpath = os.pathsep.join(p for p in (str(AUTOLOAD_DIR), os.environ.get("PYTHONPATH", "")) if p)
     return {
         config.TFHUB_CACHE_DIR.name: project.cache_choice().location,
         config.KAGGLEHUB_CACHE.name: project.kaggle_cache_choice().location,
+        config.HF_HUB_CACHE.name: project.hf_cache_choice().location,
         config.HUBLOCK_LOCKFILE.name: str(project.lockfile_path.resolve()),
         config.HUBLOCK_VERIFY.name: verify,
         config.HUBLOCK_UNLOCKED.name: unlocked,

@@ -32,20 +32,25 @@ class Guard:
         *,
         cache: str | None = None,
         kaggle_cache: str | None = None,
+        hf_cache: str | None = None,
         verify: Verify = "fast",
         unlocked: Unlocked = "allow",
         offline: bool = False,
     ) -> None:
         self.lockfile = lockfile
-        self.project = Project.beside(lockfile, cache=cache, kaggle_cache=kaggle_cache, offline=offline)
+        self.project = Project.beside(
+            lockfile, cache=cache, kaggle_cache=kaggle_cache, hf_cache=hf_cache, offline=offline
+        )
         self.models = self.project.lock().models
         self.verify = verify
         self.unlocked = unlocked
         self.offline = offline
         self.tfhub: object | None = None
         self.kagglehub: object | None = None
+        self.huggingface: object | None = None
         self._by_handle: dict[str, LockedModel] = {m.handle: m for m in self.models if m.in_tfhub}
         self._by_kaggle = {parse_kaggle_handle(m.kaggle).identity: m for m in self.models if m.kaggle}
+        self._by_hf = {m.hf_repo: m for m in self.models if m.from_hf}
         self._fetching = threading.Lock()
 
     def __repr__(self) -> str:
@@ -54,6 +59,10 @@ class Guard:
     def tfhub_model(self, handle: str) -> LockedModel | None:
         """The locked model tensorflow_hub loads by this handle (spelled exactly as locked)."""
         return self._by_handle.get(handle)
+
+    def hf_model(self, repo: str) -> LockedModel | None:
+        """The locked Hugging Face model of a repo (``org/name``)."""
+        return self._by_hf.get(repo)
 
     def kaggle_model(self, handle: KaggleHandle) -> LockedModel | None:
         """The locked model a kagglehub handle names: the same version, or without a version the
@@ -101,7 +110,7 @@ class Guard:
         """The model's directory in the loader's cache (decided now, as the loader decides it),
         after checking it against the lock; a missing model is fetched the way ``sync`` does,
         unless offline. ``full``: re-hash whatever ``verify`` says."""
-        choice, cache = self.project.open_cache() if loader == "tfhub" else self.project.open_kaggle_cache()
+        choice, cache = self.project.open_loader_cache(loader)
         path = cache.path_of(model)
         if self.verify == "off" and not full:
             found = cache.inspect(model)
@@ -114,7 +123,7 @@ class Guard:
         if found.state is State.MISSING:
             self._fetch(model, cache, choice)
         elif not found.ok:
-            shown = model.handle if loader == "tfhub" else f"kaggle://{model.kaggle}"
+            shown = f"kaggle://{model.kaggle}" if loader == "kagglehub" else model.handle
             raise IntegrityError(
                 f"{shown!r} (model {model.name!r} in {self.lockfile}, {model.tree}): the copy in "
                 f"{path} is {found.state.value.replace('_', ' ')}: {found.detail}",
@@ -130,7 +139,7 @@ class Guard:
         if self.offline:
             raise NotInSyncError(
                 f"{model.handle!r} (model {model.name!r} in {self.lockfile}) is not in the "
-                f"{'kagglehub ' if choice.loader == 'kagglehub' else ''}cache {choice.location}, "
+                f"{'' if choice.loader == 'tfhub' else choice.loader + ' '}cache {choice.location}, "
                 "and hublock is offline",
                 model=model.name,
                 handle=model.handle,

@@ -11,6 +11,7 @@ from hublock.remote.fetcher import (
     HashedArchive,
     prepare_network,
 )
+from hublock.remote.hf_api import file_sources
 from hublock.remote.urls import (
     apply_mirror,
     is_signed,
@@ -27,6 +28,7 @@ __all__ = [
     "Fetcher",
     "HashedArchive",
     "apply_mirror",
+    "file_sources",
     "is_signed",
     "model_sources",
     "portable_url",

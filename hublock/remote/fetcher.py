@@ -6,19 +6,25 @@ expiring storage URLs are never recorded)."""
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import urlsplit
 
 from hublock.caches import ArchiveWriter, DownloadCache
 from hublock.core import FetchError, IntegrityError, ReadAhead, SavedModelError, TreeDigest, config
+from hublock.core import redact as redact_url
 from hublock.formats import KEEP_MAX, KaggleHandle, extract_archive, handle_kind, unpacked_limit
 from hublock.remote.download import HttpBody
+from hublock.remote.hf_api import HubRevision, resolve_revision
+from hublock.remote.hf_api import endpoint as hf_endpoint
+from hublock.remote.hf_api import token as hf_token
 from hublock.remote.http import (
     RETRY_STATUSES,
     Retry,
@@ -29,7 +35,7 @@ from hublock.remote.http import (
     tls_context,
 )
 from hublock.remote.kaggle_api import api_base, current_version
-from hublock.remote.urls import RedirectChain, with_format_query
+from hublock.remote.urls import RedirectChain, apply_mirror, with_format_query
 
 if TYPE_CHECKING:
     import httpx
@@ -143,9 +149,67 @@ class Fetcher:
                 timeout=httpx.Timeout(self._timeout, connect=10.0),
                 follow_redirects=False,
                 headers={"Accept-Encoding": "identity", "User-Agent": "hublock/0.1"},
-                auth=auth_class()(self._auth),
+                auth=auth_class()(self._auth, self._hub_tokens()),
             )
         return self._client
+
+    def _hub_tokens(self) -> dict[str, str]:
+        """The Hugging Face token for the Hub's host (and only it: never for the storage it
+        redirects to), unless hub.toml's [auth] names another for that host."""
+        host = urlsplit(hf_endpoint()).hostname or ""
+        found = hf_token()
+        taken = any(fnmatch.fnmatch(host, pattern) for pattern in self._auth)
+        return {host: found} if found and host and not taken else {}
+
+    def hf_revision(self, repo: str, revision: str, mirrors: Mapping[str, str]) -> HubRevision:
+        """A Hugging Face repo's revision pinned to its commit, with its files."""
+        if self.offline:
+            raise FetchError(
+                f"hf://{repo}: revision {revision!r} not resolved yet, and --offline forbids the network",
+                path=f"hf://{repo}",
+            )
+        base = apply_mirror(hf_endpoint() + "/", mirrors).rstrip("/")
+        return resolve_revision(self.client, repo, revision, base, self.retry)
+
+    def fetch_hub_file(
+        self,
+        sources: list[str],
+        *,
+        name: str,
+        size: int,
+        sha256: str | None,
+        blob_id: str | None = None,
+        progress: Progress | None = None,
+        into: Path | None = None,
+    ) -> str:
+        """One file of a Hugging Face repo, from the download cache (by ``sha256``) or the first
+        source that answers, checked against what the Hub or hub.lock says (its size, and its
+        sha256 or else its git blob id), kept in the download cache, and written to ``into``
+        when given; ``name`` says which file it is in messages. Returns its sha256 (hex)."""
+        git = hashlib.sha1(f"blob {size}\0".encode())  # git's blob id, the name of a non-LFS file
+        with self.open_archive(sources, cached_sha256=sha256, max_bytes=size, progress=progress) as stream:
+            with open(into, "wb") if into is not None else nullcontext() as out:
+                for chunk in stream:
+                    git.update(chunk)
+                    if out is not None:
+                        out.write(chunk)
+            expected = f"{size} bytes, " + (f"sha256 {sha256}" if sha256 else f"git blob {blob_id}")
+            actual = f"{stream.size} bytes, " + (
+                f"sha256 {stream.sha256}" if sha256 else f"git blob {git.hexdigest()}"
+            )
+            if expected != actual:
+                if stream.cached is not None:
+                    stream.cached.unlink(missing_ok=True)  # a corrupted copy must not be reused
+                raise IntegrityError(
+                    f"{name} (from {redact_url(stream.url)}) differs from what the Hub listed for it",
+                    path=stream.url,
+                    expected=expected,
+                    actual=actual,
+                    hint="nothing was published; run the command again (a mirror or proxy may serve "
+                    "another file under this name)",
+                )
+            stream.keep()
+            return stream.sha256
 
     def hash_archive(
         self,

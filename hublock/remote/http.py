@@ -210,12 +210,17 @@ def auth_class() -> type:
         """Per request, by host: a bearer token from the environment variable that hub.toml's
         [auth] names for a matching pattern, else ~/.netrc ($NETRC). Never logged or stored."""
 
-        def __init__(self, patterns: Mapping[str, str]) -> None:
+        def __init__(self, patterns: Mapping[str, str], tokens: Mapping[str, str] | None = None) -> None:
             self.patterns = patterns
+            self.tokens = dict(tokens or {})  # host -> a token found elsewhere (a hub's token file)
 
         def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
             host = request.url.host
             if "Authorization" in request.headers:  # given for this request (the Kaggle API)
+                yield request
+                return
+            if host in self.tokens:
+                request.headers["Authorization"] = f"Bearer {self.tokens[host]}"
                 yield request
                 return
             for pattern, variable in self.patterns.items():

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from hublock.core import FetchError, strip_secrets
-from hublock.formats import CONTENT_MIRROR, KAGGLE_SCHEME, LockedModel, handle_kind
+from hublock.formats import CONTENT_MIRROR, HF_WEB, KAGGLE_SCHEME, LockedModel, handle_kind
 
 MAX_REDIRECTS = 10
 _SIGNED_PARAMS = ("x-goog-", "x-amz-", "signature", "expires", "googleaccessid")
@@ -92,6 +92,8 @@ def model_sources(model: LockedModel, mirrors: Mapping[str, str]) -> list[str]:
     """Where a locked model's archive may come from, in order: a content-addressed mirror, by
     its digest; its handle (through its mirror); the upstream URL it was locked from (through its
     mirror), else the handle upstream. For a kagglehub-only model, the Kaggle API last."""
+    if model.from_hf:  # its files come from the Hub one by one (``hf_api.file_sources``)
+        return [apply_mirror(f"{HF_WEB}/{model.hf_repo}", mirrors)]
     by_digest = []
     if CONTENT_MIRROR in mirrors and model.archive:
         by_digest = [content_source(model.archive.removeprefix("sha256:"), mirrors[CONTENT_MIRROR])]

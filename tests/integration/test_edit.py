@@ -76,7 +76,11 @@ def test_edits_and_env_speak_json(project: Project, tmp_path: Path) -> None:
     assert json.loads(removed.stdout) == {"manifest": str(fresh), "removed": "x"}
     env = json.loads(project.run("env", "--format", "json").stdout)
     assert env.pop("inflater").startswith(("ISA-L", "zlib"))
-    assert env == {"TFHUB_CACHE_DIR": str(project.cache), "KAGGLEHUB_CACHE": str(project.kagglehub)}
+    assert env == {
+        "TFHUB_CACHE_DIR": str(project.cache),
+        "KAGGLEHUB_CACHE": str(project.kagglehub),
+        "HF_HUB_CACHE": str(project.huggingface),
+    }
 
 
 def test_add_and_remove_work_when_models_are_split_across_the_file(tmp_path: Path) -> None:

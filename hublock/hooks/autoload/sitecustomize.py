@@ -1,6 +1,6 @@
 """Put first on PYTHONPATH by ``hublock run``: turns on hublock's verify-on-load hook in every
-Python process the command starts, the moment that process imports tensorflow_hub or kagglehub
-(keras_hub imports kagglehub).
+Python process the command starts, the moment that process imports tensorflow_hub, kagglehub or
+huggingface_hub (keras_hub imports kagglehub and huggingface_hub).
 
 Not earlier: importing TensorFlow at start-up would slow every Python process (pip, scripts that
 never load a model). So this installs a one-shot import hook that runs ``hublock.activate()``
@@ -38,7 +38,7 @@ def _run_shadowed_sitecustomize() -> None:
             sys.modules["sitecustomize"] = me
 
 
-LOADERS = ("tensorflow_hub", "kagglehub")
+LOADERS = ("tensorflow_hub", "kagglehub", "huggingface_hub")
 
 
 class _ActivateAfterImport(importlib.abc.MetaPathFinder):

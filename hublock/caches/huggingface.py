@@ -1,0 +1,184 @@
+"""huggingface_hub's cache (``HF_HUB_CACHE``), filled in exactly the layout huggingface_hub reads
+(``_layout.HUGGINGFACE``): each file's bytes once in ``blobs/<etag>`` (the LFS sha256, or the git
+blob sha1 of a regular file), ``snapshots/<commit>/<path>`` a relative symlink to its blob, and
+``refs/<revision>`` holding the commit.
+
+The order makes every step safe to interrupt: blobs first (each moved in with one rename), then
+the snapshot's links (each replaced with one rename), hublock's stamp, and the ref last, so a
+reader that follows the ref (``HF_HUB_OFFLINE=1``, no revision) never finds a partial snapshot.
+Blobs and snapshots huggingface_hub downloaded itself are adopted when they hash to the lock.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from contextlib import suppress
+from pathlib import Path
+
+from hublock.caches.inspection import (
+    FileStat,
+    Inspection,
+    Stamp,
+    State,
+    absent,
+    check_hashes,
+    check_stamp,
+)
+from hublock.caches.layout import HUGGINGFACE, Entry
+from hublock.caches.tfhub_dir import LocalCache
+from hublock.core import TreeDigest, atomic_write, hash_directory, sha256_file, walk_files
+from hublock.formats import LockedModel, RemoteObject, is_commit
+
+
+class HuggingfaceCache(LocalCache):
+    """A huggingface_hub cache directory (local: huggingface_hub reads it with ``os.path``)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        super().__init__(root, HUGGINGFACE)
+
+    def snapshot(self, model: LockedModel) -> Path:
+        """The folder huggingface_hub reads the locked commit's files from."""
+        return self.model_dir(self.address(model)) / "snapshots" / (model.commit or "")
+
+    def ref(self, model: LockedModel) -> Path:
+        return self.model_dir(self.address(model)) / "refs" / (model.revision or "main")
+
+    def path_of(self, model: LockedModel) -> str:
+        return str(self.snapshot(model))
+
+    def inspect(self, model: LockedModel, *, full: bool = False, jobs: int = 2) -> Inspection:
+        """The snapshot against the lock (by the stamp's stats of its blobs, or by re-hashing),
+        and the ref: a revision that points elsewhere loads another commit."""
+        snapshot = self.snapshot(model)
+        missing = absent(snapshot)
+        if missing is not None:
+            return missing
+        stamp = self.read_stamp(self.address(model))
+        if full:
+            found = check_hashes(stamp, model, hash_directory(snapshot, jobs=jobs))
+        else:
+            found = check_stamp(
+                stamp, model, followed_stats(snapshot), lambda p: sha256_file(snapshot / p)[0]
+            )
+        if found.state in (State.OK, State.EXTRA_FILES) and not self._ref_is_locked(model):
+            return Inspection(
+                State.MODIFIED,
+                found.files,
+                f"refs/{model.revision} does not point at the locked commit {model.commit}",
+            )
+        return found
+
+    def _ref_is_locked(self, model: LockedModel) -> bool:
+        if is_commit(model.revision or ""):
+            return True  # huggingface_hub keeps no ref for a commit
+        try:
+            return self.ref(model).read_text("utf-8").strip() == model.commit
+        except OSError:
+            return False
+
+    def adopt(self, model: LockedModel) -> bool:
+        """huggingface_hub's own download of the locked commit: re-hashed, stamped, its ref set."""
+        tree = hash_directory(self.snapshot(model), jobs=2)
+        if tree.tree != model.tree:
+            return False
+        self.write_stamp(model, tree)
+        self._write_ref(model)
+        return True
+
+    def write_stamp(self, model: LockedModel, tree: TreeDigest) -> None:
+        repo = self.address(model)
+        stamp = Stamp.of(model, tree, followed_stats(self.snapshot(model)), repo)
+        target = self.root / self.layout.stamp(repo)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, stamp.to_json())
+
+    def publish(self, model: LockedModel, staging: Path, tree: TreeDigest) -> None:
+        """Blobs, then links, then the stamp, then the ref (see the module's docstring)."""
+        repo_dir = self.model_dir(self.address(model))
+        blobs, snapshot = repo_dir / "blobs", self.snapshot(model)
+        (self.root / self.layout.stamp(self.address(model))).unlink(missing_ok=True)
+        blobs.mkdir(parents=True, exist_ok=True)
+        for obj in model.objects:
+            blob = blobs / obj.blob
+            staged = staging / obj.path
+            if not _same_file(staged, blob):  # a verified blob reused by a link is in place already
+                os.replace(staged, blob)  # one rename: a reader sees the old bytes or the new
+            link = snapshot / obj.path
+            link.parent.mkdir(parents=True, exist_ok=True)
+            _replace_link(link, os.path.relpath(blob, link.parent))
+        for path in walk_files(snapshot):  # what the lock does not list: not this commit's
+            if path not in {o.path for o in model.objects}:
+                (snapshot / path).unlink(missing_ok=True)
+        self.write_stamp(model, tree)
+        self._write_ref(model)
+
+    def reuse_blob(self, model: LockedModel, obj: RemoteObject, staged: Path) -> bool:
+        """Link (or copy) into ``staged`` a blob already here with the locked bytes (one
+        huggingface_hub downloaded, or another commit shares): no download for it."""
+        blob = self.model_dir(self.address(model)) / "blobs" / obj.blob
+        try:
+            if blob.stat().st_size != obj.size or sha256_file(blob)[0] != obj.checksum.removeprefix(
+                "sha256:"
+            ):
+                return False
+        except OSError:
+            return False
+        try:
+            os.link(blob, staged)
+        except OSError:
+            shutil.copyfile(blob, staged)
+        return True
+
+    def _write_ref(self, model: LockedModel) -> None:
+        if is_commit(model.revision or ""):
+            return
+        ref = self.ref(model)
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(ref, model.commit or "")
+
+    def entries(self) -> list[Entry]:
+        """hublock's own names here (lock, stamp, staging): the repos are huggingface_hub's too,
+        and gc leaves them alone."""
+        home = self.root / ".locks" / "hublock"
+        if not home.is_dir():
+            return []
+        found = []
+        for item in os.scandir(home):
+            with suppress(OSError):
+                if item.name != "roots":
+                    found.append(self.entry(Path(item.path)))
+        return found
+
+
+def followed_stats(root: Path) -> dict[str, FileStat]:
+    """Each snapshot file's stats through its link (the blob's): a link that points nowhere is
+    left out, so it counts as deleted."""
+    stats: dict[str, FileStat] = {}
+    for path in walk_files(root):
+        with suppress(OSError):
+            st = os.stat(root / path)
+            stats[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return stats
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _replace_link(link: Path, target: str) -> None:
+    """Point ``link`` at ``target`` with one rename (never a moment without the file)."""
+    with suppress(OSError):
+        if link.is_symlink() and os.readlink(link) == target:
+            return
+    temp = link.with_name(f".{link.name}.{uuid.uuid4().hex}.tmp")
+    os.symlink(target, temp)
+    try:
+        os.replace(temp, link)
+    except OSError:
+        temp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,282 @@
+"""Hugging Face models, from hub.toml to huggingface_hub's cache, against a fake Hub (no
+huggingface_hub needed: hublock fills the cache without it; tests/e2e loads with it)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hublock.core import FetchError, ManifestError
+from hublock.formats import parse_manifest, read_lockfile
+from hublock.formats.handles import parse_hf_repo
+from hublock.remote.hf_api import parse_revision
+from tests.conftest import Project
+from tests.world.fakehf import FakeHF, git_blob_id
+
+WEIGHTS = os.urandom(40_000)  # an LFS file (a .h5, and large)
+FILES = {"config.json": b'{"name": "tiny"}', "model.weights.h5": WEIGHTS, "assets/vocab.txt": b"a\nb\n"}
+
+
+@pytest.fixture
+def hf(project: Project) -> Iterator[FakeHF]:
+    """The fake Hub, where huggingface_hub looks for it (HF_ENDPOINT); the project's HF_HOME has
+    no token file but the test's own."""
+    with FakeHF() as fake:
+        project.env["HF_ENDPOINT"] = fake.url
+        yield fake
+
+
+def write(project: Project, models: dict[str, str], extra: str = "") -> None:
+    project.write_manifest({}, "")
+    lines = ["[models]", *(f"{name} = {value}" for name, value in models.items()), extra]
+    project.manifest.write_text("\n".join(lines) + "\n")
+
+
+def cache(project: Project) -> Path:
+    return project.huggingface
+
+
+def test_lock_pins_the_branch_and_sync_fills_the_cache_as_huggingface_hub_lays_it_out(
+    project: Project, hf: FakeHF
+) -> None:
+    commit = hf.move("org/tiny", FILES)
+    write(project, {"tiny": '"hf://org/tiny"'})
+    locked = project.run("lock")
+    assert locked.returncode == 0, locked.stderr
+    model = read_lockfile(project.lockfile).models[0]
+    assert (model.format, model.revision, model.commit, model.files) == ("huggingface", "main", commit, 3)
+    blobs = {o.path: o.blob for o in model.objects}
+    assert blobs["model.weights.h5"] == hashlib.sha256(WEIGHTS).hexdigest()  # LFS: its sha256
+    assert blobs["config.json"] == git_blob_id(FILES["config.json"])  # in git: its blob id
+
+    synced = project.run("sync")
+    assert synced.returncode == 0, synced.stderr
+    repo = cache(project) / "models--org--tiny"
+    assert (repo / "refs" / "main").read_text() == commit
+    snapshot = repo / "snapshots" / commit
+    for path, data in FILES.items():
+        link = snapshot / path
+        assert link.is_symlink() and not os.path.isabs(
+            os.readlink(link)
+        )  # relative, as huggingface_hub makes
+        assert link.read_bytes() == data
+        assert os.path.realpath(link) == str((repo / "blobs" / blobs[path]).resolve())
+    # hublock's own files sit in .locks/, the one folder huggingface_hub's scan skips
+    assert sorted(p.name for p in cache(project).iterdir()) == [".locks", "models--org--tiny"]
+    assert project.run("verify", "--full").returncode == 0
+    again = project.run("sync", "--format", "json")
+    assert json.loads(again.stdout)["huggingface"]["models"]["tiny"]["state"] == "present"
+
+
+def test_a_branch_that_moves_after_lock_changes_nothing_until_upgrade(project: Project, hf: FakeHF) -> None:
+    first = hf.move("org/tiny", FILES)
+    write(project, {"tiny": '"hf://org/tiny"'})
+    assert project.run("lock").returncode == 0
+    second = hf.move("org/tiny", {**FILES, "config.json": b'{"name": "moved"}'})
+    hf.requests.clear()
+    assert project.run("sync").returncode == 0
+    assert not [r for r in hf.requests if "/revision/" in r]  # the lock, not the branch, decides
+    assert (cache(project) / "models--org--tiny" / "refs" / "main").read_text() == first
+    assert project.run("lock").returncode == 0  # nothing changed in hub.toml: still pinned
+    assert read_lockfile(project.lockfile).models[0].commit == first
+    upgraded = project.run("lock", "--upgrade", "tiny")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert read_lockfile(project.lockfile).models[0].commit == second
+    assert project.run("sync").returncode == 0
+    assert (cache(project) / "models--org--tiny" / "refs" / "main").read_text() == second
+
+
+def test_a_tag_and_a_commit_are_pinned_as_written(project: Project, hf: FakeHF) -> None:
+    old = hf.move("org/tiny", FILES)
+    hf.tag("org/tiny", "v1.0", old)
+    hf.move("org/tiny", {**FILES, "config.json": b"{}"})
+    write(
+        project,
+        {
+            "tagged": '{ hf = "org/tiny", revision = "v1.0" }',
+            "exact": f'{{ hf = "org/other", revision = "{hf.move("org/other", FILES)}" }}',
+        },
+    )
+    assert project.run("lock").returncode == 0, project.run("lock").stderr
+    lock = read_lockfile(project.lockfile)
+    assert lock.get("tagged").commit == old and lock.get("tagged").revision == "v1.0"
+    assert project.run("sync").returncode == 0
+    assert (cache(project) / "models--org--tiny" / "refs" / "v1.0").read_text() == old
+    assert not (cache(project) / "models--org--other" / "refs").exists()  # no ref for a commit
+
+
+def test_a_private_repo_needs_the_token_which_goes_only_to_the_hub(project: Project, hf: FakeHF) -> None:
+    hf.move("org/secret", FILES, private=True)
+    write(project, {"secret": '"hf://org/secret"'})
+    refused = project.run("lock")
+    assert refused.returncode == 3
+    assert "private or gated" in refused.stderr and "HF_TOKEN" in refused.stderr
+
+    token_file = Path(project.env["HF_HOME"]) / "token"  # what `hf auth login` saves
+    token_file.parent.mkdir(parents=True)
+    token_file.write_text(hf.private_token + "\n")
+    locked = project.run("lock")
+    assert locked.returncode == 0, locked.stderr
+    assert project.run("sync").returncode == 0
+    sent = {path for path, auth in hf.authorizations if auth}
+    assert sent and all(not p.startswith("/lfs-storage/") for p in sent)  # never to the storage host
+    for text in (project.lockfile.read_text(), locked.stdout, locked.stderr):
+        assert hf.private_token not in text
+
+    token_file.write_text("hf_revoked\n")
+    project.lockfile.unlink()
+    rejected = project.run("lock")
+    assert rejected.returncode == 3 and "rejected the token" in rejected.stderr
+    assert "hf_revoked" not in rejected.stderr
+
+
+def test_bytes_other_than_the_hub_listed_are_refused_and_nothing_is_published(
+    project: Project, hf: FakeHF
+) -> None:
+    hf.move("org/tiny", FILES)
+    write(project, {"tiny": '"hf://org/tiny"'})
+    hf.serve_bad(WEIGHTS)
+    failed = project.run("lock")
+    assert failed.returncode == 3
+    assert "model.weights.h5" in failed.stderr and "differs from what the Hub listed" in failed.stderr
+    assert not project.lockfile.exists()
+
+    hf.bad.clear()
+    assert project.run("lock").returncode == 0
+    for item in project.downloads.rglob("*"):
+        if item.is_file():
+            item.unlink()  # sync must fetch again, from the bad server
+    hf.serve_bad(WEIGHTS)
+    synced = project.run("sync")
+    assert synced.returncode == 3 and "model.weights.h5" in synced.stderr
+    repo = cache(project) / "models--org--tiny"
+    assert not (repo / "refs").exists() and not (repo / "snapshots").exists()  # no ref, no snapshot
+
+
+def test_huggingface_hubs_own_download_is_adopted_with_no_network(project: Project, hf: FakeHF) -> None:
+    commit = hf.move("org/tiny", FILES)
+    write(project, {"tiny": '"hf://org/tiny"'})
+    assert project.run("lock").returncode == 0
+    # the cache as huggingface_hub.snapshot_download leaves it: blobs, links, the ref; no stamp
+    repo = cache(project) / "models--org--tiny"
+    for path, data in FILES.items():
+        blob = (
+            repo / "blobs" / (hashlib.sha256(data).hexdigest() if path.endswith(".h5") else git_blob_id(data))
+        )
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        link = repo / "snapshots" / commit / path
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    hf.requests.clear()
+    synced = project.run("sync", "--offline", "--format", "json")
+    assert synced.returncode == 0, synced.stderr
+    assert json.loads(synced.stdout)["huggingface"]["models"]["tiny"]["state"] == "verified"
+    assert hf.requests == []
+
+
+def test_a_partial_copy_reuses_its_blobs_and_fetches_the_rest(project: Project, hf: FakeHF) -> None:
+    hf.move("org/tiny", FILES)
+    write(project, {"tiny": '"hf://org/tiny"'})
+    assert project.run("lock").returncode == 0
+    assert project.run("sync").returncode == 0
+    config = next((cache(project) / "models--org--tiny" / "blobs").glob(git_blob_id(FILES["config.json"])))
+    config.chmod(0o644)
+    config.write_bytes(b'{"name": "edited"}')  # one blob changed in place
+    assert project.run("verify").returncode == 1
+    for item in project.downloads.rglob("*"):
+        if item.is_file():
+            item.unlink()
+    hf.requests.clear()
+    repaired = project.run("sync")
+    assert repaired.returncode == 0, repaired.stderr
+    fetched = [r for r in hf.requests if "/resolve/" in r or "/lfs-storage/" in r]
+    assert len(fetched) == 1 and fetched[0].endswith("/config.json"), fetched  # the intact blobs reused
+    assert project.run("verify", "--full").returncode == 0
+
+
+def test_a_mirror_of_the_hub_serves_lock_and_sync(project: Project, hf: FakeHF) -> None:
+    hf.move("org/tiny", FILES)
+    del project.env["HF_ENDPOINT"]  # huggingface.co itself, through the organisation's mirror
+    write(project, {"tiny": '"hf://org/tiny"'}, f'[mirrors]\n"https://huggingface.co/" = "{hf.url}/"')
+    assert project.run("lock").returncode == 0
+    assert read_lockfile(project.lockfile).models[0].url == "https://huggingface.co/org/tiny"
+    assert project.run("sync").returncode == 0
+    assert project.run("verify", "--full").returncode == 0
+
+
+def test_status_env_and_json_name_the_third_cache(project: Project, hf: FakeHF) -> None:
+    hf.move("org/tiny", FILES)
+    write(project, {"tiny": '"hf://org/tiny"'})
+    status = project.run("status", "--format", "json")
+    assert json.loads(status.stdout)["huggingface"]["models"]["tiny"]["state"] == "not_locked"
+    assert project.run("lock").returncode == 0 and project.run("sync").returncode == 0
+    env = project.run("env", "--format", "json")
+    assert json.loads(env.stdout)["HF_HUB_CACHE"] == project.env["HF_HUB_CACHE"]
+    other = project.dir / "elsewhere"
+    assert project.run("sync", "--hf-cache", str(other)).returncode == 0
+    assert (other / "models--org--tiny" / "refs" / "main").is_file()
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('"hf://org"', "not a Hugging Face model repo"),
+        ('"hf://org/a--b"', "not a Hugging Face model repo"),
+        ('"hf://org/../x"', "not a Hugging Face model repo"),
+        ('{ hf = "org/x", revision = "a..b" }', "is not a git revision"),
+        ('{ hf = "org/x", handle = "https://tfhub.dev/x/1" }', "'hf' names the whole model"),
+        ('{ handle = "https://tfhub.dev/x/1", revision = "main" }', "'revision' is for Hugging Face"),
+    ],
+)
+def test_bad_hf_entries_name_the_key(entry: str, message: str) -> None:
+    with pytest.raises(ManifestError, match=message):
+        parse_manifest(f"[models]\nm = {entry}\n")
+
+
+@given(st.text(max_size=40))
+def test_any_accepted_repo_is_two_safe_parts(text: str) -> None:
+    try:
+        repo = parse_hf_repo(text)
+    except ManifestError:
+        return
+    assert len(repo.split("/")) == 2
+    assert ".." not in repo and "--" not in repo and not repo.startswith("/")
+    assert "hf://" + repo == "hf://" + text.removeprefix("hf://")
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+        max_leaves=12,
+    )
+)
+def test_the_revision_parser_raises_only_fetch_errors(doc: object) -> None:
+    try:
+        parsed = parse_revision(doc, "test")
+    except FetchError:
+        return
+    assert all(".." not in f.path.split("/") for f in parsed.files)
+
+
+def test_documents_with_huggingface_hubs_cache_match_their_schemas(project: Project, hf: FakeHF) -> None:
+    from tests.integration.test_json_schemas import run_json
+
+    hf.move("org/tiny", FILES)
+    write(project, {"tiny": '"hf://org/tiny"'})
+    locked = run_json(project, "lock", "lock")
+    assert locked["models"]["tiny"]["commit"] == read_lockfile(project.lockfile).models[0].commit
+    assert run_json(project, "sync", "sync")["huggingface"]["models"]["tiny"]["state"] == "fetched"
+    assert run_json(project, "verify", "verify")["huggingface"]["models"]["tiny"]["state"] == "ok"
+    assert run_json(project, "status", "status")["huggingface"]["models"]["tiny"]["state"] == "ok"
+    assert run_json(project, "env", "env")["HF_HUB_CACHE"] == str(project.huggingface)
