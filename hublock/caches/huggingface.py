@@ -156,9 +156,10 @@ def followed_stats(root: Path) -> dict[str, FileStat]:
     """Each snapshot file's stats through its link (the blob's): a link that points nowhere is
     left out, so it counts as deleted."""
     stats: dict[str, FileStat] = {}
-    for path in walk_files(root):
+    base = str(root)  # string joins: pathlib's would cost more than the stat itself
+    for path in walk_files(base):
         with suppress(OSError):
-            st = os.stat(root / path)
+            st = os.stat(f"{base}/{path}")
             stats[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return stats
 
