@@ -41,3 +41,8 @@ def test_offline_demo_runs_end_to_end(tmp_path: Path) -> None:
         "keras_hub.models.Backbone.from_preset('kaggle://keras/bert/keras/bert_tiny_en_uncased') = BertBackbone"
         in out
     )
+    # the Hugging Face preset, from huggingface_hub's cache, at the commit hub.lock pinned
+    assert "1 model: 1 fetched" in out and "1 model: 1 present" in out  # huggingface_hub's
+    snapshot = tmp_path / "work" / "huggingface" / "models--keras--bert_tiny_en_uncased" / "snapshots"
+    assert f"hf_hub_download('keras/bert_tiny_en_uncased', 'config.json') = {snapshot}/" in out
+    assert "keras_hub.models.Backbone.from_preset('hf://keras/bert_tiny_en_uncased') = BertBackbone" in out
