@@ -280,20 +280,29 @@ class HuggingfaceLayout(_Names):
     """huggingface_hub's cache (``HF_HUB_CACHE``): ``models--<org>--<name>/`` holding ``blobs/``,
     ``snapshots/<commit>/`` and ``refs/<revision>``. huggingface_hub's own locks live in
     ``.locks/``, the one folder ``scan_cache_dir`` skips; hublock's lock, stamp, staging and roots
-    sit in ``.locks/hublock/``, so the cache scans clean. The address is the repo (``org/name``)."""
+    sit in ``.locks/hublock/``, so the cache scans clean.
+
+    The address is ``org/name@<commit>`` for a locked model (``org/name`` for a root's record,
+    which keeps no commit): snapshots of several commits of one repo live side by side (two
+    projects that locked the repo at different times), each with its own stamp; the key, and so
+    the lock and gc's judgement, is the repo."""
 
     name: Loader = "huggingface"
     _HOME = ".locks/hublock"
     _NAME = re.compile(
-        r"^(?:(?P<model>models--[^/]+)|\.locks/hublock/(?P<key>models--[^/]+?)"
-        r"(?:(?P<lock>\.lock)|(?P<stamp>\.json)|\.(?P<uid>[0-9a-f]{32})\.tmp))$"
+        r"^(?:(?P<model>models--[^/]+)|\.locks/hublock/(?P<key>models--[^/@]+?)"
+        r"(?:(?P<lock>\.lock)|(?P<stamp>(?:@[0-9a-f]{40})?\.json)|\.(?P<uid>[0-9a-f]{32})\.tmp))$"
     )
 
     def address(self, model: Addressed) -> str | None:
-        return model.handle.removeprefix("hf://") if handle_kind(model.handle) == "hf" else None
+        if handle_kind(model.handle) != "hf":
+            return None
+        commit = getattr(model, "commit", None)
+        repo = model.handle.removeprefix("hf://")
+        return f"{repo}@{commit}" if commit else repo
 
     def key(self, handle: str) -> str:
-        return "models--" + handle.replace("/", "--")
+        return "models--" + handle.partition("@")[0].replace("/", "--")
 
     def model(self, handle: str) -> str:
         return self.key(handle)
@@ -305,7 +314,8 @@ class HuggingfaceLayout(_Names):
         return f"{self._HOME}/{self.key(handle)}.{uid}.tmp"
 
     def stamp(self, handle: str) -> str:
-        return f"{self._HOME}/{self.key(handle)}.json"
+        commit = handle.partition("@")[2]
+        return f"{self._HOME}/{self.key(handle)}{'@' + commit if commit else ''}.json"
 
     def descriptor(self, handle: str) -> str | None:
         return None

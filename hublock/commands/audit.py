@@ -103,6 +103,8 @@ def audit_model(
     fetch_newer: bool,
 ) -> AuditResult:
     name, handle = model.name, model.handle
+    if model.from_hf:
+        return _audit_hf(model, mirrors, fetcher, on_event)
     if model.uncompressed or not model.archive:
         return AuditResult(
             name, handle, AuditState.SKIPPED, "UNCOMPRESSED: read in place from gs://, not audited"
@@ -138,6 +140,59 @@ def audit_model(
         api = _newer_api(model, newer, fetcher, mirrors, apis, on_event)
     on_event(Event(name, "done", content + (f", newer: {newer}" if newer else "")))
     return AuditResult(name, handle, content, detail, files, newer, api)
+
+
+def _audit_hf(
+    model: LockedModel, mirrors: Mapping[str, str], fetcher: Fetcher, on_event: OnEvent
+) -> AuditResult:
+    """A Hugging Face model: where its revision points now (one API call, no download). A branch
+    that moved is ``newer`` (the lock still names a commit the Hub keeps); a tag that moved is
+    ``changed`` (a fixed name now means other files); a repo or revision gone is ``gone``."""
+    name, handle, revision = model.name, model.handle, model.revision or "main"
+    on_event(Event(name, "start", f"auditing {handle} ({revision})"))
+    try:
+        now = fetcher.hf_revision(model.hf_repo, revision, mirrors)
+    except FetchError as exc:
+        state = AuditState.GONE if exc.gone else AuditState.UNREACHABLE
+        on_event(Event(name, "done", state))
+        return AuditResult(name, handle, state, str(exc))
+    if now.commit == model.commit:
+        on_event(Event(name, "done", AuditState.UNCHANGED))
+        return AuditResult(name, handle, AuditState.UNCHANGED, f"{revision} is still {model.commit}")
+    before = {o.path: o.blob for o in model.objects}
+    after = {f.path: f.blob for f in now.files}
+    files = tuple(sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p)))
+    moved = f"{revision} moved from {model.commit} to {now.commit}"
+    if not files:
+        detail, content = f"{moved}, with the same files: harmless", AuditState.UNCHANGED
+    elif _is_branch(model, fetcher, mirrors):
+        detail, content = (
+            f"{moved}; `hublock lock --upgrade {name}` takes it after review",
+            AuditState.UNCHANGED,
+        )
+    else:
+        detail = (
+            f"the tag {revision} was moved to other files ({moved}); review before `lock --upgrade {name}`"
+        )
+        content = AuditState.CHANGED
+    newer = f"{handle}@{now.commit}" if files and content is AuditState.UNCHANGED else None
+    on_event(Event(name, "done", content + (", newer" if newer else "")))
+    return AuditResult(name, handle, content, detail, files, newer)
+
+
+def _is_branch(model: LockedModel, fetcher: Fetcher, mirrors: Mapping[str, str]) -> bool:
+    """Whether a revision names a branch: ``main`` and ``refs/heads/...`` do; otherwise the Hub's
+    ``refs/heads/<name>`` answers for a branch and not for a tag."""
+    revision = model.revision or "main"
+    if revision == "main" or revision.startswith("refs/heads/"):
+        return True
+    if revision.startswith("refs/tags/"):
+        return False
+    try:
+        fetcher.hf_revision(model.hf_repo, f"refs/heads/{revision}", mirrors)
+    except FetchError:
+        return False
+    return True
 
 
 def _locked_files(project: Project, downloads: DownloadCache) -> Callable[[LockedModel], TreeDigest | None]:

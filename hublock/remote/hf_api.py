@@ -140,22 +140,33 @@ def resolve_revision(client: httpx.Client, repo: str, revision: str, base: str, 
         status = response.status_code
         if status in RETRY_STATUSES:
             raise Transient(f"HTTP {status} from {url}")
+        # the Hub answers 401 "RepositoryNotFound" to a request without a token for a repo that
+        # does not exist as for a private one: either way, not there for this caller (audit: gone)
+        missing = (
+            404
+            if response.headers.get("x-error-code") in ("RepositoryNotFound", "RevisionNotFound")
+            else None
+        )
         if status in (401, 403):
             if sent:
                 raise FetchError(
                     f"hf://{repo}: the Hub rejected the token (HTTP {status})",
+                    status=missing,
                     path=url,
                     hint="check HF_TOKEN (or the token `hf auth login` saved): it may have expired "
                     "or lack access to this repo",
                 )
             raise FetchError(
-                f"hf://{repo}: the repo is private or gated (HTTP {status}) and no token was sent",
+                f"hf://{repo}: no such repo, or it is private or gated (HTTP {status}), and no "
+                "token was sent",
+                status=missing,
                 path=url,
                 hint="set HF_TOKEN (or run `hf auth login`) with a token that can read it",
             )
         if status == 404:
             raise FetchError(
                 f"hf://{repo}: no such repo, or no revision {revision!r} in it (HTTP 404)",
+                status=404,
                 path=url,
                 hint="check the repo's name and the revision (a branch, a tag or a commit)",
             )

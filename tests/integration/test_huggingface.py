@@ -117,7 +117,7 @@ def test_a_private_repo_needs_the_token_which_goes_only_to_the_hub(project: Proj
     write(project, {"secret": '"hf://org/secret"'})
     refused = project.run("lock")
     assert refused.returncode == 3
-    assert "private or gated" in refused.stderr and "HF_TOKEN" in refused.stderr
+    assert "private or gated" in refused.stderr and "set HF_TOKEN" in refused.stderr
 
     token_file = Path(project.env["HF_HOME"]) / "token"  # what `hf auth login` saves
     token_file.parent.mkdir(parents=True)
@@ -280,3 +280,38 @@ def test_documents_with_huggingface_hubs_cache_match_their_schemas(project: Proj
     assert run_json(project, "verify", "verify")["huggingface"]["models"]["tiny"]["state"] == "ok"
     assert run_json(project, "status", "status")["huggingface"]["models"]["tiny"]["state"] == "ok"
     assert run_json(project, "env", "env")["HF_HUB_CACHE"] == str(project.huggingface)
+
+
+def test_audit_says_a_branch_moved_a_tag_changed_and_a_repo_is_gone(project: Project, hf: FakeHF) -> None:
+    first = hf.move("org/branch", FILES)
+    tagged = hf.move("org/tagged", FILES)
+    hf.tag("org/tagged", "v1", tagged)
+    hf.move("org/gone", FILES)
+    hf.move("org/same", FILES)
+    write(
+        project,
+        {
+            "branch": '"hf://org/branch"',
+            "tagged": '{ hf = "org/tagged", revision = "v1" }',
+            "gone": '"hf://org/gone"',
+            "same": '"hf://org/same"',
+        },
+    )
+    assert project.run("lock").returncode == 0
+    unchanged = json.loads(project.run("audit", "--format", "json").stdout)
+    assert {n: m["state"] for n, m in unchanged["models"].items()} == dict.fromkeys(
+        ("branch", "gone", "same", "tagged"), "unchanged"
+    )
+    moved = hf.move("org/branch", {**FILES, "config.json": b"{}"})
+    hf.tag(
+        "org/tagged", "v1", hf.move("org/tagged", {**FILES, "model.weights.h5": b"other weights"}, branch="x")
+    )
+    hf.remove("org/gone")
+    audited = project.run("audit", "--format", "json")
+    assert audited.returncode == 3  # a tag that moved and a repo gone fail the audit
+    models = json.loads(audited.stdout)["models"]
+    assert models["branch"]["state"] == "newer" and models["branch"]["newer"] == f"hf://org/branch@{moved}"
+    assert first in models["branch"]["detail"] and models["branch"]["files"] == ["config.json"]
+    assert models["tagged"]["state"] == "changed" and models["tagged"]["files"] == ["model.weights.h5"]
+    assert models["gone"]["state"] == "gone"
+    assert models["same"]["state"] == "unchanged"

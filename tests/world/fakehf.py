@@ -46,9 +46,15 @@ class FakeRepo:
     name: str
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)  # branch or tag -> commit
+    tags: set[str] = field(default_factory=set)
     private: bool = False
 
     def resolve(self, revision: str) -> str | None:
+        kind, _, name = revision.removeprefix("refs/").partition("/")
+        if revision.startswith("refs/") and kind in ("heads", "tags"):
+            if (name in self.tags) == (kind == "tags") and name in self.refs:
+                return self.refs[name]
+            return None
         if revision in self.refs:
             return self.refs[revision]
         return revision if revision in self.commits else None
@@ -91,6 +97,11 @@ class FakeHF:
 
     def tag(self, repo: str, name: str, commit: str) -> None:
         self.repos[repo].refs[name] = commit
+        self.repos[repo].tags.add(name)
+
+    def remove(self, repo: str) -> None:
+        """The repo is deleted (or made private to everyone): 404 from now on."""
+        del self.repos[repo]
 
     def serve_bad(self, data: bytes) -> None:
         """Serve other bytes for this LFS object from now on."""
