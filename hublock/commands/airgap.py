@@ -53,7 +53,7 @@ from hublock.formats import (
     portable_manifest,
     require_same_lock,
 )
-from hublock.remote import Fetcher, model_sources
+from hublock.remote import Fetcher, content_sources
 
 if TYPE_CHECKING:
     import httpx
@@ -67,16 +67,16 @@ CHUNK = 1 << 20
 def locked_archives(
     lock: Lockfile, only: Collection[str], lockfile: Path
 ) -> tuple[list[BundledArchive], list[str]]:
-    """The archives of the locked models (``only`` those named), one per digest, in the lock's
-    order; and the models that have none (UNCOMPRESSED)."""
+    """The content objects of the locked models (``only`` those named: each archive, each file
+    of a Hugging Face model), one per digest, in the lock's order; and the models that have none
+    (UNCOMPRESSED)."""
     chosen = lock.select(only, lockfile)
     by_digest: dict[str, tuple[int, list[str]]] = {}
     for model in chosen:
-        if model.archive:
-            sha256 = model.archive.removeprefix("sha256:")
-            by_digest.setdefault(sha256, (model.size, []))[1].append(model.name)
+        for sha256, size in model.contents:
+            by_digest.setdefault(sha256, (size, []))[1].append(model.name)
     archives = [BundledArchive(sha, size, tuple(names)) for sha, (size, names) in by_digest.items()]
-    return archives, [m.name for m in chosen if not m.archive]
+    return archives, [m.name for m in chosen if not m.contents]
 
 
 def _first_models(lock: Lockfile, archives: Sequence[BundledArchive]) -> dict[str, LockedModel]:
@@ -111,7 +111,7 @@ def download_missing(
         on_event(Event(model.name, "start", f"fetching {model.handle}", total=archive.size))
         try:
             with fetcher.open_archive(
-                model_sources(model, project.mirrors),
+                content_sources(model, archive.sha256, project.mirrors),
                 max_bytes=archive.size,
                 progress=bytes_of(on_event, model.name),
             ) as stream:
@@ -369,7 +369,7 @@ def _check_contents(
             problems.append(f"{archive_member(archive.sha256)}: {size} bytes, the index says {archive.size}")
         for name in archive.models:
             model = lock.get(name)
-            if model is None or model.archive != f"sha256:{archive.sha256}":
+            if model is None or archive.sha256 not in dict(model.contents):
                 problems.append(f"{name}: its hub.lock entry does not name {archive_member(archive.sha256)}")
     for name in sorted(set(seen) - {a.sha256 for a in index.archives}):
         problems.append(

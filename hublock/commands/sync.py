@@ -56,7 +56,7 @@ from hublock.core import (
     tree_digest,
 )
 from hublock.formats import LockedModel, Lockfile, Sink, extract_archive, unpacked_limit
-from hublock.remote import ArchiveStream, Fetcher, file_sources, model_sources, prepare_network
+from hublock.remote import ArchiveStream, Fetcher, content_sources, model_sources, prepare_network
 
 if TYPE_CHECKING:
     import httpx
@@ -217,7 +217,7 @@ def _fetch_hub_files(
 ) -> str:
     """A Hugging Face model: each locked file (from the download cache, else the Hub or its
     mirror), checked against its sha256 as it is written into staging, then published."""
-    repo, commit = model.hf_repo, model.commit or ""
+    commit = model.commit or ""
     on_event(Event(model.name, "start", f"fetching {model.handle} at {commit[:12]}", total=model.size))
     with cache.staging(cache.address(model), uid) as staging:
         destination = staging.destination
@@ -231,7 +231,7 @@ def _fetch_hub_files(
                 files.append(FileEntry(obj.path, obj.size, obj.checksum.removeprefix("sha256:")))
                 continue
             sha256 = fetcher.fetch_hub_file(
-                file_sources(repo, commit, obj.path, mirrors),
+                content_sources(model, obj.checksum.removeprefix("sha256:"), mirrors),
                 name=obj.path,
                 size=obj.size,
                 sha256=obj.checksum.removeprefix("sha256:"),
@@ -477,10 +477,9 @@ def _check_bundled(
     downloads = project.downloads()
     wanted = []
     for items in chains:
-        model = items[0][0].model
-        sha256 = (model.archive or "").removeprefix("sha256:")
-        if sha256 and model.size is not None and downloads.get(sha256) is None:
-            wanted.append(BundledArchive(sha256, model.size, tuple(step.model.name for step, _ in items)))
+        for sha256, size in items[0][0].model.contents:
+            if downloads.get(sha256) is None:
+                wanted.append(BundledArchive(sha256, size, tuple(step.model.name for step, _ in items)))
     check_held(readers, wanted, on_event)
 
 

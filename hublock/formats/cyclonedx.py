@@ -21,7 +21,11 @@ _PROPERTY = "hublock:"
 def model_identity(model: LockedModel) -> tuple[str | None, str, str | None]:
     """(group, name, version) of a locked model as its host names it: a Kaggle model's owner,
     ``model/framework/variation`` and version; a tfhub.dev-style URL's publisher, path and
-    trailing version number; else the name it has in hub.toml."""
+    trailing version number; a Hugging Face repo's org, name and locked commit; else the name it
+    has in hub.toml."""
+    if model.from_hf:
+        org, _, name = model.hf_repo.partition("/")
+        return org, name, model.commit
     kaggle = model.kaggle_model
     if kaggle is not None:
         version = str(kaggle.version) if kaggle.version is not None else None
@@ -44,6 +48,8 @@ def _component(model: LockedModel) -> dict[str, Any]:
         component["version"] = version
     if model.archive:
         component["hashes"] = [{"alg": "SHA-256", "content": model.archive.removeprefix("sha256:")}]
+    if model.from_hf:  # the package URL type Hugging Face models have; the commit is the version
+        component["purl"] = f"pkg:huggingface/{model.hf_repo}@{model.commit}"
     # a handle is written by hand: a password pasted into it must not reach a reviewer's BOM
     references = [
         {"type": "distribution", "url": strip_secrets(model.handle), "comment": "handle in hub.toml"}
@@ -60,6 +66,10 @@ def _component(model: LockedModel) -> dict[str, Any]:
         "size": str(model.size),
         "format": model.format,
     }
+    if model.from_hf:
+        properties["revision"] = model.revision or "main"
+        # each file's sha256: the model has no single archive to hash
+        properties |= {f"file:{o.path}": o.checksum for o in model.objects}
     component["properties"] = [{"name": _PROPERTY + k, "value": v} for k, v in properties.items()]
     return component
 

@@ -1,5 +1,6 @@
 """What changed between two locks of a model, in words: version or url moved, archive changed
-(re-compressed or not), tree changed or not, and the API change signature by signature."""
+(re-compressed or not), a Hugging Face revision's commit and the files that changed, tree changed
+or not, and the API change signature by signature."""
 
 from __future__ import annotations
 
@@ -68,6 +69,18 @@ def diff_model(name: str, old: LockedModel | None, new: LockedModel | None, apis
             changes.append(f"handle {old.handle} -> {new.handle}")
     if old.url != new.url:
         changes.append(f"url {old.url} -> {new.url}" if new.url else f"url {old.url} dropped")
+    if old.revision != new.revision:
+        changes.append(f"revision {old.revision} -> {new.revision}")
+    if old.commit != new.commit:
+        changes.append(f"commit {(old.commit or '')[:12]} -> {(new.commit or '')[:12]}")
+    if old.from_hf and new.from_hf:
+        before_files = {o.path: o.checksum for o in old.objects}
+        after_files = {o.path: o.checksum for o in new.objects}
+        moved = sorted(
+            p for p in before_files.keys() | after_files.keys() if before_files.get(p) != after_files.get(p)
+        )
+        if moved:
+            changes.append(f"files changed: {', '.join(moved)}")
     if old.archive != new.archive:
         same = " (re-compressed: the files are identical)" if old.tree == new.tree else ""
         changes.append(f"archive {short(old.archive)} -> {short(new.archive)}{same}")
@@ -93,7 +106,7 @@ def _api_summary(old: LockedModel, new: LockedModel, api: tuple[str, ...] | None
 
 
 def _content(model: LockedModel) -> tuple[Any, ...]:
-    return (model.handle, model.kaggle, model.format, model.archive, model.tree, model.api)
+    return (model.handle, model.kaggle, model.format, model.archive, model.tree, model.api, model.commit)
 
 
 def diff_locks(old: Lockfile, new: Lockfile, apis: ApiLookup) -> tuple[ModelDiff, ...]:

@@ -132,6 +132,21 @@ class LockedModel:
         return self.format == "huggingface"
 
     @property
+    def contents(self) -> tuple[tuple[str, int], ...]:
+        """The content-addressed objects the model is made of, as (sha256 hex, size): its archive,
+        or a Hugging Face model's files (an uncompressed model has none: it is read in place).
+        What the download cache, a bundle and a content-addressed mirror hold for it."""
+        if self.archive:
+            return ((self.archive.removeprefix("sha256:"), self.size),)
+        if self.from_hf:
+            return tuple(dict.fromkeys((o.checksum.removeprefix("sha256:"), o.size) for o in self.objects))
+        return ()
+
+    def hf_path_of(self, sha256: str) -> str | None:
+        """The path of a Hugging Face model's file with these bytes."""
+        return next((o.path for o in self.objects if o.checksum == f"sha256:{sha256}"), None)
+
+    @property
     def hf_repo(self) -> str:
         """``org/name`` of a Hugging Face model ("" for others)."""
         return self.handle.removeprefix(HF_SCHEME) if self.from_hf else ""

@@ -9,6 +9,7 @@ from hublock.remote.fetcher import (
     Download,
     Fetcher,
     HashedArchive,
+    content_sources,
     prepare_network,
 )
 from hublock.remote.hf_api import file_sources
@@ -28,6 +29,7 @@ __all__ = [
     "Fetcher",
     "HashedArchive",
     "apply_mirror",
+    "content_sources",
     "file_sources",
     "is_signed",
     "model_sources",

@@ -20,9 +20,17 @@ from urllib.parse import urlsplit
 from hublock.caches import ArchiveWriter, DownloadCache
 from hublock.core import FetchError, IntegrityError, ReadAhead, SavedModelError, TreeDigest, config
 from hublock.core import redact as redact_url
-from hublock.formats import KEEP_MAX, KaggleHandle, extract_archive, handle_kind, unpacked_limit
+from hublock.formats import (
+    CONTENT_MIRROR,
+    KEEP_MAX,
+    KaggleHandle,
+    LockedModel,
+    extract_archive,
+    handle_kind,
+    unpacked_limit,
+)
 from hublock.remote.download import HttpBody
-from hublock.remote.hf_api import HubRevision, resolve_revision
+from hublock.remote.hf_api import HubRevision, file_sources, resolve_revision
 from hublock.remote.hf_api import endpoint as hf_endpoint
 from hublock.remote.hf_api import token as hf_token
 from hublock.remote.http import (
@@ -35,7 +43,13 @@ from hublock.remote.http import (
     tls_context,
 )
 from hublock.remote.kaggle_api import api_base, current_version
-from hublock.remote.urls import RedirectChain, apply_mirror, with_format_query
+from hublock.remote.urls import (
+    RedirectChain,
+    apply_mirror,
+    content_source,
+    model_sources,
+    with_format_query,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -431,6 +445,17 @@ class ArchiveStream:
         if self._writer is None:
             return self.cached
         return self._writer.commit(self.sha256)
+
+
+def content_sources(model: LockedModel, sha256: str, mirrors: Mapping[str, str]) -> list[str]:
+    """Where one of a model's content objects (``LockedModel.contents``) may come from: a
+    content-addressed mirror by its digest, then for a Hugging Face file its URL at the locked
+    commit (through a mirror of the Hub, then the Hub), else the model's archive sources."""
+    path = model.hf_path_of(sha256) if model.from_hf else None
+    if path is None:
+        return model_sources(model, mirrors)
+    by_digest = [content_source(sha256, mirrors[CONTENT_MIRROR])] if CONTENT_MIRROR in mirrors else []
+    return [*by_digest, *file_sources(model.hf_repo, model.commit or "", path, mirrors)]
 
 
 def needs_tls(url: str) -> bool:

@@ -315,3 +315,64 @@ def test_audit_says_a_branch_moved_a_tag_changed_and_a_repo_is_gone(project: Pro
     assert models["tagged"]["state"] == "changed" and models["tagged"]["files"] == ["model.weights.h5"]
     assert models["gone"]["state"] == "gone"
     assert models["same"]["state"] == "unchanged"
+
+
+def test_a_bundle_and_a_content_mirror_carry_hf_models_with_no_hub(project: Project, hf: FakeHF) -> None:
+    hf.move("org/tiny", FILES)
+    write(project, {"tiny": '"hf://org/tiny"'})
+    assert project.run("lock").returncode == 0
+    bundled = project.run("bundle", "out.tar")
+    assert bundled.returncode == 0, bundled.stderr
+    assert project.run("bundle", "--verify", "out.tar").returncode == 0
+    mirrored = project.run("mirror", str(project.dir / "mirror"))
+    assert mirrored.returncode == 0, mirrored.stderr
+    for data in FILES.values():  # every file by its digest, as for archives
+        assert (project.dir / "mirror" / "sha256" / hashlib.sha256(data).hexdigest()).read_bytes() == data
+    for item in project.downloads.rglob("*"):
+        if item.is_file():
+            item.unlink()
+    hf.requests.clear()
+    checked = project.run("lock", "--check", "--from", "out.tar")
+    assert checked.returncode == 0, checked.stderr
+    synced = project.run("sync", "--from", "out.tar")  # the air-gapped side: no network at all
+    assert synced.returncode == 0, synced.stderr
+    assert hf.requests == []
+    assert project.run("verify", "--full").returncode == 0
+
+    other = project.dir / "other-cache"
+    for item in project.downloads.rglob("*"):
+        if item.is_file():
+            item.unlink()
+    write(
+        project,
+        {"tiny": '"hf://org/tiny"'},
+        f'[mirrors]\n"sha256:" = "{project.dir / "mirror"}"',
+    )
+    del project.env["HF_ENDPOINT"]  # no Hub: the content-addressed mirror is all there is
+    synced = project.run("sync", "--hf-cache", str(other))
+    assert synced.returncode == 0, synced.stderr
+    assert hf.requests == []
+
+
+def test_the_bom_and_diff_describe_hf_models(project: Project, hf: FakeHF) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    first = hf.move("org/tiny", FILES)
+    write(project, {"tiny": '"hf://org/tiny"'})
+    assert project.run("lock").returncode == 0
+    exported = project.run("export", "--format", "cyclonedx")
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(exported.stdout) is None
+    (component,) = json.loads(exported.stdout)["components"]
+    assert (component["group"], component["name"], component["version"]) == ("org", "tiny", first)
+    assert component["purl"] == f"pkg:huggingface/org/tiny@{first}"
+    properties = {p["name"]: p["value"] for p in component["properties"]}
+    assert properties["hublock:file:model.weights.h5"] == f"sha256:{hashlib.sha256(WEIGHTS).hexdigest()}"
+
+    old = project.lockfile.read_text()
+    (project.dir / "old.lock").write_text(old)
+    second = hf.move("org/tiny", {**FILES, "config.json": b"{}"})
+    upgraded = project.run("lock", "--upgrade", "tiny")
+    assert upgraded.returncode == 0
+    diff = project.run("diff", "old.lock", "hub.lock")
+    assert f"{first[:12]}" in diff.stdout and f"{second[:12]}" in diff.stdout, diff.stdout
