@@ -11,6 +11,7 @@ Blobs and snapshots huggingface_hub downloaded itself are adopted when they hash
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import uuid
@@ -26,9 +27,9 @@ from hublock.caches.inspection import (
     check_hashes,
     check_stamp,
 )
-from hublock.caches.layout import HUGGINGFACE, Entry
+from hublock.caches.layout import HUGGINGFACE, Entry, Kind
 from hublock.caches.tfhub_dir import LocalCache
-from hublock.core import TreeDigest, atomic_write, hash_directory, sha256_file, walk_files
+from hublock.core import TreeDigest, atomic_write, hash_directory, remove_tree, sha256_file, walk_files
 from hublock.formats import LockedModel, RemoteObject, is_commit
 
 
@@ -139,17 +140,55 @@ class HuggingfaceCache(LocalCache):
         atomic_write(ref, model.commit or "")
 
     def entries(self) -> list[Entry]:
-        """hublock's own names here (lock, stamp, staging): the repos are huggingface_hub's too,
-        and gc leaves them alone."""
-        home = self.root / ".locks" / "hublock"
+        """hublock's own names here (locks, stamps, staging), and the repos it stamped a snapshot
+        of: a repo only huggingface_hub downloaded is not listed, so gc never judges it."""
+        home = self.root / HUGGINGFACE.roots().rpartition("/")[0]
         if not home.is_dir():
             return []
-        found = []
+        found, stamped = [], set()
         for item in os.scandir(home):
             with suppress(OSError):
                 if item.name != "roots":
-                    found.append(self.entry(Path(item.path)))
+                    entry = self.entry(Path(item.path))
+                    found.append(entry)
+                    parsed = HUGGINGFACE.parse(entry.name)
+                    if parsed is not None and parsed.kind is Kind.STAMP:
+                        stamped.add(parsed.key)
+        for key in sorted(stamped):
+            with suppress(OSError):
+                if (self.root / key).is_dir():
+                    found.append(self.entry(self.root / key))
         return found
+
+    def remove(self, name: str) -> None:
+        """A repo: only the snapshots hublock stamped there (their refs first, then their links,
+        then the blobs no snapshot left links to), and the repo's folder once nothing is left in
+        it; what huggingface_hub downloaded itself stays. Anything else: as any cache."""
+        parsed = HUGGINGFACE.parse(name)
+        if parsed is not None and parsed.kind is Kind.STAMP and (self.root / parsed.key).is_dir():
+            return  # goes with its repo's snapshot below: the stamps say which snapshots are hublock's
+        if parsed is None or parsed.kind is not Kind.MODEL:
+            super().remove(name)
+            return
+        repo = self.root / name
+        home = self.root / HUGGINGFACE.roots().rpartition("/")[0]
+        stamps = sorted(home.glob(f"{glob.escape(name)}@*.json"))
+        commits = {stamp.stem.rpartition("@")[2] for stamp in stamps}
+        for ref in (repo / "refs").rglob("*") if (repo / "refs").is_dir() else ():
+            with suppress(OSError):
+                if ref.is_file() and ref.read_text("utf-8").strip() in commits:
+                    ref.unlink()
+        for commit in commits:
+            remove_tree(repo / "snapshots" / commit)
+        for stamp in stamps:
+            stamp.unlink(missing_ok=True)
+        linked = {os.path.realpath(p) for p in (repo / "snapshots").rglob("*") if p.is_symlink()}
+        for blob in (repo / "blobs").glob("*") if (repo / "blobs").is_dir() else ():
+            if not blob.name.endswith(".incomplete") and os.path.realpath(blob) not in linked:
+                blob.unlink(missing_ok=True)  # huggingface_hub's own partial downloads stay
+        for folder in (repo / "refs", repo / "snapshots", repo / "blobs", repo):
+            with suppress(OSError):
+                folder.rmdir()  # only once empty
 
 
 def followed_stats(root: Path) -> dict[str, FileStat]:

@@ -151,6 +151,9 @@ def gc(
         or Path(project.kaggle_cache_choice().location, ".hublock-roots").is_dir()
     ):
         targets.append(project.open_kaggle_cache())
+    hf_choice, hf_cache = project.open_hf_cache()
+    if project.uses_hf(lock) or Path(hf_choice.location, hf_cache.layout.roots()).is_dir():
+        targets.append((hf_choice, hf_cache))
     downloads = project.downloads()
     reports = []
     with ExitStack() as stack:
@@ -175,7 +178,13 @@ def gc(
                 if not live.needed:
                     downloads.remove_root(live.root.id)
     main, *rest = reports
-    return replace(main, downloads=tuple(unused), kagglehub=rest[0] if rest else None)
+    inside = {part.cache.loader: part for part in rest}
+    return replace(
+        main,
+        downloads=tuple(unused),
+        kagglehub=inside.get("kagglehub"),
+        huggingface=inside.get("huggingface"),
+    )
 
 
 def _collect(

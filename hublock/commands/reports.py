@@ -298,10 +298,12 @@ class GcReport:
     kept: tuple[Kept, ...] = ()
     kagglehub: GcReport | None = None
     """The same for kagglehub's cache (its ``downloads`` are always empty)."""
+    huggingface: GcReport | None = None
+    """The same for huggingface_hub's cache."""
 
     @property
     def parts(self) -> tuple[GcReport, ...]:
-        return (self,) if self.kagglehub is None else (self, self.kagglehub)
+        return (self, *(p for p in (self.kagglehub, self.huggingface) if p is not None))
 
     @property
     def freed(self) -> int:
@@ -316,6 +318,7 @@ class GcReport:
             "freed_bytes": self.freed,
             "kept": [k.to_dict() for k in self.kept],
             **({"kagglehub": self.kagglehub.to_dict()} if self.kagglehub is not None else {}),
+            **({"huggingface": self.huggingface.to_dict()} if self.huggingface is not None else {}),
         }
 
 

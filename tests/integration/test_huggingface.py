@@ -376,3 +376,69 @@ def test_the_bom_and_diff_describe_hf_models(project: Project, hf: FakeHF) -> No
     assert upgraded.returncode == 0
     diff = project.run("diff", "old.lock", "hub.lock")
     assert f"{first[:12]}" in diff.stdout and f"{second[:12]}" in diff.stdout, diff.stdout
+
+
+def test_gc_removes_only_what_hublock_synced_and_no_project_needs(project: Project, hf: FakeHF) -> None:
+    from tests.integration.test_json_schemas import run_json
+
+    old = hf.move("org/tiny", FILES)
+    write(project, {"tiny": '"hf://org/tiny"'})
+    assert project.run("lock").returncode == 0 and project.run("sync").returncode == 0
+    repo = cache(project) / "models--org--tiny"
+    # huggingface_hub's own download of another repo, and of a newer commit of this one
+    own = cache(project) / "models--org--own" / "snapshots" / ("c" * 40)
+    own.mkdir(parents=True)
+    (own / "config.json").write_text("{}")
+    newer = repo / "snapshots" / ("d" * 40)
+    newer.mkdir()
+    blob = repo / "blobs" / ("e" * 64)
+    blob.write_bytes(b"its own weights")
+    (newer / "weights.h5").symlink_to(os.path.relpath(blob, newer))
+    partial = repo / "blobs" / ("f" * 64 + ".incomplete")
+    partial.write_bytes(b"half")
+    kept = project.run("gc")
+    assert kept.returncode == 0 and (repo / "snapshots" / old).is_dir()  # still needed
+
+    write(project, {})  # the project drops the model
+    assert project.run("lock").returncode == 0
+    document = run_json(project, "gc", "gc")
+    removed = {g["name"] for g in document["huggingface"]["removed"]}
+    assert "models--org--tiny" in removed
+    assert not (repo / "snapshots" / old).exists() and not (repo / "refs" / "main").exists()
+    assert (newer / "weights.h5").read_bytes() == b"its own weights" and partial.exists()
+    assert {b.name for b in (repo / "blobs").iterdir()} == {blob.name, partial.name}
+    assert (own / "config.json").exists()
+    assert not list((cache(project) / ".locks" / "hublock").glob("*.json"))
+
+
+def test_a_sync_killed_at_any_moment_never_leaves_a_ref_to_a_partial_snapshot(
+    project: Project, hf: FakeHF
+) -> None:
+    import random
+    import shutil
+
+    from tests.conftest import stress
+
+    many = {f"shards/shard-{i:03d}.bin": os.urandom(48_000) for i in range(40)} | FILES
+    commit = hf.move("org/big", many)
+    write(project, {"big": '"hf://org/big"'})
+    assert project.run("lock").returncode == 0
+    repo = cache(project) / "models--org--big"
+    rnd, trials, kills = random.Random(25), stress(6, 30), 0
+    for _ in range(trials):
+        shutil.rmtree(repo, ignore_errors=True)
+        shutil.rmtree(project.downloads, ignore_errors=True)  # every trial downloads again
+        kills += project.killed_midway(rnd, (0.05, 0.6), "sync")
+        ref = repo / "refs" / "main"
+        if ref.exists():  # what huggingface_hub follows offline: then every file is there, whole
+            assert ref.read_text() == commit
+            snapshot = repo / "snapshots" / commit
+            assert {p: (snapshot / p).read_bytes() for p in many} == many
+    assert kills >= trials // 3, f"only {kills} of {trials} syncs were interrupted"
+    healed = project.run("sync")
+    assert healed.returncode == 0, healed.stderr
+    assert project.run("verify", "--full").returncode == 0
+    assert project.run("gc").returncode == 0
+    assert not [
+        p for p in (cache(project) / ".locks" / "hublock").iterdir() if p.name.endswith((".tmp", ".lock"))
+    ]
