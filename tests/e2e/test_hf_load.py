@@ -149,3 +149,42 @@ def test_activate_refuses_a_damaged_blob_and_follows_unlocked(
     assert [Path(w.filename).name for w in caught if "not in" in str(w.message)] == ["test_hf_load.py"]
     hublock.deactivate()
     assert huggingface_hub.hf_hub_download.__module__ == "huggingface_hub.file_download"  # put back
+
+
+@needs_unshare
+def test_a_bundle_carries_an_hf_preset_across_the_air_gap(
+    project: Project, presets: dict[int, dict[str, bytes]], tmp_path: Path
+) -> None:
+    """Locked and bundled here; on the other side, in processes with no network at all: sync
+    --from the bundle, verify, then keras_hub and huggingface_hub load the locked commit."""
+    import shutil
+
+    with FakeHF() as hf:
+        commit = hf.move(REPO, presets[1])
+        project.env["HF_ENDPOINT"] = hf.url
+        project.write_manifest({"bert": f"hf://{REPO}"})
+        assert project.run("lock").returncode == 0
+        made = project.run("bundle", str(tmp_path / "models.bundle"))
+        assert made.returncode == 0, made.stderr
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("hub.toml", "hub.lock"):
+        shutil.copy(project.dir / name, site / name)
+    env = {
+        **project.env,
+        "HUBLOCK_DOWNLOAD_CACHE": str(tmp_path / "site-downloads"),
+        "HF_HUB_CACHE": str(site / "huggingface"),
+        "HF_ENDPOINT": "https://huggingface.co",  # unreachable: nothing may need it
+    }
+    there = Project(site, project.hub, env)
+    synced = offline(
+        there, sys.executable, "-m", "hublock", "sync", "--from", str(tmp_path / "models.bundle")
+    )
+    assert synced.returncode == 0, synced.stderr
+    assert offline(there, sys.executable, "-m", "hublock", "verify", "--full").returncode == 0
+    (site / "script.py").write_text(SCRIPT)
+    ran = offline(there, sys.executable, "-m", "hublock", "run", "--", sys.executable, "script.py")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    out = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert out["config"].startswith(str(site / "huggingface")) and commit in out["config"]
+    assert out["backbone"] == "BertBackbone"
