@@ -25,6 +25,11 @@ def init_command(obj: Context, fmt: str) -> None:
 @click.argument("name")
 @click.argument("handle", required=False)
 @click.option(
+    "--revision",
+    metavar="REV",
+    help="A Hugging Face handle's branch, tag or commit [default: main, followed by `lock --upgrade`].",
+)
+@click.option(
     "--kaggle",
     metavar="OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION]",
     help="The model's kagglehub handle (kaggle://... accepted): synced into kagglehub's cache "
@@ -34,26 +39,37 @@ def init_command(obj: Context, fmt: str) -> None:
 @format_option
 @click.pass_context
 def add_command(
-    ctx: click.Context, name: str, handle: str | None, kaggle: str | None, then_lock: bool, fmt: str
+    ctx: click.Context,
+    name: str,
+    handle: str | None,
+    revision: str | None,
+    kaggle: str | None,
+    then_lock: bool,
+    fmt: str,
 ) -> None:
     """Add NAME = HANDLE to [models], keeping every comment and the key order.
+    Given a handle alone, the model is named after its last part.
 
     \b
     hublock add mobilenet https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5 --lock
     hublock add bert kaggle://keras/bert/keras/bert_tiny_en_uncased/2
     hublock add gemma --kaggle keras/gemma/keras/gemma_2b_en      # version pinned by lock
+    hublock add hf://keras/bert_tiny_en_uncased                    # named bert_tiny_en_uncased
+    hublock add tuned hf://acme/bert-finetuned --revision v1.2     # a tag, a branch or a commit
 
     Refuses a name or handle already listed, and a handle that differs from a
     listed one only by case, a trailing '/' or ?tf-hub-format=... (tensorflow_hub
     caches every spelling separately).
     """
     from hublock import add
-    from hublock.commands import editing
+    from hublock.commands import default_name, editing
 
     obj = ctx.find_object(Context)
     assert obj is not None
+    if handle is None and kaggle is None and "://" in name:  # `hublock add HANDLE`
+        handle, name = name, default_name(name)
     with editing(obj.manifest):  # held through --lock: a concurrent edit waits for both
-        result = add(obj.manifest, name, handle, kaggle=kaggle)
+        result = add(obj.manifest, name, handle, kaggle=kaggle, revision=revision)
         also = f" (kagglehub: {result.kaggle})" if result.kaggle and handle else ""
         obj.say(f"added {name} = {result.handle!r}{also} to {obj.manifest}")
         if then_lock:

@@ -9,6 +9,7 @@ from hublock.core.lazy import exports
 
 if TYPE_CHECKING:
     from hublock.commands.edit import (
+        default_name,
         editing,
     )
     from hublock.commands.plan import (
@@ -29,6 +30,7 @@ _WHERE: dict[str, str] = {
     "Project": "hublock.commands.project",
     "SyncStep": "hublock.commands.plan",
     "default_lockfile": "hublock.commands.project",
+    "default_name": "hublock.commands.edit",
     "editing": "hublock.commands.edit",
     "sync_model": "hublock.commands.sync",
 }
@@ -40,6 +42,7 @@ __all__ = [
     "Project",
     "SyncStep",
     "default_lockfile",
+    "default_name",
     "editing",
     "sync_model",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,11 +15,14 @@ from typing import TYPE_CHECKING
 from hublock.commands.reports import Edit, EditResult
 from hublock.core import ManifestError, atomic_write
 from hublock.formats import (
+    HF_SCHEME,
     KAGGLE_SCHEME,
     MODEL_NAME,
     check_handle,
+    check_revision,
     comparable_handle,
     did_you_mean,
+    handle_kind,
     parse_kaggle_handle,
     parse_manifest,
 )
@@ -27,8 +31,9 @@ if TYPE_CHECKING:
     import tomlkit
 
 STARTER = """\
-# hub.toml: the models this project loads, each under the handle its code passes to hub.load().
-# `hublock lock` pins them in hub.lock; `hublock sync` fills tensorflow_hub's cache from it.
+# hub.toml: the models this project loads, each under the handle its code passes to hub.load(),
+# kagglehub, keras_hub's from_preset() or huggingface_hub.
+# `hublock lock` pins them in hub.lock; `hublock sync` fills the loaders' caches from it.
 # tensorflow_hub caches by sha1(handle) exactly as written: copy handles verbatim from your code.
 
 [cache]
@@ -40,6 +45,8 @@ dir = "~/.cache/tfhub_modules"
 [models]
 # name = "handle", or name = { handle = "...", format = "uncompressed" }. Add with `hublock add`.
 # mobilenet = "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5"
+# bert = "kaggle://keras/bert/keras/bert_tiny_en_uncased/2"         # kagglehub, keras_hub
+# tuned = { hf = "acme/bert-finetuned", revision = "main" }          # Hugging Face: hf://acme/...
 
 # [mirrors]
 # Fetch handles under a prefix from elsewhere (the handle, and so the cache key, stays as is):
@@ -57,11 +64,26 @@ def _document(text: str, source: str) -> tomlkit.TOMLDocument:
         raise ManifestError(f"{source}: not valid TOML: {exc}") from exc
 
 
+def default_name(handle: str) -> str:
+    """The name ``hublock add HANDLE`` gives a model: the last part of its handle that is not a
+    version number (``hf://keras/bert_tiny_en_uncased`` -> ``bert_tiny_en_uncased``)."""
+    parts = [p for p in re.split(r"[/:]", handle.split("?")[0]) if p and not p.isdigit()]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", parts[-1] if parts else "model").lstrip("._-")
+    return name or "model"
+
+
 def add_model(
-    text: str, name: str, handle: str | None, *, kaggle: str | None = None, source: str = "hub.toml"
+    text: str,
+    name: str,
+    handle: str | None,
+    *,
+    kaggle: str | None = None,
+    revision: str | None = None,
+    source: str = "hub.toml",
 ) -> str:
     """hub.toml text with ``name = "handle"`` appended to [models]; with ``kaggle`` (a kagglehub
-    handle), ``name = { handle = "...", kaggle = "..." }`` (or ``{ kaggle = "..." }`` alone)."""
+    handle), ``name = { handle = "...", kaggle = "..." }`` (or ``{ kaggle = "..." }`` alone); with
+    ``revision`` (a Hugging Face handle's branch, tag or commit), ``{ hf = "...", revision = "..." }``."""
     import tomlkit  # only edits need it: `import hublock` stays light
     import tomlkit.container
     import tomlkit.items
@@ -81,6 +103,12 @@ def add_model(
         raise ManifestError(f"{where}: give a handle, a kagglehub handle (--kaggle), or both")
     else:
         value = handle = check_handle(handle, where)
+    if revision is not None:
+        if handle_kind(handle) != "hf":
+            raise ManifestError(f"{where}: --revision is for Hugging Face handles (hf://org/name)")
+        value = tomlkit.inline_table()
+        value["hf"] = handle.removeprefix(HF_SCHEME)
+        value["revision"] = check_revision(revision, f"{where}.revision")
     doc = _document(text, source)
     models = doc.get("models")
     current = parse_manifest(text, source=source).models if models else ()
@@ -192,11 +220,21 @@ def _edit(manifest: Path, change: Callable[[str], str]) -> None:
         atomic_write(path, bom + change(text.removeprefix(bom)))
 
 
-def add(manifest: str | Path, name: str, handle: str | None, *, kaggle: str | None = None) -> EditResult:
+def add(
+    manifest: str | Path,
+    name: str,
+    handle: str | None,
+    *,
+    kaggle: str | None = None,
+    revision: str | None = None,
+) -> EditResult:
     """Add ``name = handle`` to hub.toml's [models], keeping every comment and the key order.
-    ``kaggle``: the model's kagglehub handle too (or instead: ``handle`` None)."""
+    ``kaggle``: the model's kagglehub handle too (or instead: ``handle`` None); ``revision``: a
+    Hugging Face handle's branch, tag or commit."""
     path = Path(manifest)
-    _edit(path, lambda text: add_model(text, name, handle, kaggle=kaggle, source=str(path)))
+    _edit(
+        path, lambda text: add_model(text, name, handle, kaggle=kaggle, revision=revision, source=str(path))
+    )
     shown = handle if handle is not None else f"{KAGGLE_SCHEME}{kaggle}"
     return EditResult(Edit.ADD, path, name, str(check_handle(shown, name)), kaggle)
 

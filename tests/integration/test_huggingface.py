@@ -442,3 +442,19 @@ def test_a_sync_killed_at_any_moment_never_leaves_a_ref_to_a_partial_snapshot(
     assert not [
         p for p in (cache(project) / ".locks" / "hublock").iterdir() if p.name.endswith((".tmp", ".lock"))
     ]
+
+
+def test_add_names_an_hf_model_after_its_repo_and_pins_a_revision(project: Project, hf: FakeHF) -> None:
+    commit = hf.move("org/tiny", FILES)
+    hf.tag("org/tiny", "v1", commit)
+    write(project, {})
+    added = project.run("add", "hf://org/tiny", "--lock")
+    assert added.returncode == 0, added.stderr
+    assert read_lockfile(project.lockfile).get("tiny").commit == commit
+    tagged = project.run("add", "tagged", "hf://org/other", "--revision", "v1")
+    assert (
+        tagged.returncode == 0
+        and 'tagged = {hf = "org/other", revision = "v1"}' in project.manifest.read_text()
+    )
+    refused = project.run("add", "x", "https://tfhub.dev/a/b/1", "--revision", "v1")
+    assert refused.returncode == 2 and "--revision is for Hugging Face handles" in refused.stderr
