@@ -188,3 +188,28 @@ def test_a_bundle_carries_an_hf_preset_across_the_air_gap(
     out = json.loads(ran.stdout.strip().splitlines()[-1])
     assert out["config"].startswith(str(site / "huggingface")) and commit in out["config"]
     assert out["backbone"] == "BertBackbone"
+
+
+def test_what_huggingface_hub_downloaded_itself_is_adopted_with_no_network(
+    project: Project, presets: dict[int, dict[str, bytes]]
+) -> None:
+    """The real huggingface_hub, online against the fake Hub (HEAD, the LFS redirect, its own
+    layout), fills the cache first; `hublock sync` then verifies that copy instead of fetching."""
+    import shutil
+
+    with FakeHF() as hf:
+        hf.move(REPO, presets[1])
+        project.env["HF_ENDPOINT"] = hf.url
+        project.write_manifest({"bert": f"hf://{REPO}"})
+        assert project.run("lock").returncode == 0
+        code = f"import huggingface_hub as h; print(h.snapshot_download({REPO!r}))"
+        own = subprocess.run([sys.executable, "-c", code], env=project.env, capture_output=True, text=True)
+        assert own.returncode == 0, own.stderr[-2000:]
+        assert any(r.startswith("HEAD ") for r in hf.requests)  # huggingface_hub's own protocol
+        hf.requests.clear()
+        shutil.rmtree(project.downloads, ignore_errors=True)  # nothing to take from there
+        synced = project.run("sync", "--format", "json")
+        assert synced.returncode == 0, synced.stderr
+        assert json.loads(synced.stdout)["huggingface"]["models"]["bert"]["state"] == "verified"
+        assert hf.requests == []
+        assert project.run("verify", "--full").returncode == 0

@@ -127,8 +127,25 @@ def test_a_private_repo_needs_the_token_which_goes_only_to_the_hub(project: Proj
     assert project.run("sync").returncode == 0
     sent = {path for path, auth in hf.authorizations if auth}
     assert sent and all(not p.startswith("/lfs-storage/") for p in sent)  # never to the storage host
-    for text in (project.lockfile.read_text(), locked.stdout, locked.stderr):
-        assert hf.private_token not in text
+    # nothing written for another machine, and no output, carries the token
+    outputs = [locked.stdout + locked.stderr]
+    for args in (
+        ("sync", "-v"),
+        ("status", "--format", "json"),
+        ("env", "--all"),
+        ("bundle", "out.tar"),
+        ("export", "--format", "cyclonedx", "-o", "bom.json"),
+        ("mirror", "mirror"),
+        ("audit", "--format", "json"),
+    ):
+        done = project.run(*args, env={"HF_TOKEN": hf.private_token})  # the variable, this time
+        assert done.returncode == 0, (args, done.stderr)
+        outputs.append(done.stdout + done.stderr)
+    written = [project.lockfile.read_bytes(), (project.dir / "bom.json").read_bytes()]
+    written += [p.read_bytes() for p in (project.dir / "mirror").rglob("*") if p.is_file()]
+    written.append((project.dir / "out.tar").read_bytes())
+    assert not [o for o in outputs if hf.private_token in o]
+    assert not [w for w in written if hf.private_token.encode() in w]
 
     token_file.write_text("hf_revoked\n")
     project.lockfile.unlink()

@@ -4,6 +4,8 @@
     GET /api/models/<org>/<name>/revision/<revision>?blobs=true
         {"id", "sha": <commit>, "siblings": [{"rfilename", "size", "blobId", "lfs": {"sha256",
         "size", "pointerSize"}}]}  (a branch, a tag or a commit; 404 with X-Error-Code otherwise)
+    GET /api/models/<org>/<name>/tree/<revision>?recursive=true
+        every file and folder (what snapshot_download lists)
     HEAD|GET /<org>/<name>/resolve/<revision>/<path>
         a regular file: 200, ETag "<git blob sha1>", X-Repo-Commit
         an LFS file: 302 to /lfs-storage/<sha256>?X-Signature=... with X-Repo-Commit,
@@ -153,6 +155,11 @@ class FakeHF:
                 {"Content-Type": "application/json"},
                 json.dumps(self._revision(repo, commit)).encode(),
             )
+        if api and kind == "tree":  # list_repo_tree (snapshot_download): files, and their folders
+            commit = repo.resolve(bits[3])
+            if commit is None:
+                return 404, {"X-Error-Code": "RevisionNotFound"}, b'{"error": "Invalid rev id"}'
+            return 200, {"Content-Type": "application/json"}, json.dumps(self._tree(repo, commit)).encode()
         if not api and kind == "resolve":
             commit = repo.resolve(bits[3])
             if commit is None:
@@ -199,6 +206,32 @@ class FakeHF:
             "private": repo.private,
             "siblings": siblings,
         }
+
+    def _tree(self, repo: FakeRepo, commit: str) -> list[dict[str, object]]:
+        entries: list[dict[str, object]] = []
+        folders = sorted(
+            {"/".join(p.split("/")[:i]) for p in repo.commits[commit] for i in range(1, p.count("/") + 1)}
+        )
+        for folder in folders:
+            entries.append(
+                {
+                    "type": "directory",
+                    "oid": hashlib.sha1(folder.encode()).hexdigest(),
+                    "size": 0,
+                    "path": folder,
+                }
+            )
+        for path, data in sorted(repo.commits[commit].items()):
+            item: dict[str, object] = {
+                "type": "file",
+                "oid": git_blob_id(data),
+                "size": len(data),
+                "path": path,
+            }
+            if is_lfs(path, data):
+                item["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+            entries.append(item)
+        return entries
 
     def file_url(self, repo: str, revision: str, path: str) -> str:
         return f"{self.url}/{repo}/resolve/{revision}/{quote(path)}"
