@@ -200,16 +200,19 @@ class Fetcher:
         source that answers, checked against what the Hub or hub.lock says (its size, and its
         sha256 or else its git blob id), kept in the download cache, and written to ``into``
         when given; ``name`` says which file it is in messages. Returns its sha256 (hex)."""
-        git = hashlib.sha1(f"blob {size}\0".encode())  # git's blob id, the name of a non-LFS file
+        # git's blob id (the name of a file kept in git itself), computed only when no sha256 is
+        # known to judge the bytes by: LFS files are large, and their sha256 is their name
+        git = hashlib.sha1(f"blob {size}\0".encode()) if sha256 is None else None
         with self.open_archive(sources, cached_sha256=sha256, max_bytes=size, progress=progress) as stream:
             with open(into, "wb") if into is not None else nullcontext() as out:
                 for chunk in stream:
-                    git.update(chunk)
+                    if git is not None:
+                        git.update(chunk)
                     if out is not None:
                         out.write(chunk)
             expected = f"{size} bytes, " + (f"sha256 {sha256}" if sha256 else f"git blob {blob_id}")
             actual = f"{stream.size} bytes, " + (
-                f"sha256 {stream.sha256}" if sha256 else f"git blob {git.hexdigest()}"
+                f"git blob {git.hexdigest()}" if git is not None else f"sha256 {stream.sha256}"
             )
             if expected != actual:
                 if stream.cached is not None:
