@@ -211,12 +211,17 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _replace_link(link: Path, target: str) -> None:
-    """Point ``link`` at ``target`` with one rename (never a moment without the file)."""
+    """Point ``link`` at ``target`` (relative to the link's folder) with one rename, never a moment
+    without the file. Where the filesystem has no symlinks the blob is copied there instead, as
+    huggingface_hub itself does."""
     with suppress(OSError):
         if link.is_symlink() and os.readlink(link) == target:
             return
     temp = link.with_name(f".{link.name}.{uuid.uuid4().hex}.tmp")
-    os.symlink(target, temp)
+    try:
+        os.symlink(target, temp)
+    except OSError:  # no symlinks here (some network and Windows filesystems)
+        shutil.copyfile(link.parent / target, temp)
     try:
         os.replace(temp, link)
     except OSError:

@@ -475,3 +475,21 @@ def test_add_names_an_hf_model_after_its_repo_and_pins_a_revision(project: Proje
     )
     refused = project.run("add", "x", "https://tfhub.dev/a/b/1", "--revision", "v1")
     assert refused.returncode == 2 and "--revision is for Hugging Face handles" in refused.stderr
+
+
+def test_where_the_filesystem_has_no_symlinks_the_snapshot_holds_copies(
+    project: Project, hf: FakeHF, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commit = hf.move("org/tiny", FILES)
+    write(project, {"tiny": '"hf://org/tiny"'})
+    assert project.run("lock").returncode == 0
+
+    def no_symlinks(*args: object, **kwargs: object) -> None:
+        raise OSError(1, "Operation not permitted")  # what such a filesystem answers
+
+    monkeypatch.setattr(os, "symlink", no_symlinks)
+    assert project.run("sync").returncode == 0
+    snapshot = cache(project) / "models--org--tiny" / "snapshots" / commit
+    assert all(not (snapshot / p).is_symlink() and (snapshot / p).read_bytes() == d for p, d in FILES.items())
+    assert project.run("verify", "--full").returncode == 0
+    assert project.run("verify").returncode == 0
