@@ -493,3 +493,19 @@ def test_where_the_filesystem_has_no_symlinks_the_snapshot_holds_copies(
     assert all(not (snapshot / p).is_symlink() and (snapshot / p).read_bytes() == d for p, d in FILES.items())
     assert project.run("verify", "--full").returncode == 0
     assert project.run("verify").returncode == 0
+
+
+def test_gc_in_one_project_keeps_what_another_project_synced(project: Project, hf: FakeHF) -> None:
+    commit = hf.move("org/tiny", FILES)
+    write(project, {"tiny": '"hf://org/tiny"'})
+    assert project.run("lock").returncode == 0 and project.run("sync").returncode == 0
+    other = project.dir / "other"  # a second project on the same huggingface_hub cache
+    other.mkdir()
+    (other / "hub.toml").write_text("[models]\n")
+    assert project.run("-f", "other/hub.toml", "lock").returncode == 0
+    collected = project.run("-f", "other/hub.toml", "gc", "--format", "json")
+    assert collected.returncode == 0, collected.stderr
+    kept = json.loads(collected.stdout)["huggingface"]["kept"]
+    assert [k["name"] for k in kept] == ["models--org--tiny"]
+    assert str(project.lockfile.resolve()) in kept[0]["projects"][0]
+    assert (cache(project) / "models--org--tiny" / "snapshots" / commit).is_dir()
