@@ -165,6 +165,13 @@ def _expand(location: str) -> str:
     return os.path.abspath(os.path.expanduser(location))
 
 
+# the loaders that read their cache with os.path: (the cache, the loader, its variable)
+_LOCAL_ONLY: dict[str, tuple[type[LocalCache], str, str]] = {
+    "kagglehub": (KagglehubCache, "kagglehub", "KAGGLEHUB_CACHE"),
+    "huggingface": (HuggingfaceCache, "huggingface_hub", "HF_HUB_CACHE"),
+}
+
+
 def open_cache(location: str, options: Mapping[str, Any] | None = None, loader: Loader = "tfhub") -> Cache:
     """The cache at a local path or an fsspec URL (``gs://bucket/prefix``, ``memory://...``);
     ``loader="kagglehub"``: kagglehub's cache (a local directory)."""
@@ -178,22 +185,15 @@ def open_cache(location: str, options: Mapping[str, Any] | None = None, loader: 
             path=location,
             hint=f"name the cache's directory (--{option}, {variable} or [cache] in hub.toml)",
         )
-    if loader == "huggingface":
+    if loader in _LOCAL_ONLY:
+        cache, reader, variable = _LOCAL_ONLY[loader]
         if "://" in location:
             raise CacheError(
-                f"huggingface_hub's cache must be a local directory, not {location}",
+                f"{reader}'s cache must be a local directory, not {location}",
                 path=location,
-                hint="huggingface_hub reads its cache with os.path; set HF_HUB_CACHE to a directory",
+                hint=f"{reader} reads its cache with os.path; set {variable} to a directory",
             )
-        return HuggingfaceCache(location)
-    if loader == "kagglehub":
-        if "://" in location:
-            raise CacheError(
-                f"kagglehub's cache must be a local directory, not {location}",
-                path=location,
-                hint="kagglehub reads its cache with os.path; set KAGGLEHUB_CACHE to a directory",
-            )
-        return KagglehubCache(location)
+        return cache(location)
     if "://" in location:
         from hublock.caches.bucket import BucketCache  # fsspec's world: only for a bucket
 
