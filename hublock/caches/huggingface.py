@@ -19,13 +19,13 @@ from contextlib import suppress
 from pathlib import Path
 
 from hublock.caches.inspection import (
-    FileStat,
     Inspection,
     Stamp,
     State,
     absent,
     check_hashes,
     check_stamp,
+    file_stats,
 )
 from hublock.caches.layout import HUGGINGFACE, Entry, Kind
 from hublock.caches.tfhub_dir import LocalCache
@@ -61,7 +61,7 @@ class HuggingfaceCache(LocalCache):
             found = check_hashes(stamp, model, hash_directory(snapshot, jobs=jobs))
         else:
             found = check_stamp(
-                stamp, model, followed_stats(snapshot), lambda p: sha256_file(snapshot / p)[0]
+                stamp, model, file_stats(snapshot, follow=True), lambda p: sha256_file(snapshot / p)[0]
             )
         if found.state in (State.OK, State.EXTRA_FILES) and not self._ref_is_locked(model):
             return Inspection(
@@ -90,7 +90,7 @@ class HuggingfaceCache(LocalCache):
 
     def write_stamp(self, model: LockedModel, tree: TreeDigest) -> None:
         repo = self.address(model)
-        stamp = Stamp.of(model, tree, followed_stats(self.snapshot(model)), repo)
+        stamp = Stamp.of(model, tree, file_stats(self.snapshot(model), follow=True), repo)
         target = self.root / self.layout.stamp(repo)
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, stamp.to_json())
@@ -189,18 +189,6 @@ class HuggingfaceCache(LocalCache):
         for folder in (repo / "refs", repo / "snapshots", repo / "blobs", repo):
             with suppress(OSError):
                 folder.rmdir()  # only once empty
-
-
-def followed_stats(root: Path) -> dict[str, FileStat]:
-    """Each snapshot file's stats through its link (the blob's): a link that points nowhere is
-    left out, so it counts as deleted."""
-    stats: dict[str, FileStat] = {}
-    base = str(root)  # string joins: pathlib's would cost more than the stat itself
-    for path in walk_files(base):
-        with suppress(OSError):
-            st = os.stat(f"{base}/{path}")
-            stats[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-    return stats
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -123,10 +123,21 @@ class Stamp:
         return cls(str(data["handle"]), str(data["archive"]), str(data["tree"]), files, sha256)
 
 
-def file_stats(root: Path) -> dict[str, FileStat]:
+def file_stats(root: Path, *, follow: bool = False) -> dict[str, FileStat]:
+    """Each file's (size, mtime, ctime, inode) below ``root``: of the file itself, or with
+    ``follow`` of what its link points at (a huggingface_hub snapshot's blobs; a link that points
+    nowhere is left out, so it counts as deleted). Paths are joined as strings: pathlib's joins
+    cost more than the stat itself."""
     stats: dict[str, FileStat] = {}
-    for path in walk_files(root):
-        st = os.lstat(root / path)
+    base = str(root)
+    stat = os.stat if follow else os.lstat
+    for path in walk_files(base):
+        try:
+            st = stat(f"{base}/{path}")
+        except FileNotFoundError:
+            if not follow:
+                raise
+            continue
         stats[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return stats
 
