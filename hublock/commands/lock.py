@@ -30,6 +30,7 @@ from hublock.core import (
     raise_if_cancelled,
     redact,
     run_parallel,
+    run_parts,
     run_processes,
     sha256_digest,
     strip_secrets,
@@ -55,8 +56,10 @@ from hublock.formats import (
     write_lockfile,
 )
 from hublock.remote import (
+    FILES_AT_ONCE,
     Download,
     Fetcher,
+    HubFile,
     apply_mirror,
     file_sources,
     portable_url,
@@ -234,12 +237,11 @@ def resolve_hf(
         )
     )
 
-    def progress(n: int) -> None:
-        raise_if_cancelled(cancel)
-        on_event(Event(spec.name, "bytes", amount=n))
+    def fetch(file: HubFile, stop: CancelFlag) -> RemoteObject:
+        def progress(n: int) -> None:
+            raise_if_cancelled(stop)
+            on_event(Event(spec.name, "bytes", amount=n))
 
-    objects = []
-    for file in pinned.files:
         sha256 = fetcher.fetch_hub_file(
             file_sources(repo, pinned.commit, file.path, mirrors),
             name=file.path,
@@ -248,7 +250,9 @@ def resolve_hf(
             blob_id=file.blob_id,
             progress=progress,
         )
-        objects.append(RemoteObject(file.path, file.size, f"sha256:{sha256}", file.blob))
+        return RemoteObject(file.path, file.size, f"sha256:{sha256}", file.blob)
+
+    objects = run_parts(fetch, list(pinned.files), FILES_AT_ONCE, cancel)
     tree = tree_hash((o.path, o.checksum.removeprefix("sha256:")) for o in objects)
     on_event(Event(spec.name, "done", f"locked {revision} at {pinned.commit[:12]}, {len(objects)} files"))
     return LockedModel(

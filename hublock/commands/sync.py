@@ -52,11 +52,19 @@ from hublock.core import (
     raise_if_cancelled,
     redact,
     run_parallel,
+    run_parts,
     run_processes,
     tree_digest,
 )
-from hublock.formats import LockedModel, Lockfile, Sink, extract_archive, unpacked_limit
-from hublock.remote import ArchiveStream, Fetcher, content_sources, model_sources, prepare_network
+from hublock.formats import LockedModel, Lockfile, RemoteObject, Sink, extract_archive, unpacked_limit
+from hublock.remote import (
+    FILES_AT_ONCE,
+    ArchiveStream,
+    Fetcher,
+    content_sources,
+    model_sources,
+    prepare_network,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -222,23 +230,31 @@ def _fetch_hub_files(
     with cache.staging(cache.address(model), uid) as staging:
         destination = staging.destination
         assert isinstance(destination, Path)  # a huggingface_hub cache is a local directory
-        files = []
-        for obj in model.objects:
-            raise_if_cancelled(cancel)
+
+        def fetch(obj: RemoteObject, stop: CancelFlag) -> FileEntry:
+            sha256 = obj.checksum.removeprefix("sha256:")
             target = destination / obj.path
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(cache, HuggingfaceCache) and cache.reuse_blob(model, obj, target):
-                files.append(FileEntry(obj.path, obj.size, obj.checksum.removeprefix("sha256:")))
-                continue
-            sha256 = fetcher.fetch_hub_file(
-                content_sources(model, obj.checksum.removeprefix("sha256:"), mirrors),
+                return FileEntry(obj.path, obj.size, sha256)
+
+            def progress(n: int) -> None:
+                raise_if_cancelled(stop)
+                on_event(Event(model.name, "bytes", amount=n))
+
+            got = fetcher.fetch_hub_file(
+                content_sources(model, sha256, mirrors),
                 name=obj.path,
                 size=obj.size,
-                sha256=obj.checksum.removeprefix("sha256:"),
-                progress=bytes_of(on_event, model.name),
+                sha256=sha256,
+                progress=progress,
                 into=target,
             )
-            files.append(FileEntry(obj.path, obj.size, sha256))
+            return FileEntry(obj.path, obj.size, got)
+
+        # largest first, so that the longest download does not start last
+        largest = sorted(model.objects, key=lambda o: -o.size)
+        files = run_parts(fetch, largest, FILES_AT_ONCE, cancel)
         tree = tree_digest(files)
         if tree.tree != model.tree:  # each file matched: only a hand-edited lock gets here
             raise IntegrityError(

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
         profiled,
         raise_if_cancelled,
         run_parallel,
+        run_parts,
         run_processes,
     )
     from hublock.core.redaction import (
@@ -121,6 +122,7 @@ _WHERE: dict[str, str] = {
     "redact": "hublock.core.redaction",
     "remove_tree": "hublock.core.fsutil",
     "run_parallel": "hublock.core.parallel",
+    "run_parts": "hublock.core.parallel",
     "run_processes": "hublock.core.parallel",
     "settings": "hublock.core.config",
     "sha256_digest": "hublock.core.digest",
@@ -178,6 +180,7 @@ __all__ = [
     "redact",
     "remove_tree",
     "run_parallel",
+    "run_parts",
     "run_processes",
     "settings",
     "sha256_digest",

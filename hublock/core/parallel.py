@@ -46,6 +46,58 @@ def raise_if_cancelled(cancel: CancelFlag) -> None:
         raise Cancelled
 
 
+class _Either:
+    """Set when either flag is: the caller's cancel, or a sibling part's failure."""
+
+    def __init__(self, *flags: CancelFlag) -> None:
+        self.flags = flags
+
+    def is_set(self) -> bool:
+        return any(flag.is_set() for flag in self.flags)
+
+
+def run_parts(
+    func: Callable[[T, CancelFlag], R], items: Sequence[T], jobs: int, cancel: CancelFlag
+) -> list[R]:
+    """The parts of one piece of work (the files of one model), ``[func(x, flag) for x in
+    items]`` on up to ``jobs`` threads, in order. Unlike ``run_parallel``, the first failure stops
+    the others (their ``flag`` is set; a part not started yet does not start) and is raised as it
+    is: one model failed, not several. ``cancel`` (the caller's) stops them too."""
+    if len(items) <= 1 or jobs <= 1:
+        return [func(item, cancel) for item in items]
+    failed = threading.Event()
+    flag = _Either(cancel, failed)
+
+    def part(item: T) -> R:
+        raise_if_cancelled(flag)
+        try:
+            return func(item, flag)
+        except Exception:
+            failed.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=min(jobs, len(items))) as pool:
+        futures = [pool.submit(part, item) for item in items]
+        first: Exception | None = None
+        results: list[R] = []
+        try:
+            for future in futures:
+                try:
+                    results.append(future.result())
+                except Cancelled:
+                    continue  # stopped because another part failed (or the caller cancelled)
+                except Exception as exc:
+                    first = first or exc
+        except KeyboardInterrupt:
+            failed.set()  # the parts stop between chunks; the pool is waited for on the way out
+            raise
+    if first is not None:
+        raise first
+    if len(results) != len(items):
+        raise Cancelled
+    return results
+
+
 def run_parallel(func: Callable[[T, threading.Event], R], items: Sequence[T], jobs: int) -> list[R]:
     """``[func(x, cancel) for x in items]`` on up to ``jobs`` threads. Every item runs even
     when others fail; one failure is raised as it is, several as ``ModelErrors``."""

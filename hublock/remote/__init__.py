@@ -12,7 +12,7 @@ from hublock.remote.fetcher import (
     content_sources,
     prepare_network,
 )
-from hublock.remote.hf_api import file_sources
+from hublock.remote.hf_api import FILES_AT_ONCE, HubFile, file_sources
 from hublock.remote.urls import (
     apply_mirror,
     is_signed,
@@ -24,10 +24,12 @@ from hublock.remote.urls import (
 
 __all__ = [
     "API_FILES",
+    "FILES_AT_ONCE",
     "ArchiveStream",
     "Download",
     "Fetcher",
     "HashedArchive",
+    "HubFile",
     "apply_mirror",
     "content_sources",
     "file_sources",

@@ -23,6 +23,10 @@ from hublock.remote.urls import apply_mirror
 if TYPE_CHECKING:
     import httpx
 
+FILES_AT_ONCE = 4
+"""Files of one repo fetched at once: a model of many shards is many downloads, and one stream
+rarely fills the line (the Hub's CDN, a mirror), nor hashing one core."""
+
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -47,3 +47,31 @@ def test_a_long_item_reports_progress_every_tenth_of_a_second(monkeypatch: pytes
     now[0] += 0.06
     send(Event("a", "bytes", amount=1))
     assert batches == [[Event("a", "start", "fetching"), Event("a", "bytes", amount=3)]]
+
+
+def test_run_parts_returns_in_order_and_the_first_failure_stops_the_others() -> None:
+    import threading
+
+    from hublock.core.parallel import CancelFlag, raise_if_cancelled, run_parts
+
+    never = threading.Event()
+    assert run_parts(lambda x, flag: x * 2, [3, 1, 2], 3, never) == [6, 2, 4]
+
+    started, ran, saw_stop = threading.Event(), [], []
+
+    def part(item: str, flag: CancelFlag) -> str:
+        ran.append(item)
+        if item == "fails":
+            assert started.wait(30)  # the other part is at work: its flag must be set for it
+            raise ValueError("this part failed")
+        started.set()
+        for _ in range(3000):  # what a download does between chunks: look at the flag
+            if flag.is_set():
+                saw_stop.append(item)
+                raise_if_cancelled(flag)
+            threading.Event().wait(0.01)
+        return item
+
+    with pytest.raises(ValueError, match="this part failed"):  # the failure itself, not Cancelled
+        run_parts(part, ["fails", "works", "later"], 2, never)
+    assert saw_stop == ["works"] and "later" not in ran  # a part not started yet does not start
