@@ -109,8 +109,9 @@ class HuggingfaceCache(LocalCache):
             link = snapshot / obj.path
             link.parent.mkdir(parents=True, exist_ok=True)
             _replace_link(link, os.path.relpath(blob, link.parent))
+        locked = {o.path for o in model.objects}
         for path in walk_files(snapshot):  # what the lock does not list: not this commit's
-            if path not in {o.path for o in model.objects}:
+            if path not in locked:
                 (snapshot / path).unlink(missing_ok=True)
         self.write_stamp(model, tree)
         self._write_ref(model)
@@ -120,11 +121,10 @@ class HuggingfaceCache(LocalCache):
         huggingface_hub downloaded, or another commit shares): no download for it."""
         blob = self.model_dir(self.address(model)) / "blobs" / obj.blob
         try:
-            if blob.stat().st_size != obj.size or sha256_file(blob)[0] != obj.checksum.removeprefix(
-                "sha256:"
-            ):
-                return False
+            intact = blob.stat().st_size == obj.size and f"sha256:{sha256_file(blob)[0]}" == obj.checksum
         except OSError:
+            return False
+        if not intact:
             return False
         try:
             os.link(blob, staged)
