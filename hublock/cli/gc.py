@@ -50,7 +50,10 @@ def gc_command(
       dead or made no progress for tensorflow_hub's 10-minute timeout;
     - download-cache archives no live project uses, and partial downloads;
     - in kagglehub's cache, the same for models hublock synced there (markers
-      first); what kagglehub downloaded by itself is never removed.
+      first); what kagglehub downloaded by itself is never removed;
+    - in huggingface_hub's cache, the snapshots hublock synced that no live
+      project needs (refs, links, then blobs no snapshot links to); what
+      huggingface_hub downloaded by itself is never removed.
     """
     from hublock import gc
 

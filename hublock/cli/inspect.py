@@ -121,7 +121,8 @@ def env_command(
     show_all: bool,
     fmt: str,
 ) -> None:
-    """Print the lines that make plain hub.load(), kagglehub and keras_hub use the synced caches.
+    """Print the lines that make plain hub.load(), kagglehub, keras_hub and huggingface_hub use
+    the synced caches.
 
     \b
     eval "$(hublock env)"              # bash, zsh

@@ -40,7 +40,7 @@ from hublock.core import HublockError
 )
 @click.pass_obj
 def cli(obj: Context) -> None:
-    """Lock TF Hub and Kaggle models and sync them into tensorflow_hub's cache.
+    """Lock TF Hub, Kaggle and Hugging Face models and sync them into their loaders' caches.
 
     \b
     hublock lock    resolve hub.toml, download each model once, write hub.lock

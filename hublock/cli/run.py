@@ -57,10 +57,11 @@ def run_command(
     hublock run -- python train.py --epochs 3
     hublock run --unlocked error -- pytest
 
-    Sets TFHUB_CACHE_DIR and KAGGLEHUB_CACHE to the caches sync fills, and puts a
-    sitecustomize (shipped in hublock) first on PYTHONPATH that calls
-    hublock.activate() as soon as a process imports tensorflow_hub or kagglehub
-    (keras_hub presets load through kagglehub), configured through
+    Sets TFHUB_CACHE_DIR, KAGGLEHUB_CACHE and HF_HUB_CACHE to the caches sync
+    fills, and puts a sitecustomize (shipped in hublock) first on PYTHONPATH that
+    calls hublock.activate() as soon as a process imports tensorflow_hub,
+    kagglehub or huggingface_hub (keras_hub presets load through the last two),
+    configured through
     HUBLOCK_LOCKFILE, HUBLOCK_VERIFY, HUBLOCK_UNLOCKED and HUBLOCK_OFFLINE (offline
     unless --online). The exit code is the command's.
     """

@@ -66,16 +66,18 @@ def sync_command(
     jobs: int,
     fmt: str,
 ) -> None:
-    """Fill the caches so that hub.load(handle), kagglehub and keras_hub load exactly
-    what hub.lock says.
+    """Fill the caches so that hub.load(handle), kagglehub, keras_hub and
+    huggingface_hub load exactly what hub.lock says.
 
     For each locked model not already present and verified: fetch it (or take
     it from the download cache), check its archive sha256, extract it safely,
     check its tree hash, and only then publish <cache>/<sha1(handle)>/ with one
     rename. Models with a kagglehub handle go to kagglehub's cache too:
     models/<owner>/<model>/<framework>/<variation>/<version>/, its completion
-    markers written after the files. A model already present with a matching
-    stamp costs no network I/O.
+    markers written after the files. Hugging Face models go to huggingface_hub's
+    cache: models--<org>--<name>/, each file checked against its sha256, blobs
+    and snapshot links first, refs/<revision> last. A model already present
+    with a matching stamp costs no network I/O.
     """
     from hublock import sync
 
