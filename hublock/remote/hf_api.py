@@ -31,7 +31,7 @@ _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def endpoint(environ: os._Environ[str] | dict[str, str] | None = None) -> str:
+def endpoint(environ: Mapping[str, str] | None = None) -> str:
     """The Hub huggingface_hub talks to: ``HF_ENDPOINT``, else huggingface.co."""
     env = os.environ if environ is None else environ
     return (env.get("HF_ENDPOINT") or HF_WEB).rstrip("/")
