@@ -124,17 +124,31 @@ def test_gc_waits_for_running_syncs_and_syncs_wait_for_gc(project: Project, shar
     with open(guard, "a+b") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # a gc deciding
         sync = b.start("sync")
-        time.sleep(1.0)
+        assert waits_on_a_flock(sync.pid), "the sync never queued for the gc lock"
         assert sync.poll() is None and not (shared / hublock.cache_key(LINEAR_2)).exists()
     assert sync.wait(60) == 0, sync.stderr.read() if sync.stderr else ""
 
     with open(guard, "a+b") as held:
         fcntl.flock(held, fcntl.LOCK_SH)  # a sync running
         gc = project.start("gc", "--only-this-project")
-        time.sleep(1.0)
+        assert waits_on_a_flock(gc.pid), "the gc never queued for the gc lock"
         assert gc.poll() is None and (shared / hublock.cache_key(LINEAR_2)).exists()
     assert gc.wait(60) == 0
     assert not (shared / hublock.cache_key(LINEAR_2)).exists()  # then it decided, as asked
+
+
+def waits_on_a_flock(pid: int, deadline: float = 60.0) -> bool:
+    """Whether process ``pid`` comes to wait for an flock (the kernel lists a blocked request
+    with ``->`` in /proc/locks): the event itself, not a guess at how long reaching it takes."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        with open("/proc/locks") as locks:
+            for line in locks:
+                fields = line.split()
+                if len(fields) > 5 and fields[1] == "->" and fields[2] == "FLOCK" and fields[5] == str(pid):
+                    return True
+        time.sleep(0.02)
+    return False
 
 
 def test_a_bucket_cache_keeps_what_another_project_needs(project: Project, bucket: str) -> None:
