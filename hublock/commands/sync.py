@@ -226,7 +226,16 @@ def _fetch_hub_files(
     """A Hugging Face model: each locked file (from the download cache, else the Hub or its
     mirror), checked against its sha256 as it is written into staging, then published."""
     commit = model.commit or ""
-    on_event(Event(model.name, "start", f"fetching {model.handle} at {commit[:12]}", total=model.size))
+    # where its files come from, as the archives' messages say it (a bundle, the download cache)
+    holders = {fetcher.bundle_holding(sha) for sha, _ in model.contents if fetcher.downloads.get(sha) is None}
+    if not holders:
+        what = f"taking {model.handle} at {commit[:12]} from the download cache"
+    elif None not in holders:
+        bundles = ", ".join(sorted(str(h.path) for h in holders if h is not None))
+        what = f"taking {model.handle} at {commit[:12]} from {bundles}"
+    else:
+        what = f"fetching {model.handle} at {commit[:12]}"
+    on_event(Event(model.name, "start", what, total=model.size))
     with cache.staging(cache.address(model), uid) as staging:
         destination = staging.destination
         assert isinstance(destination, Path)  # a huggingface_hub cache is a local directory

@@ -353,6 +353,7 @@ def test_a_bundle_and_a_content_mirror_carry_hf_models_with_no_hub(project: Proj
     assert checked.returncode == 0, checked.stderr
     synced = project.run("sync", "--from", "out.tar")  # the air-gapped side: no network at all
     assert synced.returncode == 0, synced.stderr
+    assert "from out.tar" in synced.stderr and "fetching" not in synced.stderr
     assert hf.requests == []
     assert project.run("verify", "--full").returncode == 0
 
