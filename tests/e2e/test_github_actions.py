@@ -15,12 +15,14 @@ def test_github_actions_steps_run_in_order(project: Project) -> None:
     workflow = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text())
     job = workflow["jobs"]["test"]
     cache_dir = str(project.dir / ".tfhub-cache")
-    env = {
-        "TFHUB_CACHE_DIR": job["env"]["TFHUB_CACHE_DIR"].replace("${{ github.workspace }}", str(project.dir))
-    }
+    env = {k: v.replace("${{ github.workspace }}", str(project.dir)) for k, v in job["env"].items()}
     assert env["TFHUB_CACHE_DIR"] == cache_dir
     cache_step = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache"))
     assert "hashFiles('hub.lock')" in cache_step["with"]["key"]
+    # every loader's cache is kept between runs, each named by the variable the loader reads
+    kept = cache_step["with"]["path"].strip().splitlines()
+    assert kept == [f"${{{{ env.{v} }}}}" for v in ("TFHUB_CACHE_DIR", "KAGGLEHUB_CACHE", "HF_HUB_CACHE")]
+    assert set(env) == {"TFHUB_CACHE_DIR", "KAGGLEHUB_CACHE", "HF_HUB_CACHE"}
     (project.dir / "test_model.py").write_text(
         "import tensorflow as tf, tensorflow_hub as hub\n"
         "def test_model():\n"

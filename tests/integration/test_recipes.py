@@ -55,13 +55,20 @@ def test_dockerfile_build_stage_fills_what_the_runtime_stage_copies(project: Pro
     for step in run_steps:
         if step.startswith("pip install"):
             continue
-        result = shell(project, step.replace("/opt/tfhub_modules", str(built)), {})
+        result = shell(project, step.replace("/opt/models", str(built)), {})
         assert result.returncode == 0, (step, result.stderr)
     (source, destination) = re.search(r"COPY --from=models (\S+) (\S+)", runtime).groups()  # type: ignore[union-attr]
-    assert source == destination == "/opt/tfhub_modules"
+    assert source == destination == "/opt/models"
     env = dict(re.findall(r"(\w+)=(\S+)", re.search(r"ENV (.*?)(?= COPY| CMD|$)", runtime).group(1)))  # type: ignore[union-attr]
-    assert env == {"TFHUB_CACHE_DIR": "/opt/tfhub_modules", "HUBLOCK_OFFLINE": "1"}
+    assert env == {
+        "TFHUB_CACHE_DIR": "/opt/models/tfhub",
+        "KAGGLEHUB_CACHE": "/opt/models/kagglehub",
+        "HF_HUB_CACHE": "/opt/models/huggingface",
+        "HUBLOCK_OFFLINE": "1",
+    }
     image = tmp_path / "image-copy"
     shutil.copytree(built, image)  # what COPY --from does: new inodes and ctimes, same bytes
-    check = shell(project, "hublock verify --cache " + str(image), {"HUBLOCK_OFFLINE": "1"})
+    at_runtime = {k: v.replace("/opt/models", str(image)) for k, v in env.items()}
+    check = shell(project, "hublock verify", at_runtime)  # as the image's environment says
     assert check.returncode == 0, check.stdout + check.stderr
+    assert f"{image / 'tfhub'} (from TFHUB_CACHE_DIR)" in check.stdout + check.stderr
