@@ -10,6 +10,7 @@ from hublock.core.lazy import exports
 
 if TYPE_CHECKING:
     from hublock.caches.base import (
+        LOADER_CACHES,
         Cache,
         CacheChoice,
         choose_cache,
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
         State,
     )
     from hublock.caches.layout import (
+        HUGGINGFACE,
+        KAGGLEHUB,
         LOCK_TIMEOUT_SEC,
         TFHUB,
         Entry,
@@ -57,9 +60,12 @@ _WHERE: dict[str, str] = {
     "CacheChoice": "hublock.caches.base",
     "DownloadCache": "hublock.caches.downloads",
     "Entry": "hublock.caches.layout",
+    "HUGGINGFACE": "hublock.caches.layout",
     "HuggingfaceCache": "hublock.caches.huggingface",
     "Inspection": "hublock.caches.inspection",
+    "KAGGLEHUB": "hublock.caches.layout",
     "Kind": "hublock.caches.layout",
+    "LOADER_CACHES": "hublock.caches.base",
     "LOCK_TIMEOUT_SEC": "hublock.caches.layout",
     "Layout": "hublock.caches.layout",
     "Root": "hublock.caches.roots",
@@ -83,6 +89,9 @@ __getattr__, __dir__ = exports(__name__, _WHERE)
 
 
 __all__ = [
+    "HUGGINGFACE",
+    "KAGGLEHUB",
+    "LOADER_CACHES",
     "LOCK_TIMEOUT_SEC",
     "TFHUB",
     "ArchiveWriter",

@@ -112,34 +112,65 @@ class CacheChoice:
         return {"path": self.location, "source": self.reason}
 
 
+@dataclass(frozen=True)
+class LoaderCache:
+    """How one loader's cache is named, everywhere a message or a choice names it."""
+
+    label: str
+    """What messages call it (``cache``, ``kagglehub cache``...)."""
+    reader: str
+    """Who reads ``variable`` (``hub.load``, ``kagglehub``...)."""
+    option: str
+    variable: config.Variable
+    default: str
+    """The reason given when the loader's own default is chosen."""
+
+
+LOADER_CACHES: dict[Loader, LoaderCache] = {
+    "tfhub": LoaderCache("cache", "hub.load", "--cache", config.TFHUB_CACHE_DIR, "tensorflow_hub's default"),
+    "kagglehub": LoaderCache(
+        "kagglehub cache", "kagglehub", "--kaggle-cache", config.KAGGLEHUB_CACHE, "kagglehub's default"
+    ),
+    "huggingface": LoaderCache(
+        "huggingface_hub cache",
+        "huggingface_hub",
+        "--hf-cache",
+        config.HF_HUB_CACHE,
+        "huggingface_hub's default",
+    ),
+}
+
+
 def tfhub_default_cache() -> str:
     return os.path.join(tempfile.gettempdir(), "tfhub_modules")
 
 
 def choose_cache(option: str | None, manifest_cache: str | None) -> CacheChoice:
     """``--cache``, then ``TFHUB_CACHE_DIR``, then ``[cache] dir``, then tensorflow_hub's default."""
+    named = LOADER_CACHES["tfhub"]
     if option:
-        return CacheChoice(_expand(option), "--cache")
-    env = config.TFHUB_CACHE_DIR.get()
+        return CacheChoice(_expand(option), named.option)
+    env = named.variable.get()
     if env:
-        return CacheChoice(_expand(env), config.TFHUB_CACHE_DIR.name)
+        return CacheChoice(_expand(env), named.variable.name)
     if manifest_cache:
         return CacheChoice(manifest_cache, "[cache] dir in hub.toml")
-    return CacheChoice(tfhub_default_cache(), "tensorflow_hub's default")
+    return CacheChoice(tfhub_default_cache(), named.default)
 
 
 def choose_kaggle_cache(option: str | None, manifest_cache: str | None) -> CacheChoice:
     """``--kaggle-cache``, then ``KAGGLEHUB_CACHE``, then ``[cache] kaggle``, then kagglehub's
     default (``~/.cache/kagglehub``)."""
+    named = LOADER_CACHES["kagglehub"]
     if option:
-        return CacheChoice(_expand(option), "--kaggle-cache", "kagglehub")
-    env = config.KAGGLEHUB_CACHE.get()
+        return CacheChoice(_expand(option), named.option, "kagglehub")
+    env = named.variable.get()
     if env:
-        return CacheChoice(_expand(env), config.KAGGLEHUB_CACHE.name, "kagglehub")
+        return CacheChoice(_expand(env), named.variable.name, "kagglehub")
     if manifest_cache:
         return CacheChoice(manifest_cache, "[cache] kaggle in hub.toml", "kagglehub")
     return CacheChoice(
-        os.path.join(os.path.expanduser("~"), ".cache", "kagglehub"), "kagglehub's default", "kagglehub"
+        os.path.join(os.path.expanduser("~"), ".cache", "kagglehub"), named.default, "kagglehub"
     )
 
 
@@ -147,16 +178,17 @@ def choose_hf_cache(option: str | None, manifest_cache: str | None) -> CacheChoi
     """``--hf-cache``, then ``HF_HUB_CACHE``, then ``HF_HOME/hub``, then ``[cache] huggingface``,
     then huggingface_hub's default (``~/.cache/huggingface/hub``, under ``XDG_CACHE_HOME``)."""
     loader: Loader = "huggingface"
+    named = LOADER_CACHES[loader]
     if option:
-        return CacheChoice(_expand(option), "--hf-cache", loader)
-    if env := os.environ.get("HF_HUB_CACHE"):
-        return CacheChoice(_expand(env), "HF_HUB_CACHE", loader)
+        return CacheChoice(_expand(option), named.option, loader)
+    if env := named.variable.get():
+        return CacheChoice(_expand(env), named.variable.name, loader)
     if home := os.environ.get("HF_HOME"):
         return CacheChoice(_expand(os.path.join(home, "hub")), "HF_HOME", loader)
     if manifest_cache:
         return CacheChoice(manifest_cache, "[cache] huggingface in hub.toml", loader)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return CacheChoice(os.path.join(base, "huggingface", "hub"), "huggingface_hub's default", loader)
+    return CacheChoice(os.path.join(base, "huggingface", "hub"), named.default, loader)
 
 
 def _expand(location: str) -> str:
@@ -165,35 +197,28 @@ def _expand(location: str) -> str:
     return os.path.abspath(os.path.expanduser(location))
 
 
-# the loaders that read their cache with os.path: (the cache, the loader, its variable)
-_LOCAL_ONLY: dict[str, tuple[type[LocalCache], str, str]] = {
-    "kagglehub": (KagglehubCache, "kagglehub", "KAGGLEHUB_CACHE"),
-    "huggingface": (HuggingfaceCache, "huggingface_hub", "HF_HUB_CACHE"),
-}
+# the loaders that read their cache with os.path, and their cache
+_LOCAL_ONLY: dict[str, type[LocalCache]] = {"kagglehub": KagglehubCache, "huggingface": HuggingfaceCache}
 
 
 def open_cache(location: str, options: Mapping[str, Any] | None = None, loader: Loader = "tfhub") -> Cache:
     """The cache at a local path or an fsspec URL (``gs://bucket/prefix``, ``memory://...``);
     ``loader="kagglehub"``: kagglehub's cache (a local directory)."""
+    named = LOADER_CACHES[loader]
     if "://" not in location and os.path.exists(location) and not os.path.isdir(location):
-        option, variable, whose = {
-            "kagglehub": ("kaggle-cache", "KAGGLEHUB_CACHE", "kagglehub "),
-            "huggingface": ("hf-cache", "HF_HUB_CACHE", "huggingface_hub "),
-        }.get(loader, ("cache", "TFHUB_CACHE_DIR", ""))
         raise CacheError(
-            f"the {whose}cache {location} is a file, not a directory",
+            f"the {named.label} {location} is a file, not a directory",
             path=location,
-            hint=f"name the cache's directory (--{option}, {variable} or [cache] in hub.toml)",
+            hint=f"name the cache's directory ({named.option}, {named.variable.name} or [cache] in hub.toml)",
         )
     if loader in _LOCAL_ONLY:
-        cache, reader, variable = _LOCAL_ONLY[loader]
         if "://" in location:
             raise CacheError(
-                f"{reader}'s cache must be a local directory, not {location}",
+                f"{named.reader}'s cache must be a local directory, not {location}",
                 path=location,
-                hint=f"{reader} reads its cache with os.path; set {variable} to a directory",
+                hint=f"{named.reader} reads its cache with os.path; set {named.variable.name} to a directory",
             )
-        return cache(location)
+        return _LOCAL_ONLY[loader](location)
     if "://" in location:
         from hublock.caches.bucket import BucketCache  # fsspec's world: only for a bucket
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from hublock.cli.output import Report, configure_logging, echo, event_printer, progress_bars
-from hublock.core import OnEvent, config
+from hublock.core import OnEvent
 
 if TYPE_CHECKING:
     from hublock.caches import CacheChoice
@@ -68,21 +68,18 @@ class Context:
             yield on_event
 
     def say_cache(self, choice: CacheChoice) -> None:
-        label = {"kagglehub": "kagglehub cache", "huggingface": "huggingface_hub cache"}.get(
-            choice.loader, "cache"
-        )
-        self.say(f"{label}: {choice.location} (from {choice.reason})")
+        from hublock.caches import LOADER_CACHES
+
+        self.say(f"{LOADER_CACHES[choice.loader].label}: {choice.location} (from {choice.reason})")
 
     def hint_variable(self, choice: CacheChoice) -> None:
         """The loader finds a cache hublock filled elsewhere than its default only if told."""
-        if choice.loader == "kagglehub":
-            variable, reader, default = config.KAGGLEHUB_CACHE, "kagglehub", "kagglehub's default"
-        elif choice.loader == "huggingface":
-            variable, reader, default = config.HF_HUB_CACHE, "huggingface_hub", "huggingface_hub's default"
-        else:
-            variable, reader, default = config.TFHUB_CACHE_DIR, "hub.load", "tensorflow_hub's default"
-        if choice.reason not in (variable.name, default) and variable.get() != choice.location:
-            self.say(f"{reader} reads {variable.name}; use: export {variable.name}={choice.location}")
+        from hublock.caches import LOADER_CACHES
+
+        named = LOADER_CACHES[choice.loader]
+        variable = named.variable
+        if choice.reason not in (variable.name, named.default) and variable.get() != choice.location:
+            self.say(f"{named.reader} reads {variable.name}; use: export {variable.name}={choice.location}")
 
 
 def parse_mirrors(values: tuple[str, ...]) -> dict[str, str]:

@@ -145,15 +145,7 @@ def gc(
     )
     lock = project.lock()
     me = str(project.lockfile_path.resolve())
-    targets = [project.open_cache()]
-    if (
-        project.uses_kagglehub(lock)
-        or Path(project.kaggle_cache_choice().location, ".hublock-roots").is_dir()
-    ):
-        targets.append(project.open_kaggle_cache())
-    hf_choice, hf_cache = project.open_hf_cache()
-    if project.uses_hf(lock) or Path(hf_choice.location, hf_cache.layout.roots()).is_dir():
-        targets.append((hf_choice, hf_cache))
+    targets = project.targets(lock, recorded=True)
     downloads = project.downloads()
     reports = []
     with ExitStack() as stack:

@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hublock.caches import (
+    HUGGINGFACE,
+    KAGGLEHUB,
     Cache,
     CacheChoice,
     DownloadCache,
+    Layout,
     choose_cache,
     choose_hf_cache,
     choose_kaggle_cache,
@@ -174,14 +177,18 @@ class Project:
             return self.open_hf_cache()
         return self.open_cache()
 
-    def targets(self, lock: Lockfile) -> list[tuple[CacheChoice, Cache]]:
+    def targets(self, lock: Lockfile, *, recorded: bool = False) -> list[tuple[CacheChoice, Cache]]:
         """Every cache this lock's models go to: tensorflow_hub's always (it is the default
-        target), kagglehub's and huggingface_hub's when a model goes there."""
+        target), kagglehub's and huggingface_hub's when a model goes there; with ``recorded``
+        (gc) also one where some project recorded a root, though this one needs nothing there."""
         found = [self.open_cache()]
-        if self.uses_kagglehub(lock):
-            found.append(self.open_kaggle_cache())
-        if self.uses_hf(lock):
-            found.append(self.open_hf_cache())
+        others: tuple[tuple[bool, CacheChoice, Layout], ...] = (
+            (self.uses_kagglehub(lock), self.kaggle_cache_choice(), KAGGLEHUB),
+            (self.uses_hf(lock), self.hf_cache_choice(), HUGGINGFACE),
+        )
+        for needed, choice, layout in others:  # opened only when used: a choice may not be openable
+            if needed or (recorded and Path(choice.location, layout.roots()).is_dir()):
+                found.append(self.open_loader_cache(choice.loader))
         return found
 
     def uses_hf(self, lock: Lockfile) -> bool:

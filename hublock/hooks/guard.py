@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from types import FrameType
 
-from hublock.caches import Cache, CacheChoice, Inspection, State
+from hublock.caches import LOADER_CACHES, Cache, CacheChoice, Inspection, State
 from hublock.commands import Action, Project, SyncStep, sync_model
 from hublock.core import IntegrityError, Loader, NotInSyncError, Unlocked, Verify
 from hublock.formats import KaggleHandle, LockedModel, parse_kaggle_handle
@@ -139,7 +139,7 @@ class Guard:
         if self.offline:
             raise NotInSyncError(
                 f"{model.handle!r} (model {model.name!r} in {self.lockfile}) is not in the "
-                f"{'' if choice.loader == 'tfhub' else choice.loader + ' '}cache {choice.location}, "
+                f"{LOADER_CACHES[choice.loader].label} {choice.location}, "
                 "and hublock is offline",
                 model=model.name,
                 handle=model.handle,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
-from collections.abc import Callable
 from typing import Any
 
 import huggingface_hub
@@ -42,9 +41,8 @@ class HubHook:
 
     def __init__(self, guard: Guard) -> None:
         self.guard = guard
-        self.originals: dict[tuple[object, str], Callable[..., Any]] = {}
-        self._download: Callable[..., Any] = download_module.hf_hub_download
-        self._snapshot: Callable[..., Any] = snapshot_module.snapshot_download
+        # what each place held before: put back on unregister; the defining modules' are called
+        self.originals = {(place, name): getattr(place, name) for place, name in _PLACES}
 
     def __repr__(self) -> str:
         return f"<hublock.HubHook {self.guard.lockfile} verify={self.guard.verify}>"
@@ -62,7 +60,7 @@ class HubHook:
     def hf_hub_download(self, repo_id: str, filename: str, **kwargs: Any) -> Any:
         model = self._locked(repo_id, kwargs.get("repo_type"))
         if model is None:
-            return self._download(repo_id, filename, **kwargs)
+            return self.originals[(download_module, "hf_hub_download")](repo_id, filename, **kwargs)
         snapshot = self.guard.path(model, "huggingface", full=bool(kwargs.get("force_download")))
         subfolder = kwargs.get("subfolder") or ""
         name = f"{subfolder.strip('/')}/{filename}" if subfolder else filename
@@ -83,7 +81,7 @@ class HubHook:
     def snapshot_download(self, repo_id: str, **kwargs: Any) -> Any:
         model = self._locked(repo_id, kwargs.get("repo_type"))
         if model is None:
-            return self._snapshot(repo_id, **kwargs)
+            return self.originals[(snapshot_module, "snapshot_download")](repo_id, **kwargs)
         snapshot = self.guard.path(model, "huggingface", full=bool(kwargs.get("force_download")))
         local_dir = kwargs.get("local_dir")
         if not local_dir:
@@ -113,7 +111,6 @@ def _selected(paths: list[str], kwargs: dict[str, Any]) -> list[str]:
 def register(guard: Guard) -> HubHook:
     hook = HubHook(guard)
     for place, name in _PLACES:
-        hook.originals[(place, name)] = getattr(place, name)
         setattr(place, name, getattr(hook, name))
     return hook
 
