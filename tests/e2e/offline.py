@@ -51,3 +51,13 @@ def run_offline(code: str, hub_port: int, env: dict[str, str]) -> Any:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def other_site(project: Any, tmp_path: Any, **env: str) -> tuple[Any, dict[str, str]]:
+    """The air-gapped side of a project: a folder with its hub.toml and hub.lock only, and an
+    environment with a download cache of its own plus ``env`` (its loaders' empty caches)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("hub.toml", "hub.lock"):
+        shutil.copy(project.dir / name, site / name)
+    return site, {**project.env, "HUBLOCK_DOWNLOAD_CACHE": str(tmp_path / "site-downloads"), **env}

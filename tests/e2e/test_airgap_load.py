@@ -6,7 +6,6 @@ was locked. A truncated or tampered bundle is refused there with nothing publish
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from hublock import cache_key
 from tests.conftest import TF_QUIET, TFHUB_LINEAR, Project
-from tests.e2e.offline import needs_unshare
+from tests.e2e.offline import needs_unshare, other_site
 
 TINY = "acme/tiny/keras/tiny_en/2"  # on the fake Kaggle: the linear-v2 SavedModel (3x + 1)
 
@@ -49,15 +48,7 @@ def test_lock_and_bundle_here_sync_and_load_there_with_no_network(project: Proje
     assert made.returncode == 0, made.stderr
 
     # the other side: the project's two files, its own (empty) caches, no network at all
-    site = tmp_path / "site"
-    site.mkdir()
-    for name in ("hub.toml", "hub.lock"):
-        shutil.copy(project.dir / name, site / name)
-    env = {
-        **project.env,
-        "HUBLOCK_DOWNLOAD_CACHE": str(tmp_path / "site-downloads"),
-        "KAGGLEHUB_CACHE": str(site / "kagglehub"),
-    }
+    site, env = other_site(project, tmp_path, KAGGLEHUB_CACHE=str(tmp_path / "site" / "kagglehub"))
 
     # damaged bundles first: refused, and nothing a loader could see is left behind
     with tarfile.open(bundle) as tar:

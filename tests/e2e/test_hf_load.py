@@ -22,7 +22,7 @@ import pytest
 import hublock
 from hublock.core import IntegrityError, NotInSyncError
 from tests.conftest import ROOT, TF_QUIET, Project
-from tests.e2e.offline import needs_unshare
+from tests.e2e.offline import needs_unshare, other_site
 from tests.world.fakehf import FakeHF
 
 REPO = "acme/bert-tiny"
@@ -157,7 +157,6 @@ def test_a_bundle_carries_an_hf_preset_across_the_air_gap(
 ) -> None:
     """Locked and bundled here; on the other side, in processes with no network at all: sync
     --from the bundle, verify, then keras_hub and huggingface_hub load the locked commit."""
-    import shutil
 
     with FakeHF() as hf:
         commit = hf.move(REPO, presets[1])
@@ -166,16 +165,12 @@ def test_a_bundle_carries_an_hf_preset_across_the_air_gap(
         assert project.run("lock").returncode == 0
         made = project.run("bundle", str(tmp_path / "models.bundle"))
         assert made.returncode == 0, made.stderr
-    site = tmp_path / "site"
-    site.mkdir()
-    for name in ("hub.toml", "hub.lock"):
-        shutil.copy(project.dir / name, site / name)
-    env = {
-        **project.env,
-        "HUBLOCK_DOWNLOAD_CACHE": str(tmp_path / "site-downloads"),
-        "HF_HUB_CACHE": str(site / "huggingface"),
-        "HF_ENDPOINT": "https://huggingface.co",  # unreachable: nothing may need it
-    }
+    site, env = other_site(
+        project,
+        tmp_path,
+        HF_HUB_CACHE=str(tmp_path / "site" / "huggingface"),
+        HF_ENDPOINT="https://huggingface.co",  # unreachable: nothing may need it
+    )
     there = Project(site, project.hub, env)
     synced = offline(
         there, sys.executable, "-m", "hublock", "sync", "--from", str(tmp_path / "models.bundle")
