@@ -76,6 +76,55 @@ def inflater_name() -> str:
     return f"ISA-L (isal {version('isal')})"
 
 
+class _Member:
+    """One gzip member's inflater, whatever the codec: ``inflate(data)`` yields the output of
+    ``data`` at most CHUNK bytes at a time, then ``eof`` says whether the member ended (and
+    ``unused_data`` holds what followed it).
+
+    With ISA-L this is its ``IgzipDecompressor``, which keeps what it has not inflated yet
+    inside (zlib's ``unconsumed_tail`` is copied out at every step) and releases the GIL while
+    it inflates: a third less CPU than ISA-L's ``decompressobj``, and the threads that hash and
+    write the files run beside it instead of waiting for the GIL (on one 1 GB model: the critical
+    path of a sync)."""
+
+    def __init__(self, codec: ModuleType) -> None:
+        self._zlib = None if codec.__name__.endswith("isal_zlib") else codec.decompressobj(31)
+        if self._zlib is None:
+            from isal import igzip_lib
+
+            self._igzip = igzip_lib.IgzipDecompressor(flag=igzip_lib.DECOMP_GZIP)
+
+    @property
+    def eof(self) -> bool:
+        return bool((self._zlib or self._igzip).eof)
+
+    @property
+    def unused_data(self) -> bytes:
+        return bytes((self._zlib or self._igzip).unused_data)
+
+    def inflate(self, data: bytes) -> Iterator[bytes]:
+        if self._zlib is not None:
+            while data:
+                if out := self._zlib.decompress(data, CHUNK):
+                    yield out
+                if self._zlib.eof:
+                    return
+                data = self._zlib.unconsumed_tail
+            return
+        out = self._igzip.decompress(data, CHUNK)
+        while True:
+            if out:
+                yield out
+            if self._igzip.eof or self._igzip.needs_input:
+                return
+            out = self._igzip.decompress(b"", CHUNK)
+
+    def finish(self) -> Iterator[bytes]:
+        """What the inflater still holds when the input ends (zlib's ``flush``)."""
+        if self._zlib is not None and (tail := self._zlib.flush()):
+            yield tail
+
+
 def gunzip(chunks: Iterable[bytes], codec: ModuleType | None = None) -> Iterator[bytes]:
     """Inflate a gzip stream, at most CHUNK bytes per step however well it compresses (so a bomb
     meets the byte budget, not the memory limit). Members that follow one another (``cat a.gz
@@ -83,7 +132,7 @@ def gunzip(chunks: Iterable[bytes], codec: ModuleType | None = None) -> Iterator
     archive digest covers them all the same). A stream that stops inside a member is an error.
     ``codec``: a zlib-compatible module (default: ``inflater()``)."""
     codec = codec or inflater()
-    inflate = codec.decompressobj(31)
+    member = _Member(codec)
     ended = False
     for data in chunks:
         if not data:
@@ -91,24 +140,19 @@ def gunzip(chunks: Iterable[bytes], codec: ModuleType | None = None) -> Iterator
         if ended:
             if not data.startswith(GZIP_MAGIC[: len(data)]):
                 return
-            inflate, ended = codec.decompressobj(31), False
+            member, ended = _Member(codec), False
         while data:
-            out = inflate.decompress(data, CHUNK)
-            if out:
-                yield out
-            if inflate.eof:
-                data, ended = inflate.unused_data, True
-                if data and not data.startswith(GZIP_MAGIC[: len(data)]):
-                    return
-                if data:
-                    inflate, ended = codec.decompressobj(31), False
-            else:
-                data = inflate.unconsumed_tail
+            yield from member.inflate(data)
+            if not member.eof:
+                break
+            data, ended = member.unused_data, True
+            if data and not data.startswith(GZIP_MAGIC[: len(data)]):
+                return
+            if data:
+                member, ended = _Member(codec), False
     if not ended:
-        tail = inflate.flush()
-        if tail:
-            yield tail
-        if not inflate.eof:
+        yield from member.finish()
+        if not member.eof:
             raise IntegrityError("not a valid tar archive: the gzip stream ends too early (truncated)")
 
 
