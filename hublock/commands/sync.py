@@ -55,6 +55,7 @@ from hublock.core import (
     run_parts,
     run_processes,
     tree_digest,
+    worker_count,
 )
 from hublock.formats import LockedModel, Lockfile, RemoteObject, Sink, extract_archive, unpacked_limit
 from hublock.remote import (
@@ -453,11 +454,16 @@ def _run_chains(
         if to_fetch and not project.offline:
             # once, before the fork, rather than once in every worker
             prepare_network(model_sources(m, project.mirrors)[0] for m in to_fetch)
-        specs = [
-            ChainSpec(project, [(step, t.location, t.layout.name) for step, t in items], local_staging)
-            for items in chains
+        batches = [
+            ChainBatch(
+                project,
+                [[(step, t.location, t.layout.name) for step, t in items] for items in group],
+                local_staging,
+            )
+            for group in _batched(chains, worker_count(jobs))
         ]
-        return [r for results in run_processes(sync_chain, specs, jobs, on_event) for r in results]
+        done = run_processes(sync_batch, batches, jobs, on_event, models=len(chains))
+        return [result for results in done for result in results]
     with project.fetcher() as fetcher:
         return [
             result
@@ -534,21 +540,72 @@ def _sync_all(
     ]
 
 
+BATCH_BYTES = 8 << 20
+"""Small models go to a worker process several at a time, up to this many archive bytes in a
+batch: for a model of a few hundred KB, handing it to a worker and its result back costs about
+as much as its work."""
+
+
+def _batched(
+    chains: list[list[tuple[SyncStep, Cache]]], jobs: int
+) -> list[list[list[tuple[SyncStep, Cache]]]]:
+    """Chains (largest first) grouped for the worker processes: a large one alone, small ones
+    several to a batch, with at least four batches a worker so that the last ones even out."""
+    small = sum(1 for items in chains if items[0][0].model.size < BATCH_BYTES)
+    per_batch = max(1, small // (4 * max(1, jobs)))
+    batches: list[list[list[tuple[SyncStep, Cache]]]] = []
+    size = 0
+    for items in chains:
+        model_size = items[0][0].model.size
+        last = batches[-1] if batches else None
+        if (
+            last is None
+            or model_size >= BATCH_BYTES
+            or len(last) >= per_batch
+            or size + model_size > BATCH_BYTES
+            or last[0][0][0].model.size >= BATCH_BYTES
+        ):
+            batches.append([items])
+            size = model_size
+        else:
+            last.append(items)
+            size += model_size
+    return batches
+
+
 @dataclass(frozen=True)
-class ChainSpec:
-    """A chain of work as a worker process receives it (caches by location, not as objects)."""
+class ChainBatch:
+    """Chains of work as a worker process receives them (caches by location, not as objects)."""
 
     project: Project
-    items: list[tuple[SyncStep, str, Loader]]  # (step, cache location, loader)
+    chains: list[list[tuple[SyncStep, str, Loader]]]  # each: (step, cache location, loader)
     local_staging: bool
 
 
-def sync_chain(spec: ChainSpec, cancel: CancelFlag, on_event: OnEvent) -> list[SyncResult]:
-    """``_sync_all`` in a worker process."""
-    options = spec.project.cache_options
-    items = [(step, open_cache(location, options, loader)) for step, location, loader in spec.items]
-    fetcher = spec.project.worker_fetcher()
-    return _sync_all(items, fetcher, spec.project.mirrors, on_event, cancel, spec.local_staging)
+def sync_batch(batch: ChainBatch, cancel: CancelFlag, on_event: OnEvent) -> list[SyncResult]:
+    """``_sync_all`` of each chain of a batch, in a worker process. A failed model does not stop
+    the others: the failures are raised together at the end (``ModelErrors``)."""
+    options = batch.project.cache_options
+    fetcher = batch.project.worker_fetcher()
+    caches: dict[tuple[str, Loader], Cache] = {}
+    results: list[SyncResult] = []
+    errors: list[HublockError] = []
+    for chain in batch.chains:
+        raise_if_cancelled(cancel)
+        items = []
+        for step, location, loader in chain:
+            if (location, loader) not in caches:
+                caches[location, loader] = open_cache(location, options, loader)
+            items.append((step, caches[location, loader]))
+        try:
+            results += _sync_all(items, fetcher, batch.project.mirrors, on_event, cancel, batch.local_staging)
+        except HublockError as exc:
+            errors.append(exc)
+    if len(errors) == 1 and len(batch.chains) == 1:
+        raise errors[0]
+    if errors:
+        raise ModelErrors(tuple(errors), len(batch.chains))
+    return results
 
 
 def _in_processes(project: Project, chains: list[list[tuple[SyncStep, Cache]]], jobs: int) -> bool:

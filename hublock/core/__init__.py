@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         run_parallel,
         run_parts,
         run_processes,
+        worker_count,
     )
     from hublock.core.redaction import (
         redact,
@@ -117,6 +118,7 @@ _WHERE: dict[str, str] = {
     "ignore": "hublock.core.events",
     "one_of": "hublock.core.types",
     "processes_pay_off": "hublock.core.parallel",
+    "worker_count": "hublock.core.parallel",
     "profiled": "hublock.core.parallel",
     "raise_if_cancelled": "hublock.core.parallel",
     "redact": "hublock.core.redaction",
@@ -191,4 +193,5 @@ __all__ = [
     "tree_digest",
     "tree_hash",
     "walk_files",
+    "worker_count",
 ]

@@ -108,14 +108,17 @@ def run_parallel(func: Callable[[T, threading.Event], R], items: Sequence[T], jo
     return _gather(pool, [pool.submit(func, item, cancel) for item in items], cancel)
 
 
-def _gather(pool: Executor, futures: list[Future[R]], cancel: Any) -> list[R]:
-    """Every result, in order; on Ctrl-C the workers are told to stop (``cancel``) and waited for."""
+def _gather(pool: Executor, futures: list[Future[R]], cancel: Any, total: int | None = None) -> list[R]:
+    """Every result, in order; on Ctrl-C the workers are told to stop (``cancel``) and waited for.
+    ``total``: how many models the futures hold (one each, unless an item is a batch of several)."""
     errors: list[HublockError] = []
     results: list[R] = []
     try:
         for future in futures:
             try:
                 results.append(future.result())
+            except ModelErrors as exc:  # a batch of several models, some of which failed
+                errors.extend(exc.errors)
             except HublockError as exc:
                 errors.append(exc)
     except KeyboardInterrupt:
@@ -129,7 +132,7 @@ def _gather(pool: Executor, futures: list[Future[R]], cancel: Any) -> list[R]:
     if len(errors) == 1:
         raise errors[0]
     if errors:
-        raise ModelErrors(tuple(errors), len(futures)) from errors[0]
+        raise ModelErrors(tuple(errors), total or len(futures)) from errors[0]
     return results
 
 
@@ -171,14 +174,24 @@ def processes_pay_off(jobs: int, items: int) -> bool:
     return jobs > 1 and items > 1 and sys.platform.startswith("linux") and "tensorflow" not in sys.modules
 
 
+def worker_count(jobs: int) -> int:
+    """How many worker processes ``run_processes`` starts for ``jobs``: one per core at most."""
+    return max(1, min(jobs, os.cpu_count() or 1))
+
+
 def run_processes(
-    func: Callable[[T, CancelFlag, OnEvent], R], items: Sequence[T], jobs: int, on_event: OnEvent
+    func: Callable[[T, CancelFlag, OnEvent], R],
+    items: Sequence[T],
+    jobs: int,
+    on_event: OnEvent,
+    models: int | None = None,
 ) -> list[R]:
     """``run_parallel``, in up to ``jobs`` worker processes (one per core at most) forked from
     this one: no GIL shared between models, so every core unpacks. ``func`` gets a cancel flag
     and a callback whose events are passed to ``on_event`` here, in this process. Workers ignore
     Ctrl-C (this process tells them to stop, and they clean up), and die with this process
-    (kill -9 included)."""
+    (kill -9 included). An item may be a batch of several models (``models`` in all): ``func``
+    then raises ``ModelErrors`` for those that failed, and they are reported one by one."""
     if not items:
         return []
     import multiprocessing
@@ -192,7 +205,7 @@ def run_processes(
         relay = threading.Thread(target=_relay, args=(events, on_event), daemon=True, name="hublock-events")
         relay.start()
     pool = ProcessPoolExecutor(
-        max_workers=max(1, min(jobs, len(items), os.cpu_count() or 1)),  # CPU work: a core each
+        max_workers=min(worker_count(jobs), len(items)),  # CPU work: a core each
         mp_context=context,
         initializer=_start_worker,
         initargs=(cancel, events, os.getpid(), _libc()),
@@ -207,7 +220,7 @@ def run_processes(
         finally:
             gc.unfreeze()
         futures += [pool.submit(_call, func, item) for item in items[1:]]
-        return _gather(pool, futures, cancel)
+        return _gather(pool, futures, cancel, models)
     finally:
         if events is not None and relay is not None:
             events.put(None)

@@ -100,6 +100,52 @@ def test_corrupted_download_cache_is_detected_and_refetched(project: Project) ->
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == model.archive.removeprefix("sha256:")  # type: ignore[union-attr]
 
 
+def test_a_failed_model_does_not_stop_the_others_of_its_batch(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small models go to the worker processes several at a time: two that fail are each named,
+    the count is of models (not batches), and every other model of their batches is published."""
+    import hublock
+    import hublock.commands.sync
+    from tests.world.savedmodels import pack, savedmodel_shaped, write_tree
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # batches of 3 whatever the machine's cores
+    handles = {}
+    for i in range(24):
+        write_tree(savedmodel_shaped(float(i), 1.0), tmp_path / f"m{i}")
+        pack(tmp_path / f"m{i}", tmp_path / f"m{i}.tar.gz")
+        project.hub.add(f"acme/m{i}/1", (tmp_path / f"m{i}.tar.gz").read_bytes())
+        handles[f"m{i}"] = f"https://tfhub.dev/acme/m{i}/1"
+    project.write_manifest(handles)
+    assert project.run("lock").returncode == 0
+    shutil.rmtree(project.downloads)
+    batches: list[int] = []
+    original = hublock.commands.sync.sync_batch
+    monkeypatch.setattr(
+        hublock.commands.sync, "_batched", _recording(hublock.commands.sync._batched, batches)
+    )
+    project.hub.fail("acme/m4/", 404, times=1000)
+    project.hub.fail("acme/m5/", 404, times=1000)
+    with pytest.raises(hublock.ModelErrors) as failed:
+        hublock.sync(project.manifest, jobs=2)
+    assert hublock.commands.sync.sync_batch is original
+    assert max(batches) == 3, batches  # several models a batch: the case under test
+    assert str(failed.value).startswith("2 of 24 models failed")
+    assert sorted(e.model for e in failed.value.errors) == ["m4", "m5"]
+    status = hublock.status(project.manifest)
+    present = sorted(m.name for m in status.models if m.state.value == "ok")
+    assert present == sorted(f"m{i}" for i in range(24) if i not in (4, 5))
+
+
+def _recording(batched, sizes: list[int]):  # type: ignore[no-untyped-def]
+    def wrapper(chains, workers):  # type: ignore[no-untyped-def]
+        groups = batched(chains, workers)
+        sizes.extend(len(g) for g in groups)
+        return groups
+
+    return wrapper
+
+
 def test_cache_dir_is_untouched_when_every_source_fails(project: Project) -> None:
     assert project.run("lock").returncode == 0
     shutil.rmtree(project.downloads)
