@@ -116,7 +116,7 @@ def test_a_failed_model_does_not_stop_the_others_of_its_batch(
         pack(tmp_path / f"m{i}", tmp_path / f"m{i}.tar.gz")
         project.hub.add(f"acme/m{i}/1", (tmp_path / f"m{i}.tar.gz").read_bytes())
         handles[f"m{i}"] = f"https://tfhub.dev/acme/m{i}/1"
-    project.write_manifest(handles)
+    project.write_manifest(handles, '[cache]\ndir = "cache"')
     assert project.run("lock").returncode == 0
     shutil.rmtree(project.downloads)
     batches: list[int] = []
