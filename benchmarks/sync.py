@@ -58,6 +58,7 @@ from benchmarks.common import (
     generate,
     hublock,
     hublock_env,
+    limit,
     plain_install,
     project,
     reference,
@@ -67,6 +68,9 @@ from benchmarks.common import (
     tfhub_resolve,
     timed,
 )
+
+ALL_CORES = len(os.sched_getaffinity(0))
+CORES_SHOWN = (1, 2)  # and ALL_CORES: how one huge model's sync scales
 
 # The matrix: (sizes in MB of weights, shard MB (0: one weights file), compressible weights)
 MIXES: dict[str, tuple[list[float], float, bool]] = {
@@ -105,15 +109,16 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
             shutil.rmtree(tmp / "downloads", ignore_errors=True)
             os.sync()
 
-        def hublock_cold(command: str) -> float:
+        def hublock_cold(command: str, cores: int | None = None) -> float:
             empty_caches()
             if command == "lock":
                 (proj / "hub.lock").unlink(missing_ok=True)
                 os.sync()
             profile.unlink(missing_ok=True)
-            wall, rss = hublock(proj, command, downloads=tmp / "downloads", profile=profile)
+            wall, rss = hublock(proj, command, downloads=tmp / "downloads", profile=profile, cores=cores)
             peak.append(rss)
-            work[command].append(json.loads(profile.read_text().splitlines()[-1])["wall_s"])
+            if cores is None:
+                work[command].append(json.loads(profile.read_text().splitlines()[-1])["wall_s"])
             return wall
 
         def hublock_warm() -> float:
@@ -129,6 +134,12 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
             "bare": lambda: reference({n: urls[n] for n in names}, sizes, tmp / "bare"),
             "bare_keeping": lambda: reference({n: urls[n] for n in names}, sizes, tmp / "bare", keep=True),
             **({"hublock_lock": lambda: hublock_cold("lock")} if "lock" in commands else {}),
+            # one model: how its time falls with the cores (the machine's all is "hublock")
+            **{
+                f"hublock_{n}_cores": (lambda n=n: hublock_cold("sync", cores=n))
+                for n in CORES_SHOWN
+                if len(names) == 1 and n < ALL_CORES
+            },
         }
         times: dict[str, list[float]] = {m: [] for m in methods}
         hublock_cold("lock")  # the lock every sync starts from
@@ -158,10 +169,19 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
     # peak RSS (Linux carries it across fork and exec) is what the table reports
     with multiprocessing.get_context("fork").Pool(1) as pool:
         costs = pool.apply(stage_costs, (list(files.values()), tmp / "stages"))
-    cores = os.cpu_count() or 1
     med = {m: statistics.median(v) for m, v in times.items()}
     sync_work, lock_work = statistics.median(work["sync"]), statistics.median(work["lock"])
-    floor = (sum(costs.values()) - costs["gunzip_zlib"]) / cores
+    floor = limit(costs, ALL_CORES)
+    by_cores = {
+        str(n): {
+            **spread(times["hublock" if n == ALL_CORES else f"hublock_{n}_cores"]),
+            "limit_s": limit(costs, n),
+            "vs_tensorflow_hub": med["tensorflow_hub"]
+            / med["hublock" if n == ALL_CORES else f"hublock_{n}_cores"],
+        }
+        for n in sorted({*CORES_SHOWN, ALL_CORES})
+        if n <= ALL_CORES and len(names) == 1
+    }
     marginal = {}
     if len(names) >= 12:
         few = names[: len(names) // 4]
@@ -203,8 +223,11 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
         / med["hublock"],
         "lock_vs_sync": lock_work / sync_work,
         "stage_cpu_s": costs,
-        "floor_s": floor,
-        "hublock_work_vs_floor": floor / sync_work,
+        # the limit: the stages' CPU seconds over the cores, or the one stage no core can share
+        "limit_s": floor,
+        "hublock_work_vs_limit": floor / sync_work,
+        "command_vs_limit": floor / med["hublock"],
+        **({"cores": by_cores} if by_cores else {}),
         "peak_rss_mb": max(peak) / 1e6,
         **({"marginal": marginal} if marginal else {}),
     }
@@ -215,8 +238,8 @@ def matrix_table(matrix: dict[str, dict]) -> str:  # type: ignore[type-arg]
     lines = [
         "| mix | models, MB | tensorflow_hub | hublock | bare pipeline | vs tensorflow_hub | vs bare "
         "| vs bare, keeping | `hublock sync`, start-up included | vs tensorflow_hub's loop "
-        "| vs its whole process | lock / sync | floor |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| vs its whole process | lock / sync | limit | `hublock sync` at the limit |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, row in matrix.items():
         sec = row["seconds"]
@@ -228,7 +251,7 @@ def matrix_table(matrix: dict[str, dict]) -> str:  # type: ignore[type-arg]
             f"{row['hublock_vs_bare_keeping']:.2f}x | {cell['hublock']} | "
             f"{row['command_vs_tensorflow_hub']:.2f}x | "
             f"{row['command_vs_tensorflow_hub_process']:.1f}x | {row['lock_vs_sync']:.2f}x | "
-            f"{row['floor_s']:.2f} |"
+            f"{row['limit_s']:.2f} | {row['command_vs_limit']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -266,6 +289,22 @@ def startup_table(startup: dict[str, dict[str, float]]) -> str:
         lines.append(
             f"| {step} | {row['median']:.3f} ({row['min']:.3f}-{row['max']:.3f}) | {row['adds']:.3f} |"
         )
+    return "\n".join(lines)
+
+
+def cores_table(matrix: dict[str, dict]) -> str:  # type: ignore[type-arg]
+    """One huge model on 1, 2, ... all of this machine's cores: `hublock sync` (start-up included)
+    against tensorflow_hub on all of them, and the limit on that many cores."""
+    lines = [
+        "| mix | cores | `hublock sync`, s | vs tensorflow_hub (all cores) | limit, s | vs limit |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in matrix.items():
+        for n, c in row.get("cores", {}).items():
+            lines.append(
+                f"| {name} | {n} | {c['median']:.2f} ({c['min']:.2f}-{c['max']:.2f}) | "
+                f"{c['vs_tensorflow_hub']:.2f}x | {c['limit_s']:.2f} | {c['limit_s'] / c['median']:.2f} |"
+            )
     return "\n".join(lines)
 
 
@@ -329,6 +368,7 @@ def main() -> None:
     out.write_text(json.dumps(data, indent=2) + "\n")
     if matrix:
         print(matrix_table(matrix), flush=True)
+        print(cores_table(data["matrix"]), flush=True)
         print(marginal_table(data["matrix"]), flush=True)
         print(startup_table(data["startup"]), flush=True)
     if args.matrix_only:

@@ -165,18 +165,28 @@ def profiled(command: str) -> Iterator[None]:
 
 
 def processes_pay_off(jobs: int, items: int) -> bool:
-    """Whether ``run_processes`` is worth its fork, and safe: several items, several jobs, Linux
+    """Whether ``run_processes`` is worth its fork, and safe: several items, several jobs and cores, Linux
     (macOS's system libraries do not survive a fork: Python itself spawns there), and no
     TensorFlow in this process (its thread pools do not survive a fork either; a notebook that
     calls ``hublock.sync()`` after importing it gets threads)."""
     import sys
 
-    return jobs > 1 and items > 1 and sys.platform.startswith("linux") and "tensorflow" not in sys.modules
+    return (
+        worker_count(jobs) > 1
+        and items > 1
+        and sys.platform.startswith("linux")
+        and "tensorflow" not in sys.modules
+    )
 
 
 def worker_count(jobs: int) -> int:
-    """How many worker processes ``run_processes`` starts for ``jobs``: one per core at most."""
-    return max(1, min(jobs, os.cpu_count() or 1))
+    """How many worker processes ``run_processes`` starts for ``jobs``: one per core this
+    process may run on at most (``taskset``, a container's CPU set), not the machine's."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(jobs, cores))
 
 
 def run_processes(
