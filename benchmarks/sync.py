@@ -165,17 +165,12 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
 
     names = list(files)
     times, work = measure(names, ("sync", "lock"))
-    # in a child: the archives it holds in memory must not grow this process, whose children's
-    # peak RSS (Linux carries it across fork and exec) is what the table reports
-    with multiprocessing.get_context("fork").Pool(1) as pool:
-        costs = pool.apply(stage_costs, (list(files.values()), tmp / "stages"))
+    costs = measure_stages(name, scale, tmp)
     med = {m: statistics.median(v) for m, v in times.items()}
     sync_work, lock_work = statistics.median(work["sync"]), statistics.median(work["lock"])
-    floor = limit(costs, ALL_CORES)
     by_cores = {
         str(n): {
             **spread(times["hublock" if n == ALL_CORES else f"hublock_{n}_cores"]),
-            "limit_s": limit(costs, n),
             "vs_tensorflow_hub": med["tensorflow_hub"]
             / med["hublock" if n == ALL_CORES else f"hublock_{n}_cores"],
         }
@@ -198,7 +193,7 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
             "fixed_s": {m: full[m] - len(names) * per_model[m] for m in full},
         }
     server.httpd.shutdown()
-    return {
+    row = {
         "models": len(files),
         "archive_mb": round(sum(sizes.values()) / 1e6, 1),
         "weights_mb": round(sum(specs.values()), 1),
@@ -222,14 +217,36 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
         "command_vs_tensorflow_hub_process": statistics.median(work["tensorflow_hub_process"])
         / med["hublock"],
         "lock_vs_sync": lock_work / sync_work,
-        "stage_cpu_s": costs,
-        # the limit: the stages' CPU seconds over the cores, or the one stage no core can share
-        "limit_s": floor,
-        "hublock_work_vs_limit": floor / sync_work,
-        "command_vs_limit": floor / med["hublock"],
         **({"cores": by_cores} if by_cores else {}),
         "peak_rss_mb": max(peak) / 1e6,
         **({"marginal": marginal} if marginal else {}),
+    }
+    # the limit: the stages' CPU seconds over the cores, or the one stage no core can share
+    return with_limits(row, costs)
+
+
+def measure_stages(name: str, scale: float, tmp: Path) -> dict[str, float]:
+    """A mix's stage costs (``stage_costs``), in a child process: the archives it holds in
+    memory must not grow this process, whose children's peak RSS (Linux carries it across fork
+    and exec) is what the table reports."""
+    sizes_mb, shard, compressible = MIXES[name]
+    files = generate({f"{name}-{i:03d}": mb * scale for i, mb in enumerate(sizes_mb)}, shard, compressible)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        return pool.apply(stage_costs, (list(files.values()), tmp / "stages"))  # type: ignore[no-any-return]
+
+
+def with_limits(row: dict, costs: dict[str, float]) -> dict:  # type: ignore[type-arg]
+    """A mix's row with its stage costs and the limits they give."""
+    med = {m: v["median"] for m, v in row["seconds"].items()}
+    floor = limit(costs, ALL_CORES)
+    cores = {n: {**c, "limit_s": limit(costs, int(n))} for n, c in row.get("cores", {}).items()}
+    return {
+        **row,
+        "stage_cpu_s": costs,
+        "limit_s": floor,
+        "hublock_work_vs_limit": floor / row["hublock_work_s"]["median"],
+        "command_vs_limit": floor / med["hublock"],
+        **({"cores": cores} if cores else {}),
     }
 
 
@@ -350,7 +367,21 @@ def main() -> None:
     parser.add_argument(
         "--editable", action="store_true", help="run hublock from this venv rather than a plain install"
     )
+    parser.add_argument(
+        "--restage",
+        action="store_true",
+        help="measure the stage costs (and the limits) of the mixes in --out again, nothing else",
+    )
     args = parser.parse_args()
+    if args.restage:
+        out = Path(args.out)
+        data = json.loads(out.read_text())
+        for name, row in data["matrix"].items():
+            data["matrix"][name] = with_limits(row, measure_stages(name, args.scale, WORK / "run"))
+        out.write_text(json.dumps(data, indent=2) + "\n")
+        print(matrix_table(data["matrix"]))
+        print(cores_table(data["matrix"]))
+        return
     if not args.editable:
         common.HUBLOCK_PYTHON = plain_install()
     r = args.repeat

@@ -97,7 +97,7 @@ def unpack(
             yield chunk
 
     threads = model.size >= THREADED_MIN
-    with (ReadAhead if threads else Inline)(checked()) as raw:
+    with ReadAhead(checked(), yielding=True) if threads else Inline(checked()) as raw:
         tree, failure = None, None
         try:
             dest = str(staging) if isinstance(staging, Path) else staging

@@ -242,7 +242,7 @@ class Fetcher:
         kept: dict[str, bytes] = {}
         with (
             self.open_archive(sources, cached_sha256=cached_sha256, progress=progress) as stream,
-            ReadAhead(iter(stream)) as raw,
+            ReadAhead(iter(stream), yielding=True) as raw,
         ):
             limit = lambda: unpacked_limit(stream.size)  # noqa: E731 - the size grows as it streams
             tree = extract_archive(raw, None, max_bytes=limit, keep=API_FILES, kept=kept)

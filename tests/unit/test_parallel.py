@@ -1,8 +1,10 @@
-"""How a worker process's events reach the parent: batched, in order, bytes summed."""
+"""How a worker process's events reach the parent (batched, in order, bytes summed), and how
+the stages of one archive share the cores."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -75,3 +77,30 @@ def test_run_parts_returns_in_order_and_the_first_failure_stops_the_others() -> 
     with pytest.raises(ValueError, match="this part failed"):  # the failure itself, not Cancelled
         run_parts(part, ["fails", "works", "later"], 2, never)
     assert saw_stop == ["works"] and "later" not in ran  # a part not started yet does not start
+
+
+def test_a_yielding_stage_runs_below_its_reader_and_leaves_the_callers_priority_alone() -> None:
+    """The reading stage of a huge archive yields to the inflate stage (the critical path) by
+    running at a higher nice value; the thread that called it (the user's, for the Python API)
+    keeps its own, which no unprivileged process could lower back."""
+    import os
+    import threading
+
+    from hublock.core.parallel import YIELDING_NICE, ReadAhead
+
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = priority()
+    seen: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        seen.append(priority())
+        yield b"x"
+
+    with ReadAhead(chunks(), yielding=True) as stage:
+        assert stage.read() == b"x"
+    with ReadAhead(chunks()) as stage:
+        assert stage.read() == b"x"
+    assert seen == [min(before + YIELDING_NICE, 19), before]
+    assert priority() == before
