@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from hublock.caches.huggingface import HuggingfaceCache
 from hublock.caches.inspection import Inspection
 from hublock.caches.kagglehub import KagglehubCache
 from hublock.caches.layout import Entry, Layout
@@ -197,8 +196,8 @@ def _expand(location: str) -> str:
     return os.path.abspath(os.path.expanduser(location))
 
 
-# the loaders that read their cache with os.path, and their cache
-_LOCAL_ONLY: dict[str, type[LocalCache]] = {"kagglehub": KagglehubCache, "huggingface": HuggingfaceCache}
+# the loaders that read their cache with os.path
+_LOCAL_ONLY = ("kagglehub", "huggingface")
 
 
 def open_cache(location: str, options: Mapping[str, Any] | None = None, loader: Loader = "tfhub") -> Cache:
@@ -218,7 +217,11 @@ def open_cache(location: str, options: Mapping[str, Any] | None = None, loader: 
                 path=location,
                 hint=f"{named.reader} reads its cache with os.path; set {named.variable.name} to a directory",
             )
-        return _LOCAL_ONLY[loader](location)
+        if loader == "huggingface":
+            from hublock.caches.huggingface import HuggingfaceCache  # most projects have none
+
+            return HuggingfaceCache(location)
+        return KagglehubCache(location)
     if "://" in location:
         from hublock.caches.bucket import BucketCache  # fsspec's world: only for a bucket
 

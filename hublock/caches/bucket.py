@@ -19,7 +19,6 @@ import os
 import socket
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -57,6 +56,7 @@ from hublock.core import (
     config,
     remove_tree,
     tree_digest,
+    unique_id,
 )
 from hublock.formats import LockedModel
 
@@ -326,7 +326,7 @@ class BucketCache:
         """A local directory whose verified files are uploaded on publish, or (``local`` False)
         a staging prefix in the bucket that receives the files as they are extracted. Either
         way the bucket's staging prefix has tensorflow_hub's temp-dir name (gc knows it)."""
-        remote = self.layout.staging(handle, uuid.uuid4().hex)
+        remote = self.layout.staging(handle, unique_id())
         directory = Path(tempfile.gettempdir()) / f"hublock-{self.layout.staging(handle, uid)}"
         try:
             if local:
@@ -495,7 +495,7 @@ class BucketCache:
     @contextmanager
     def _holding(self, lock: str, timeout: float) -> Iterator[str]:
         """Hold a lock object (yields its uuid); released only if it is still this holder's."""
-        uid = uuid.uuid4().hex
+        uid = unique_id()
         contents = lock_contents(uid)
         with store_errors(self.location):
             self._acquire(lock, contents, time.monotonic() + timeout)

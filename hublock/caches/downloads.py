@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from hublock.caches.layout import Entry
 from hublock.caches.roots import Root, read_roots, write_root
-from hublock.core import CacheError, atomic_write, config
+from hublock.core import CacheError, atomic_write, config, unique_id
 
 if TYPE_CHECKING:
     from hublock.formats import ModelApi
@@ -81,7 +80,7 @@ class DownloadCache:
             (self.root / "tmp").mkdir(exist_ok=True)
         except OSError as exc:
             raise CacheError(f"cannot create the download cache {self.root}: {exc}") from exc
-        writer = ArchiveWriter(self, self.root / "tmp" / f"{uuid.uuid4().hex}.part")
+        writer = ArchiveWriter(self, self.root / "tmp" / f"{unique_id()}.part")
         try:
             yield writer
         finally:

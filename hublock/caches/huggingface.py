@@ -14,7 +14,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import uuid
 from contextlib import suppress
 from pathlib import Path
 
@@ -29,7 +28,15 @@ from hublock.caches.inspection import (
 )
 from hublock.caches.layout import HUGGINGFACE, Entry, Kind
 from hublock.caches.tfhub_dir import LocalCache
-from hublock.core import TreeDigest, atomic_write, hash_directory, remove_tree, sha256_file, walk_files
+from hublock.core import (
+    TreeDigest,
+    atomic_write,
+    hash_directory,
+    remove_tree,
+    sha256_file,
+    unique_id,
+    walk_files,
+)
 from hublock.formats import LockedModel, RemoteObject, is_commit
 
 
@@ -205,7 +212,7 @@ def _replace_link(link: Path, target: str) -> None:
     with suppress(OSError):
         if link.is_symlink() and os.readlink(link) == target:
             return
-    temp = link.with_name(f".{link.name}.{uuid.uuid4().hex}.tmp")
+    temp = link.with_name(f".{link.name}.{unique_id()}.tmp")
     try:
         os.symlink(target, temp)
     except OSError:  # no symlinks here (some network and Windows filesystems)

@@ -27,11 +27,10 @@ import enum
 import hashlib
 import os
 import re
-import socket
 from dataclasses import dataclass
 from typing import Protocol
 
-from hublock.core import Loader, temp_owner
+from hublock.core import Loader, host_name, temp_owner
 from hublock.formats import handle_kind
 
 LOCK_TIMEOUT_SEC = 10 * 60  # tensorflow_hub's own LOCK_FILE_TIMEOUT_SEC
@@ -343,13 +342,13 @@ def descriptor_text(handle: str) -> str:
     """tensorflow_hub's ``<sha1>.descriptor.txt`` (informational: nothing reads it)."""
     return (
         f"Module: {handle}\nDownload Time: {datetime.datetime.today()}\n"
-        f"Downloader Hostname: {socket.gethostname()} (PID:{os.getpid()})"
+        f"Downloader Hostname: {host_name()} (PID:{os.getpid()})"
     )
 
 
 def lock_contents(uid: str) -> str:
     """tensorflow_hub's lock file content: ``host.pid.uuid``."""
-    return f"{socket.gethostname()}.{os.getpid()}.{uid}"
+    return f"{host_name()}.{os.getpid()}.{uid}"
 
 
 def lock_uid(contents: str) -> str:
@@ -360,7 +359,7 @@ def lock_uid(contents: str) -> str:
 def owner_is_dead(contents: str) -> bool:
     """True when the lock was written on this host by a process that no longer exists."""
     host, _, rest = contents.rpartition(".")[0].rpartition(".")
-    if host != socket.gethostname() or not rest.isdigit():
+    if host != host_name() or not rest.isdigit():
         return False
     try:
         os.kill(int(rest), 0)

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from hublock.core import LockfileError, atomic_write
+from hublock.core import LockfileError, atomic_write, host_name
 from hublock.formats import Lockfile, read_lockfile
 
 ROOT_FORMAT = 1
@@ -57,14 +56,14 @@ class Root:
     @property
     def label(self) -> str:
         """How messages name the project."""
-        return self.lockfile if self.host == socket.gethostname() else f"{self.lockfile} on {self.host}"
+        return self.lockfile if self.host == host_name() else f"{self.lockfile} on {self.host}"
 
     @classmethod
     def of(cls, lockfile: Path, lock: Lockfile) -> Root:
         models = tuple(
             RootModel(m.name, m.handle, m.archive or "", m.tree, m.url, m.kaggle or "") for m in lock.models
         )
-        return cls(socket.gethostname(), str(lockfile.resolve()), models)
+        return cls(host_name(), str(lockfile.resolve()), models)
 
     def to_json(self) -> str:
         data = {
@@ -113,7 +112,7 @@ def live_roots(roots: Iterable[Root], read_lock: LockReader, *, mine: str = "") 
     """Each other project's root with the models it still needs. ``mine``: the asking project's
     hub.lock path; a root with the same path is the same project, on whatever host (CI runners,
     TPU workers and containers share a cache under one path with ever new host names)."""
-    here = socket.gethostname()
+    here = host_name()
     found = []
     for root in roots:
         if root.lockfile == mine:

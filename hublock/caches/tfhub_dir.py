@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -29,7 +28,15 @@ from hublock.caches.layout import (
     owner_is_dead,
 )
 from hublock.caches.roots import Root, read_roots, write_root
-from hublock.core import CacheError, TreeDigest, atomic_write, hash_directory, remove_tree, temp_path
+from hublock.core import (
+    CacheError,
+    TreeDigest,
+    atomic_write,
+    hash_directory,
+    remove_tree,
+    temp_path,
+    unique_id,
+)
 from hublock.formats import LockedModel
 
 
@@ -123,7 +130,7 @@ class LocalCache:
         (self.root / self.layout.stamp(handle)).unlink(missing_ok=True)
         aside = None
         if final.exists() or final.is_symlink():
-            aside = self.root / self.layout.staging(handle, uuid.uuid4().hex)
+            aside = self.root / self.layout.staging(handle, unique_id())
             os.rename(final, aside)
         os.rename(staging, final)
         return aside
@@ -183,7 +190,7 @@ class LocalCache:
         """Hold tensorflow_hub's ``<sha1>.lock`` for a handle; yields the lock's uuid."""
         lock_file = self.root / self.layout.lock(handle)
         lock_file.parent.mkdir(parents=True, exist_ok=True)
-        uid = uuid.uuid4().hex
+        uid = unique_id()
         contents = lock_contents(uid)
         _acquire(lock_file, contents, lambda holder: self.root / self.layout.staging(handle, holder), timeout)
         try:

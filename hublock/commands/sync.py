@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from hublock.caches import (
     Cache,
     CacheChoice,
-    HuggingfaceCache,
     Root,
     State,
     live_roots,
@@ -240,6 +239,8 @@ def _fetch_hub_files(
     with cache.staging(cache.address(model), uid) as staging:
         destination = staging.destination
         assert isinstance(destination, Path)  # a huggingface_hub cache is a local directory
+
+        from hublock.caches import HuggingfaceCache  # here: most syncs have no Hugging Face model
 
         def fetch(obj: RemoteObject, stop: CancelFlag) -> FileEntry:
             sha256 = obj.checksum.removeprefix("sha256:")

@@ -49,9 +49,11 @@ if TYPE_CHECKING:
     )
     from hublock.core.fsutil import (
         atomic_write,
+        host_name,
         remove_tree,
         temp_owner,
         temp_path,
+        unique_id,
     )
     from hublock.core.parallel import (
         CancelFlag,
@@ -113,6 +115,8 @@ _WHERE: dict[str, str] = {
     "VERIFY_MODES": "hublock.core.types",
     "Verify": "hublock.core.types",
     "atomic_write": "hublock.core.fsutil",
+    "host_name": "hublock.core.fsutil",
+    "unique_id": "hublock.core.fsutil",
     "bytes_of": "hublock.core.events",
     "hash_directory": "hublock.core.digest",
     "ignore": "hublock.core.events",
@@ -174,6 +178,7 @@ __all__ = [
     "atomic_write",
     "bytes_of",
     "hash_directory",
+    "host_name",
     "ignore",
     "one_of",
     "processes_pay_off",
@@ -192,6 +197,7 @@ __all__ = [
     "temp_path",
     "tree_digest",
     "tree_hash",
+    "unique_id",
     "walk_files",
     "worker_count",
 ]

@@ -14,7 +14,6 @@ import base64
 import hashlib
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NewType
@@ -114,5 +113,7 @@ def hash_directory(root: str | os.PathLike[str], jobs: int = 1) -> TreeDigest:
     if jobs <= 1 or len(paths) <= 1:
         return tree_digest(map(entry, paths))
     paths.sort(key=lambda p: os.lstat(base / p).st_size, reverse=True)
+    from concurrent.futures import ThreadPoolExecutor  # here: it imports logging, ~10 ms a start-up
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return tree_digest(pool.map(entry, paths))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import socket
-import uuid
+from functools import cache
 from pathlib import Path
 
 # ".<name>.<pid>-<uuid>@<host>.part": who writes it is in the name, so that `hublock gc` can
@@ -14,9 +12,21 @@ from pathlib import Path
 _TEMP = re.compile(r"^\..+\.(\d+)-([0-9a-f]{32})@([^/@]+)\.part$")
 
 
+@cache
+def host_name() -> str:
+    """This host's name, as ``socket.gethostname()`` gives it (without importing socket: a sync
+    that needs no network should not pay for it at start-up)."""
+    return os.uname().nodename
+
+
+def unique_id() -> str:
+    """32 random hex digits, like ``uuid.uuid4().hex`` (without importing uuid and platform)."""
+    return os.urandom(16).hex()
+
+
 def temp_path(path: Path) -> Path:
     """A unique temp name beside ``path`` that says who writes it (see ``temp_owner``)."""
-    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex}@{socket.gethostname()}.part")
+    return path.with_name(f".{path.name}.{os.getpid()}-{unique_id()}@{host_name()}.part")
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -37,4 +47,6 @@ def temp_owner(name: str) -> str | None:
 
 def remove_tree(path: Path) -> None:
     """Remove a directory tree, whatever is left of it (a staging area, a replaced model)."""
+    import shutil
+
     shutil.rmtree(path, ignore_errors=True)

@@ -19,12 +19,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import BrokenExecutor, Executor, Future, ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from hublock.core.config import HUBLOCK_PROFILE
 from hublock.core.errors import HublockError, ModelErrors
 from hublock.core.events import Event, OnEvent, ignore
+
+if TYPE_CHECKING:  # concurrent.futures imports logging (~10 ms): only when threads or workers run
+    from concurrent.futures import Executor, Future
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -65,6 +67,8 @@ def run_parts(
     is: one model failed, not several. ``cancel`` (the caller's) stops them too."""
     if len(items) <= 1 or jobs <= 1:
         return [func(item, cancel) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
     failed = threading.Event()
     flag = _Either(cancel, failed)
 
@@ -103,6 +107,8 @@ def run_parallel(func: Callable[[T, threading.Event], R], items: Sequence[T], jo
     when others fail; one failure is raised as it is, several as ``ModelErrors``."""
     if not items:
         return []
+    from concurrent.futures import ThreadPoolExecutor
+
     cancel = threading.Event()
     pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))))
     return _gather(pool, [pool.submit(func, item, cancel) for item in items], cancel)
@@ -111,6 +117,8 @@ def run_parallel(func: Callable[[T, threading.Event], R], items: Sequence[T], jo
 def _gather(pool: Executor, futures: list[Future[R]], cancel: Any, total: int | None = None) -> list[R]:
     """Every result, in order; on Ctrl-C the workers are told to stop (``cancel``) and waited for.
     ``total``: how many models the futures hold (one each, unless an item is a batch of several)."""
+    from concurrent.futures import BrokenExecutor
+
     errors: list[HublockError] = []
     results: list[R] = []
     try:

@@ -35,13 +35,18 @@ def test_httpx_comes_without_its_command_line_client() -> None:
 
 def test_sync_imports_only_what_a_sync_uses() -> None:
     """The modules of other commands cost a sync start-up time (dataclasses are built at import):
-    a sync into a local cache loads no API reader, bundle reader, bucket cache or lock diff."""
+    a sync into a local cache loads no API reader, bundle reader, bucket cache, Hugging Face cache
+    or lock diff; and until it has something to fetch, neither the network (socket) nor a thread
+    pool (concurrent.futures)."""
     others = [
         "hublock.formats.saved_model_api",
         "hublock.formats.bundle",
         "hublock.caches.bucket",
+        "hublock.caches.huggingface",
         "hublock.formats.lock_diff",
         "hublock.formats.cyclonedx",
+        "socket",
+        "concurrent.futures",
     ]
     code = f"import sys, hublock.cli.main, hublock.commands.sync; print([m for m in {others!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
