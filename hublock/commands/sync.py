@@ -548,28 +548,21 @@ as much as its work."""
 
 
 def _batched(
-    chains: list[list[tuple[SyncStep, Cache]]], jobs: int
+    chains: list[list[tuple[SyncStep, Cache]]], workers: int
 ) -> list[list[list[tuple[SyncStep, Cache]]]]:
-    """Chains (largest first) grouped for the worker processes: a large one alone, small ones
+    """Chains (largest first) grouped for ``workers`` processes: a large one alone, small ones
     several to a batch, with at least four batches a worker so that the last ones even out."""
     small = sum(1 for items in chains if items[0][0].model.size < BATCH_BYTES)
-    per_batch = max(1, small // (4 * max(1, jobs)))
+    per_batch = max(1, small // (4 * workers))
     batches: list[list[list[tuple[SyncStep, Cache]]]] = []
-    size = 0
+    size = 0  # of the last batch: a large chain fills one on its own
     for items in chains:
         model_size = items[0][0].model.size
-        last = batches[-1] if batches else None
-        if (
-            last is None
-            or model_size >= BATCH_BYTES
-            or len(last) >= per_batch
-            or size + model_size > BATCH_BYTES
-            or last[0][0][0].model.size >= BATCH_BYTES
-        ):
+        if not batches or len(batches[-1]) >= per_batch or size + model_size > BATCH_BYTES:
             batches.append([items])
             size = model_size
         else:
-            last.append(items)
+            batches[-1].append(items)
             size += model_size
     return batches
 
