@@ -88,8 +88,7 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
     goes first), with the disk flushed before each run. A mix of many models is also run on a
     quarter of them: the difference is what each further model costs, the rest is fixed."""
     sizes_mb, shard, compressible = MIXES[name]
-    specs = {f"{name}-{i:03d}": mb * scale for i, mb in enumerate(sizes_mb)}
-    files = generate(specs, shard, compressible)
+    files = mix_archives(name, scale)
     server = Server(files)
     sizes = {n: p.stat().st_size for n, p in files.items()}
     urls = {n: server.handle(n) + "?tf-hub-format=compressed" for n in files}
@@ -168,12 +167,9 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
     costs = measure_stages(name, scale, tmp)
     med = {m: statistics.median(v) for m, v in times.items()}
     sync_work, lock_work = statistics.median(work["sync"]), statistics.median(work["lock"])
+    on_cores = {n: "hublock" if n == ALL_CORES else f"hublock_{n}_cores" for n in {*CORES_SHOWN, ALL_CORES}}
     by_cores = {
-        str(n): {
-            **spread(times["hublock" if n == ALL_CORES else f"hublock_{n}_cores"]),
-            "vs_tensorflow_hub": med["tensorflow_hub"]
-            / med["hublock" if n == ALL_CORES else f"hublock_{n}_cores"],
-        }
+        str(n): {**spread(times[on_cores[n]]), "vs_tensorflow_hub": med["tensorflow_hub"] / med[on_cores[n]]}
         for n in sorted({*CORES_SHOWN, ALL_CORES})
         if n <= ALL_CORES and len(names) == 1
     }
@@ -196,7 +192,7 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
     row = {
         "models": len(files),
         "archive_mb": round(sum(sizes.values()) / 1e6, 1),
-        "weights_mb": round(sum(specs.values()), 1),
+        "weights_mb": round(sum(sizes_mb) * scale, 1),
         "shard_mb": shard,
         "compressible": compressible,
         "seconds": {m: spread(v) for m, v in times.items()},
@@ -225,12 +221,17 @@ def run_mix(name: str, scale: float, trials: int, tmp: Path) -> dict[str, object
     return with_limits(row, costs)
 
 
+def mix_archives(name: str, scale: float) -> dict[str, Path]:
+    """A mix's archives (model name -> file), generated the first time."""
+    sizes_mb, shard, compressible = MIXES[name]
+    return generate({f"{name}-{i:03d}": mb * scale for i, mb in enumerate(sizes_mb)}, shard, compressible)
+
+
 def measure_stages(name: str, scale: float, tmp: Path) -> dict[str, float]:
     """A mix's stage costs (``stage_costs``), in a child process: the archives it holds in
     memory must not grow this process, whose children's peak RSS (Linux carries it across fork
     and exec) is what the table reports."""
-    sizes_mb, shard, compressible = MIXES[name]
-    files = generate({f"{name}-{i:03d}": mb * scale for i, mb in enumerate(sizes_mb)}, shard, compressible)
+    files = mix_archives(name, scale)
     with multiprocessing.get_context("fork").Pool(1) as pool:
         return pool.apply(stage_costs, (list(files.values()), tmp / "stages"))  # type: ignore[no-any-return]
 

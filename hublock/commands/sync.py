@@ -595,9 +595,7 @@ def sync_batch(batch: ChainBatch, cancel: CancelFlag, on_event: OnEvent) -> list
             results += _sync_all(items, fetcher, batch.project.mirrors, on_event, cancel, batch.local_staging)
         except HublockError as exc:
             errors.append(exc)
-    if len(errors) == 1 and len(batch.chains) == 1:
-        raise errors[0]
-    if errors:
+    if errors:  # run_processes reports them one by one (a single failure as it is)
         raise ModelErrors(tuple(errors), len(batch.chains))
     return results
 

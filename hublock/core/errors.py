@@ -192,7 +192,6 @@ class ModelErrors(HublockError):
 
     def __init__(self, errors: tuple[HublockError, ...], total: int) -> None:
         self.errors = errors
-        self.total = total
         worst = max(errors, key=lambda e: e.severity)
         self.exit_code = worst.exit_code
         self.severity = worst.severity

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from functools import cache
 from pathlib import Path
 
 # ".<name>.<pid>-<uuid>@<host>.part": who writes it is in the name, so that `hublock gc` can
@@ -12,7 +11,6 @@ from pathlib import Path
 _TEMP = re.compile(r"^\..+\.(\d+)-([0-9a-f]{32})@([^/@]+)\.part$")
 
 
-@cache
 def host_name() -> str:
     """This host's name, as ``socket.gethostname()`` gives it (without importing socket: a sync
     that needs no network should not pay for it at start-up)."""
