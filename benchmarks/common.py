@@ -404,7 +404,7 @@ def stage_costs(paths: list[Path], scratch: Path) -> dict[str, float]:
     from hublock.formats.archive import gunzip
 
     costs = dict.fromkeys(("sha256_archive", "gunzip_isal", "gunzip_zlib", "untar_sha256", "write"), 0.0)
-    critical = 0.0
+    critical = untar_critical = 0.0
     for path in paths:
         data = path.read_bytes()
         t = time.perf_counter()
@@ -429,21 +429,30 @@ def stage_costs(paths: list[Path], scratch: Path) -> dict[str, float]:
                     body = tar.extractfile(member).read()  # type: ignore[union-attr]
                     hashlib.sha256(body).digest()
                     members.append((member.name, body))
-        costs["untar_sha256"] += time.perf_counter() - t
+        untar = time.perf_counter() - t
+        costs["untar_sha256"] += untar
         t = time.perf_counter()
         out = fresh(scratch)
         for name, body in members:
             target = out / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(body)
-        costs["write"] += time.perf_counter() - t
+        write = time.perf_counter() - t
+        costs["write"] += write
         critical = max(critical, inflate)
+        untar_critical = max(untar_critical, untar + write)
     shutil.rmtree(scratch, ignore_errors=True)
-    return {**costs, "critical_path": critical}
+    return {**costs, "critical_path": critical, "critical_path_parallel": untar_critical}
 
 
 def limit(costs: dict[str, float], cores: int) -> float:
     """The fastest any pipeline could fill the cache on ``cores`` cores: all the stages' CPU
-    seconds shared by the cores, or the one stage that cannot be shared, whichever is longer."""
-    cpu = sum(v for k, v in costs.items() if k not in ("gunzip_zlib", "critical_path"))
-    return max(cpu / cores, costs["critical_path"])
+    seconds shared by the cores, or the one stage that cannot be shared, whichever is longer:
+    the inflate of one gzip stream, or, where hublock inflates one archive on several threads
+    (``parallel_inflate_threads``: from 4 cores), the untar of one archive, which reads the tar
+    in order."""
+    from hublock.formats.archive import PARALLEL_MIN_CORES
+
+    cpu = sum(v for k, v in costs.items() if not k.startswith(("gunzip_zlib", "critical_path")))
+    unshared = "critical_path_parallel" if cores >= PARALLEL_MIN_CORES else "critical_path"
+    return max(cpu / cores, costs.get(unshared, costs["critical_path"]))

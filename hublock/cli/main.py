@@ -75,9 +75,10 @@ cli.add_command(status_command, "list")
 
 def _version(ctx: click.Context) -> None:
     from hublock import __version__
+    from hublock.core import usable_cores
     from hublock.formats import inflater_name
 
-    echo(f"hublock, version {__version__}\ngunzip: {inflater_name()}")
+    echo(f"hublock, version {__version__}\ngunzip: {inflater_name(usable_cores())}")
     ctx.exit()
 
 

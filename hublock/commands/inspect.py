@@ -17,7 +17,7 @@ from hublock.commands.reports import (
     VerifyReport,
     joined,
 )
-from hublock.core import settings
+from hublock.core import settings, usable_cores
 from hublock.formats import Lockfile, handle_kind, inflater_name
 
 
@@ -125,6 +125,6 @@ def environment(project: Project, *, show_all: bool = False) -> Environment:
         project.cache_choice(),
         settings() if show_all else (),
         project.kaggle_cache_choice(),
-        inflater_name(),
+        inflater_name(usable_cores()),
         project.hf_cache_choice(),
     )

@@ -54,9 +54,20 @@ from hublock.core import (
     run_parts,
     run_processes,
     tree_digest,
+    usable_cores,
     worker_count,
 )
-from hublock.formats import LockedModel, Lockfile, RemoteObject, Sink, extract_archive, unpacked_limit
+from hublock.formats import (
+    GunzippedFile,
+    LockedModel,
+    Lockfile,
+    RemoteObject,
+    Sink,
+    extract_archive,
+    is_gzip_file,
+    parallel_inflate_threads,
+    unpacked_limit,
+)
 from hublock.remote import (
     FILES_AT_ONCE,
     ArchiveStream,
@@ -78,13 +89,27 @@ untar and file hashing overlap on both cores); smaller ones run on one thread, w
 between threads would cost more than they save."""
 
 
+def inflate_threads(model: LockedModel) -> int:
+    """How many threads inflate this model's archive at once (0: one stream, ISA-L), from the
+    download cache, where the whole file can be read anywhere (a cold one is downloaded there
+    first: see ``_fetch_and_publish``)."""
+    return parallel_inflate_threads(usable_cores(), model.size)
+
+
 def unpack(
-    stream: ArchiveStream, staging: Path | Sink, model: LockedModel, cancel: CancelFlag
+    stream: ArchiveStream,
+    staging: Path | Sink,
+    model: LockedModel,
+    cancel: CancelFlag,
+    *,
+    parallel: bool = True,
 ) -> tuple[TreeDigest, str]:
     """Extract an archive as it streams in into ``staging``, refusing anything that differs from
     the lock. Three stages (on their own threads for a large archive): reading (socket or file)
     with the archive's sha256, gunzip, then untar with each file's sha256 (``extract_archive``).
     Only when the whole archive matches the lock is it kept in the download cache.
+    ``parallel``: a large gzip archive read from the download cache is inflated on several
+    threads (``inflate_threads``) while another reads it for its sha256.
 
     Archive bytes other than the locked ones whose files are exactly the locked ones (the host
     re-compressed it) are accepted, and said so (the second value): the tree is the content's
@@ -95,12 +120,14 @@ def unpack(
             raise_if_cancelled(cancel)
             yield chunk
 
-    threads = model.size >= THREADED_MIN
-    with ReadAhead(checked(), yielding=True) if threads else Inline(checked()) as raw:
-        tree, failure = None, None
+    dest = str(staging) if isinstance(staging, Path) else staging
+    tree: TreeDigest | None = None
+    failure: IntegrityError | None = None
+
+    def extract(source: ReadAhead | GunzippedFile, threads: bool) -> None:
+        nonlocal tree, failure
         try:
-            dest = str(staging) if isinstance(staging, Path) else staging
-            tree = extract_archive(raw, dest, max_bytes=unpacked_limit(model.size), threads=threads)
+            tree = extract_archive(source, dest, max_bytes=unpacked_limit(model.size), threads=threads)
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise DiskFullError(
@@ -112,9 +139,35 @@ def unpack(
             raise CacheError(f"cannot write into {staging}: {exc}", path=str(staging)) from exc
         except IntegrityError as exc:
             failure = exc  # judged below: a damaged copy of the right archive is fetched again
-        raw.drain()  # the digest covers every byte, also those after the end of the tar
-        if raw.failure is not None:  # the transfer itself failed (the archive changed, say):
-            raise raw.failure  # that is the error, whichever stage met it first
+
+    threads = model.size >= THREADED_MIN
+    inflaters = inflate_threads(model) if parallel and stream.cached is not None else 0
+    if inflaters and is_gzip_file(stream.cached):  # type: ignore[arg-type]
+        # the archive's sha256 on a thread of its own, the inflate on the others, untar here
+        hash_failures: list[BaseException] = []
+
+        def hash_archive() -> None:
+            try:
+                for _ in checked():
+                    pass
+            except BaseException as exc:  # raised again on this thread, below
+                hash_failures.append(exc)
+
+        hashing = threading.Thread(target=hash_archive, name="hublock-sha256", daemon=True)
+        hashing.start()
+        try:
+            with GunzippedFile(stream.cached, inflaters) as gz:  # type: ignore[arg-type]
+                extract(gz, threads=True)
+        finally:
+            hashing.join()
+        if hash_failures:
+            raise hash_failures[0]
+    else:
+        with ReadAhead(checked(), yielding=True) if threads else Inline(checked()) as raw:
+            extract(raw, threads)
+            raw.drain()  # the digest covers every byte, also those after the end of the tar
+            if raw.failure is not None:  # the transfer itself failed (the archive changed, say):
+                raise raw.failure  # that is the error, whichever stage met it first
     actual = f"sha256:{stream.sha256}"
     same_archive = actual == model.archive and stream.size == model.size
     if not same_archive and stream.cached is not None:
@@ -293,6 +346,10 @@ def _fetch_and_publish(
     bad: list[str] = []  # sources that served other bytes than the locked ones, and why
     first: HublockError | None = None  # the first bad source's error
     retried_cache = False
+    # On many cores a large archive is downloaded first and then inflated on all of them from the
+    # download cache: faster than one core inflating it as it arrives, unless the network is
+    # slower than that core (~250 MB/s).
+    download_first = inflate_threads(model) > 0
     while True:
         cached = fetcher.downloads.get(sha256) is not None
         held = None if cached else fetcher.bundle_holding(sha256)
@@ -312,7 +369,11 @@ def _fetch_and_publish(
             cache.staging(cache.address(model), uid, local=local_staging) as staging,
         ):
             try:
-                tree, note = unpack(stream, staging.destination, model, cancel)
+                if download_first and stream.cached is None and held is None:
+                    download_first = False
+                    _download(stream, model, cancel)  # kept if it is the locked archive; if not,
+                    continue  # it is fetched again and judged as a stream, as without cores
+                tree, note = unpack(stream, staging.destination, model, cancel, parallel=not retried_cache)
             except IntegrityError as exc:
                 if cached and not retried_cache:  # a bad copy in the download cache was removed
                     retried_cache = True
@@ -340,6 +401,16 @@ def _fetch_and_publish(
             if len(bad) > 1:
                 first.message += f"; the other sources too: {'; '.join(bad[1:])}"
             raise first
+
+
+def _download(stream: ArchiveStream, model: LockedModel, cancel: CancelFlag) -> bool:
+    """Read the whole archive into the download cache; keep it there if it is the locked one."""
+    for _ in stream:
+        raise_if_cancelled(cancel)
+    if f"sha256:{stream.sha256}" == model.archive and stream.size == model.size:
+        stream.keep()
+        return True
+    return False
 
 
 def sync(

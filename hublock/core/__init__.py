@@ -65,6 +65,7 @@ if TYPE_CHECKING:
         run_parallel,
         run_parts,
         run_processes,
+        usable_cores,
         worker_count,
     )
     from hublock.core.redaction import (
@@ -122,6 +123,7 @@ _WHERE: dict[str, str] = {
     "ignore": "hublock.core.events",
     "one_of": "hublock.core.types",
     "processes_pay_off": "hublock.core.parallel",
+    "usable_cores": "hublock.core.parallel",
     "worker_count": "hublock.core.parallel",
     "profiled": "hublock.core.parallel",
     "raise_if_cancelled": "hublock.core.parallel",
@@ -198,6 +200,7 @@ __all__ = [
     "tree_digest",
     "tree_hash",
     "unique_id",
+    "usable_cores",
     "walk_files",
     "worker_count",
 ]

@@ -187,14 +187,17 @@ def processes_pay_off(jobs: int, items: int) -> bool:
     )
 
 
-def worker_count(jobs: int) -> int:
-    """How many worker processes ``run_processes`` starts for ``jobs``: one per core this
-    process may run on at most (``taskset``, a container's CPU set), not the machine's."""
+def usable_cores() -> int:
+    """The cores this process may run on (``taskset``, a container's CPU set), not the machine's."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(jobs, cores))
+        return os.cpu_count() or 1
+
+
+def worker_count(jobs: int) -> int:
+    """How many worker processes ``run_processes`` starts for ``jobs``: one per usable core at most."""
+    return max(1, min(jobs, usable_cores()))
 
 
 def run_processes(

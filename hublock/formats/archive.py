@@ -66,14 +66,89 @@ def inflater() -> ModuleType:
         return zlib
 
 
-def inflater_name() -> str:
-    """Which inflater is in use, for ``hublock --version`` and ``hublock env``."""
-    codec = inflater()
-    if codec is zlib:
-        return f"zlib {zlib.ZLIB_RUNTIME_VERSION} (no ISA-L wheel installed: about 1.7x slower)"
+def inflater_name(cores: int) -> str:
+    """Which inflaters are in use on ``cores`` cores, for ``hublock --version`` and ``hublock env``."""
     from importlib.metadata import version
 
-    return f"ISA-L (isal {version('isal')})"
+    codec = inflater()
+    if codec is zlib:
+        name = f"zlib {zlib.ZLIB_RUNTIME_VERSION} (no ISA-L wheel installed: about 1.7x slower)"
+    else:
+        name = f"ISA-L (isal {version('isal')})"
+    if threads := parallel_inflate_threads(cores, PARALLEL_MIN_SIZE):
+        return (
+            f"{name}; archives from {PARALLEL_MIN_SIZE >> 20} MB on {threads} threads at once "
+            f"(rapidgzip {version('rapidgzip')})"
+        )
+    if _rapidgzip() is None:
+        return f"{name}; one thread per archive (rapidgzip is not installed)"
+    return f"{name}; one thread per archive ({cores} cores: in parallel from {PARALLEL_MIN_CORES})"
+
+
+PARALLEL_MIN_CORES = 4
+"""On fewer cores one thread inflating with ISA-L beats a parallel inflater: a sync's other
+stages (the archive's sha256, untar, the files' sha256) need the second core (measured on two
+cores: docs/performance.md)."""
+PARALLEL_MIN_SIZE = 256 << 20
+"""Smaller archives inflate in well under a second on one core: not worth reading them twice."""
+PARALLEL_MAX_THREADS = 6
+"""rapidgzip inflates ~160 MB/s a thread here and holds ~20 MB a thread; the one thread that
+untars and hashes the files goes ~0.8 GB/s: more inflating threads would wait for it, and hold
+memory."""
+
+
+@functools.cache
+def _rapidgzip() -> ModuleType | None:
+    try:
+        import rapidgzip
+    except ImportError:  # no wheel for this platform: ISA-L's single stream
+        return None
+    return rapidgzip  # type: ignore[no-any-return]
+
+
+def parallel_inflate_threads(cores: int, size: int) -> int:
+    """How many threads inflate a gzip archive of ``size`` bytes on ``cores`` cores at once: 0
+    (ISA-L, one stream) for small archives, below PARALLEL_MIN_CORES or without rapidgzip, else
+    all cores but one (which untars and hashes the files), up to PARALLEL_MAX_THREADS."""
+    if size < PARALLEL_MIN_SIZE or cores < PARALLEL_MIN_CORES or _rapidgzip() is None:
+        return 0
+    return max(1, min(cores - 1, PARALLEL_MAX_THREADS))
+
+
+def is_gzip_file(path: str | os.PathLike[str]) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+
+
+class GunzippedFile:
+    """A gzip file's inflated bytes, inflated by rapidgzip on ``threads`` threads at once (it
+    splits one deflate stream at block boundaries it finds by search, so it needs the whole file
+    and a seek: a file on disk, not a stream). Its failures are ``IntegrityError``s.
+
+    It is stricter and laxer than ``gunzip``: it refuses bytes after the last member (zeros
+    that some tools pad with, which tarfile ignores), and a truncated file ends early without an
+    error. The caller checks the archive's sha256 in any case, and falls back to ``gunzip`` when
+    the archive is the locked one and this refused it."""
+
+    def __init__(self, path: str | os.PathLike[str], threads: int) -> None:
+        rapidgzip = _rapidgzip()
+        assert rapidgzip is not None, "parallel_inflate_threads said 0"
+        self._file = rapidgzip.open(os.fspath(path), parallelization=threads)
+
+    def read(self, n: int = -1, /) -> bytes:
+        try:
+            return bytes(self._file.read(n))
+        except ValueError as exc:  # rapidgzip's word for a bad header, CRC or block
+            raise IntegrityError(f"not a valid gzip stream: {exc}") from exc
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> GunzippedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _Member:

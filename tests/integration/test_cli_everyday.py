@@ -160,7 +160,7 @@ def test_version_and_env_say_which_gunzip_is_in_use(project: Project) -> None:
         [
             sys.executable,
             "-c",
-            "import sys; sys.modules['isal'] = None\nfrom hublock.formats.archive import inflater_name; print(inflater_name())",
+            "import sys; sys.modules['isal'] = None\nfrom hublock.formats.archive import inflater_name; print(inflater_name(2))",
         ],
         capture_output=True,
         text=True,

@@ -15,7 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hublock import IntegrityError, UnsafeArchiveError
-from hublock.formats.archive import DEFAULT_MAX_MEMBERS, extract_archive, gunzip, inflater
+from hublock.formats.archive import (
+    DEFAULT_MAX_MEMBERS,
+    GunzippedFile,
+    extract_archive,
+    gunzip,
+    inflater,
+    inflater_name,
+    parallel_inflate_threads,
+)
 
 Member = tuple[str, str, bytes]  # (kind, name, data or link target)
 
@@ -217,6 +225,45 @@ def test_gunzip_of_any_split_and_any_members_is_the_plain_bytes(
         b"".join(gunzip([data[:-3]], codec))  # type: ignore[arg-type]
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    members=st.lists(st.binary(max_size=200_000), min_size=1, max_size=3),
+    level=st.integers(0, 9),
+    threads=st.integers(1, 3),
+    damage=st.sampled_from(["none", "crc", "padded"]),
+)
+def test_parallel_gunzip_gives_the_stream_s_bytes_or_an_integrity_error(
+    tmp_path: Path, members: list[bytes], level: int, threads: int, damage: str
+) -> None:
+    """rapidgzip (many cores) reads what gunzip reads, or raises an IntegrityError: never other
+    bytes. It is not gunzip's equal (it skips the CRC of an empty member; it refuses zeros after
+    the last member, which gunzip accepts): the sync checks the archive's sha256 whatever
+    inflates it, and inflates a locked archive that rapidgzip refused as a stream."""
+    data = b"".join(gzip.compress(m, compresslevel=level, mtime=0) for m in members)
+    if damage == "crc":
+        data = data[:-8] + bytes(b ^ 0xFF for b in data[-8:-4]) + data[-4:]
+    elif damage == "padded":
+        data += bytes(512)
+    path = tmp_path / f"{threads}-{level}-{damage}.gz"
+    path.write_bytes(data)
+    with GunzippedFile(path, threads) as gz:
+        try:
+            out = b"".join(iter(lambda: gz.read(1 << 16), b""))
+        except IntegrityError as exc:
+            assert damage != "none" and "not a valid gzip stream" in str(exc)
+        else:
+            assert out == b"".join(members)
+
+
+@pytest.mark.parametrize("damage", ["crc", "padded"])
+def test_parallel_gunzip_refuses_a_bad_crc_and_padding(tmp_path: Path, damage: str) -> None:
+    data = gzip.compress(os.urandom(300_000), mtime=0)
+    path = tmp_path / "a.gz"
+    path.write_bytes(data[:-8] + bytes(4) + data[-4:] if damage == "crc" else data + bytes(512))
+    with GunzippedFile(path, 2) as gz, pytest.raises(IntegrityError, match="not a valid gzip stream"):
+        b"".join(iter(lambda: gz.read(1 << 16), b""))
+
+
 @pytest.mark.parametrize("codec", codecs)
 def test_gunzip_steps_are_bounded_however_well_it_compresses(codec: object) -> None:
     bomb = gzip.compress(bytes(64 << 20), compresslevel=9)  # 64 MiB of zeros in ~64 KB
@@ -349,3 +396,21 @@ def test_nothing_from_a_zip_is_ever_written_outside_staging(tmp_path: Path, arch
             assert not (Path(root) / name).is_symlink()
     if tree is not None:
         assert all(kind in ("file", "dir") for kind, _, _ in aimed)
+
+
+@pytest.mark.parametrize(
+    ("cores", "size", "threads"),
+    [
+        (1, 1 << 30, 0),
+        (2, 1 << 30, 0),
+        (4, 1 << 30, 3),
+        (8, 1 << 30, 6),
+        (96, 20 << 30, 6),
+        (64, 100 << 20, 0),
+    ],
+)
+def test_archives_are_inflated_in_parallel_only_where_it_pays(cores: int, size: int, threads: int) -> None:
+    """On two cores ISA-L's one stream wins (the other stages need the second core); small
+    archives are not read twice; past six threads the untar thread is the bound."""
+    assert parallel_inflate_threads(cores, size) == threads
+    assert ("threads at once" in inflater_name(cores)) == (cores >= 4)
