@@ -22,13 +22,25 @@ from hublock.core import config
 @click.command("verify", epilog=EPILOG)
 @common_options
 @click.option("--full", is_flag=True, help="Re-hash every file (both cores) instead of comparing stats.")
+@click.option(
+    "--signatures",
+    is_flag=True,
+    help="Also check each signed model's signature again, offline, against hub.toml's [[trust]] "
+    "(needs hublock[signing]; implies --full). Exit 5 where one does not hold.",
+)
 @cache_option
 @kaggle_cache_option
 @hf_cache_option
 @format_option
 @click.pass_obj
 def verify_command(
-    obj: Context, full: bool, cache: str | None, kaggle_cache: str | None, hf_cache: str | None, fmt: str
+    obj: Context,
+    full: bool,
+    signatures: bool,
+    cache: str | None,
+    kaggle_cache: str | None,
+    hf_cache: str | None,
+    fmt: str,
 ) -> None:
     """Check every locked model in the cache against hub.lock; exit 1 unless all are ok.
 
@@ -41,7 +53,13 @@ def verify_command(
     from hublock import verify
 
     report = verify(
-        obj.manifest, obj.lockfile, cache=cache, kaggle_cache=kaggle_cache, hf_cache=hf_cache, full=full
+        obj.manifest,
+        obj.lockfile,
+        cache=cache,
+        kaggle_cache=kaggle_cache,
+        hf_cache=hf_cache,
+        full=full,
+        signatures=signatures,
     )
     if obj.json:
         obj.result(report)

@@ -3,6 +3,7 @@ and where the loaders should look. Reads only; ``sync`` repairs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from hublock.commands.reports import (
     VerifyReport,
     joined,
 )
-from hublock.core import settings, usable_cores
+from hublock.commands.trust import check_published, verify_signature
+from hublock.core import HublockError, ModelErrors, SignatureError, hash_directory, settings, usable_cores
 from hublock.formats import Lockfile, handle_kind, inflater_name
 
 
@@ -30,10 +32,59 @@ def verify(
     hf_cache: str | None = None,
     full: bool = False,
     jobs: int = 2,
+    signatures: bool = False,
 ) -> VerifyReport:
-    """Check every locked model in its cache against hub.lock, by stamp (fast) or re-hash (full)."""
+    """Check every locked model in its cache against hub.lock, by stamp (fast) or re-hash (full).
+    ``signatures``: also check again, offline, that each signed model's signature is by the
+    signer its ``[[trust]]`` rule names today and covers exactly its files (implies ``full``);
+    raises ``SignatureError`` (``ModelErrors`` for several) where one is not."""
     project = Project.load(manifest, lockfile, cache=cache, kaggle_cache=kaggle_cache, hf_cache=hf_cache)
-    return verify_project(project, project.lock(), full=full, jobs=jobs)
+    report = verify_project(project, project.lock(), full=full or signatures, jobs=jobs)
+    if signatures:
+        check_signatures(project, report)
+    return report
+
+
+def _reader(folder: Path) -> Callable[[str], bytes]:
+    return lambda path: (folder / path).read_bytes()
+
+
+def check_signatures(project: Project, report: VerifyReport) -> None:
+    """``verify --signatures``: each signed model whose copy is intact, checked with model-signing
+    against today's ``[[trust]]`` rule (a key or chain read from disk: no network)."""
+    failures: list[HublockError] = []
+    checked = 0
+    for part in report.parts:
+        for check in part.checks:
+            model, where = check.model, Path(check.path)
+            if model.signature is None or not check.inspection.ok or not where.is_dir():
+                continue
+            checked += 1
+            try:
+                spec = project.manifest.model(model.name) if project.manifest else None
+                rule = spec.trust if spec is not None else None
+                if rule is None:
+                    raise SignatureError(
+                        f"hub.lock records a signature by {model.signature}, and hub.toml has no "
+                        "[[trust]] rule for it any more",
+                        hint="add the rule back, or `hublock lock` to record it unsigned",
+                    )
+                data = (where / model.signature.path).read_bytes()
+                signer = verify_signature(rule, data)
+                if signer != model.signature.signer:
+                    raise SignatureError(
+                        "signed by another signer than hub.lock records",
+                        expected=model.signature.signer,
+                        actual=signer,
+                        hint="`hublock lock --upgrade` records it after review",
+                    )
+                check_published(model, hash_directory(where, 2).files, _reader(where))
+            except HublockError as exc:
+                failures.append(exc.about(model=model.name, handle=model.handle))
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise ModelErrors(tuple(failures), checked)
 
 
 def verify_project(project: Project, lock: Lockfile, *, full: bool = False, jobs: int = 2) -> VerifyReport:

@@ -13,11 +13,13 @@ from hublock.caches import Root, RootModel, hash_objects, object_checksum, remot
 from hublock.commands.plan import plan_lock
 from hublock.commands.project import Project
 from hublock.commands.reports import LockResult
+from hublock.commands.trust import signed_by
 from hublock.core import (
     CancelFlag,
     Digest,
     Event,
     FetchError,
+    FileEntry,
     HublockError,
     IntegrityError,
     ManifestError,
@@ -83,7 +85,9 @@ def resolve_model(
 ) -> LockedModel:
     """Download a model's archive (into the download cache) and compute its lock entry. ``known``:
     archives already in the download cache by handle, used instead of the network (a rebuild).
-    ``reuse``: archives just downloaded for other spellings, by Kaggle model identity."""
+    ``reuse``: archives just downloaded for other spellings, by Kaggle model identity.
+    A model a ``[[trust]]`` rule covers (``spec.trust``) has its signature checked and its signer
+    recorded."""
     if handle_kind(spec.handle) == "path":
         raise ManifestError(
             f"{spec.name}: {spec.handle!r} is a local path; tensorflow_hub loads local paths in "
@@ -109,6 +113,8 @@ def resolve_model(
         raise_if_cancelled(stop)
         on_event(Event(spec.name, "bytes", amount=n))
 
+    trust = spec.trust
+    wanted = (trust.signature,) if trust is not None else ()
     try:
         record = (known or {}).get(spec.handle)
         download = _known_download(fetcher, record) if record is not None else None
@@ -124,7 +130,7 @@ def resolve_model(
             location, upstream = source_url(source, mirrors), source_url(source, {})
             try:
                 # one pass: the archive streams into the download cache as its files are hashed
-                read = fetcher.hash_archive([location], progress=progress, keep=True)
+                read = fetcher.hash_archive([location], progress=progress, keep=True, files=wanted)
             except IntegrityError as exc:
                 if location == upstream:
                     raise
@@ -135,13 +141,13 @@ def resolve_model(
                     Event(spec.name, "start", f"{bad} served no readable archive ({exc}); trying upstream")
                 )
                 location = upstream
-                read = fetcher.hash_archive([location], progress=progress, keep=True)
+                read = fetcher.hash_archive([location], progress=progress, keep=True, files=wanted)
             assert read.path is not None
             via_mirror = location != upstream
             url = portable_url(read.url, mirrors, via_mirror=via_mirror)
             download = Download(read.path, read.sha256, read.size, url)
         else:
-            read = fetcher.hash_archive([], cached_sha256=download.sha256)
+            read = fetcher.hash_archive([], cached_sha256=download.sha256, files=wanted)
         tree = read.tree
         if read.api is not None:
             fetcher.downloads.write_api(read.api)  # its readable form, for `hublock diff`
@@ -153,10 +159,13 @@ def resolve_model(
                 actual=tree.tree,
                 hint="delete it and run `hublock lock` again",
             )
+        signature = signed_by(trust, tree.files, read.kept.get(trust.signature) if trust else None)
     except HublockError as exc:
         exc.about(model=spec.name, handle=spec.handle)
         raise
     said = f"locked {download.size} bytes, {len(tree.files)} files, {read.said}"
+    if signature is not None:
+        said += f", signed by {signature}"
     on_event(Event(spec.name, "done", said))
     url = portable_url(download.url, mirrors)
     if pinned is not None and handle_kind(spec.handle) == "kaggle":
@@ -174,6 +183,7 @@ def resolve_model(
         kaggle=str(pinned) if pinned is not None else None,
         api=Digest(read.api.digest) if read.api is not None else None,
         signature_def_hash=read.signature_def_hash,
+        signature=signature,
     )
 
 
@@ -222,7 +232,11 @@ def known_archives(project: Project, *, others: bool) -> dict[str, RootModel]:
 
 
 def resolve_hf(
-    spec: ModelSpec, mirrors: Mapping[str, str], fetcher: Fetcher, on_event: OnEvent, cancel: CancelFlag
+    spec: ModelSpec,
+    mirrors: Mapping[str, str],
+    fetcher: Fetcher,
+    on_event: OnEvent,
+    cancel: CancelFlag,
 ) -> LockedModel:
     """Pin a Hugging Face repo's revision to its commit, download each of its files once (into
     the download cache, checked against the Hub's sizes, LFS sha256 and git blob ids), and record
@@ -254,7 +268,14 @@ def resolve_hf(
 
     objects = run_parts(fetch, list(pinned.files), FILES_AT_ONCE, cancel)
     tree = tree_hash((o.path, o.checksum.removeprefix("sha256:")) for o in objects)
-    on_event(Event(spec.name, "done", f"locked {revision} at {pinned.commit[:12]}, {len(objects)} files"))
+    files = [FileEntry(o.path, o.size, o.checksum.removeprefix("sha256:")) for o in objects]
+    signature, trust = None, spec.trust
+    if trust is not None:
+        held = next((o for o in objects if o.path == trust.signature), None)
+        cached = fetcher.downloads.get(held.checksum.removeprefix("sha256:")) if held else None
+        signature = signed_by(trust, files, cached.read_bytes() if cached is not None else None)
+    said = f"locked {revision} at {pinned.commit[:12]}, {len(objects)} files"
+    on_event(Event(spec.name, "done", f"{said}, signed by {signature}" if signature else said))
     return LockedModel(
         name=spec.name,
         handle=spec.handle,
@@ -269,6 +290,7 @@ def resolve_hf(
         objects=tuple(objects),
         revision=revision,
         commit=pinned.commit,
+        signature=signature,
     )
 
 
@@ -331,7 +353,15 @@ def lock_manifest(
 
     def attempt(spec: ModelSpec, cancel: threading.Event) -> LockedModel | HublockError:
         try:
-            return resolve_model(spec, mirrors, fetcher, on_event, cancel, known, reuse=reusable)
+            return resolve_model(
+                spec,
+                mirrors,
+                fetcher,
+                on_event,
+                cancel,
+                known,
+                reuse=reusable,
+            )
         except HublockError as exc:
             return exc
 
@@ -411,7 +441,13 @@ def resolve_in_worker(job: ResolveJob, cancel: CancelFlag, on_event: OnEvent) ->
     fetcher = job.project.worker_fetcher()
     try:
         return resolve_model(
-            job.spec, job.project.mirrors, fetcher, on_event, cancel, job.known, reuse=job.reuse
+            job.spec,
+            job.project.mirrors,
+            fetcher,
+            on_event,
+            cancel,
+            job.known,
+            reuse=job.reuse,
         )
     except HublockError as exc:
         return exc

@@ -28,6 +28,7 @@ from hublock.caches import (
 from hublock.commands.plan import Action, SyncStep, plan_sync
 from hublock.commands.project import Project
 from hublock.commands.reports import Outcome, SyncReport, SyncResult, joined
+from hublock.commands.trust import check_published
 from hublock.core import (
     CacheError,
     CancelFlag,
@@ -324,6 +325,7 @@ def _fetch_hub_files(
             raise IntegrityError(
                 "the files differ from hub.lock's tree", expected=model.tree, actual=tree.tree
             )
+        check_published(model, files, lambda p: (destination / p).read_bytes())
         staging.publish(model, tree)
     return ""
 
@@ -386,6 +388,8 @@ def _fetch_and_publish(
                     raise
                 failure = exc
             else:
+                if isinstance(destination := staging.destination, Path):  # a bucket's: the tree is checked
+                    check_published(model, tree.files, lambda p: (destination / p).read_bytes())
                 staging.publish(model, tree)
                 skipped = [f"{why}; took it from {redact(stream.source or stream.url)}" for why in bad]
                 return "; ".join([*skipped, note] if note else skipped)

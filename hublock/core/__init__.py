@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         ModelErrors,
         NotInSyncError,
         SavedModelError,
+        SignatureError,
         UnsafeArchiveError,
     )
     from hublock.core.events import (
@@ -97,6 +98,7 @@ _WHERE: dict[str, str] = {
     "HublockError": "hublock.core.errors",
     "Inline": "hublock.core.parallel",
     "IntegrityError": "hublock.core.errors",
+    "SignatureError": "hublock.core.errors",
     "KAGGLEHUB_CACHE": "hublock.core.config",
     "LOADER_MODULES": "hublock.core.types",
     "Loader": "hublock.core.types",
@@ -173,6 +175,7 @@ __all__ = [
     "ReadAhead",
     "SavedModelError",
     "Setting",
+    "SignatureError",
     "TreeDigest",
     "Unlocked",
     "UnsafeArchiveError",

@@ -12,6 +12,8 @@
     ├── CacheError               exit 4: the cache directory cannot be written (full disk, permissions)
     │   └── DiskFullError        exit 4: no space left, with the space the models need
     ├── SavedModelError          saved_model.pb or fingerprint.pb is malformed (read without TensorFlow)
+    ├── SignatureError           exit 5: not signed as hub.toml's [[trust]] requires: unsigned, another
+    │                            signer, files other than the signed ones, an unreadable signature
     └── ModelErrors              several models failed: every error, and the most severe exit code
 
 Secrets in URLs (userinfo, signatures, tokens) are redacted in the message and in ``to_dict``.
@@ -129,6 +131,15 @@ class IntegrityError(HublockError):
 
     exit_code = 3
     severity = 5
+
+
+class SignatureError(HublockError):
+    """A model's signature is not what the trust policy asks for: missing where one is required,
+    made by another signer, over other files than the model's, or unreadable. Its own exit code:
+    the bytes may well be the ones published, but not by whom the project trusts."""
+
+    exit_code = 5
+    severity = 6
 
 
 class UnsafeArchiveError(IntegrityError):

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from hublock.formats.lockfile import (
         ConflictedLockfileError,
         LockedModel,
+        LockedSignature,
         Lockfile,
         RemoteObject,
         parse_lockfile,
@@ -88,6 +89,13 @@ if TYPE_CHECKING:
         parse_fingerprint,
         parse_saved_model,
     )
+    from hublock.formats.signature import (
+        SIGNATURE_FILE,
+        SignedManifest,
+        parse_signature,
+        signature_mismatches,
+    )
+    from hublock.formats.trust import TrustRule
 
 # What other wings use, and the module that defines it: imported on first use (core.lazy).
 _WHERE: dict[str, str] = {
@@ -106,6 +114,12 @@ _WHERE: dict[str, str] = {
     "KaggleHandle": "hublock.formats.handles",
     "LOCK": "hublock.formats.bundle",
     "LockedModel": "hublock.formats.lockfile",
+    "LockedSignature": "hublock.formats.lockfile",
+    "SIGNATURE_FILE": "hublock.formats.signature",
+    "SignedManifest": "hublock.formats.signature",
+    "parse_signature": "hublock.formats.signature",
+    "signature_mismatches": "hublock.formats.signature",
+    "TrustRule": "hublock.formats.trust",
     "Lockfile": "hublock.formats.lockfile",
     "MANIFEST": "hublock.formats.bundle",
     "MODEL_NAME": "hublock.formats.manifest",
@@ -172,6 +186,7 @@ __all__ = [
     "MANIFEST",
     "MODEL_NAME",
     "SAVED_MODEL",
+    "SIGNATURE_FILE",
     "BundleIndex",
     "BundleReader",
     "BundledArchive",
@@ -179,13 +194,16 @@ __all__ = [
     "GunzippedFile",
     "KaggleHandle",
     "LockedModel",
+    "LockedSignature",
     "Lockfile",
     "Manifest",
     "ModelApi",
     "ModelDiff",
     "ModelSpec",
     "RemoteObject",
+    "SignedManifest",
     "Sink",
+    "TrustRule",
     "api_changes",
     "archive_member",
     "check_handle",
@@ -218,9 +236,11 @@ __all__ = [
     "parse_lockfile",
     "parse_manifest",
     "parse_saved_model",
+    "parse_signature",
     "portable_manifest",
     "read_lockfile",
     "require_same_lock",
+    "signature_mismatches",
     "trailing_version",
     "unpacked_limit",
     "write_lockfile",

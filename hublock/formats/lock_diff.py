@@ -87,6 +87,8 @@ def diff_model(name: str, old: LockedModel | None, new: LockedModel | None, apis
     if old.size != new.size:
         changes.append(f"size {old.size} -> {new.size} bytes")
     changes.append("tree changed" if old.tree != new.tree else "tree unchanged")
+    if str(old.signature) != str(new.signature):  # who signed it, not the signature's bytes
+        changes.append(f"signer: {old.signature or 'unsigned'} -> {new.signature or 'unsigned'}")
     api: tuple[str, ...] | None = ()
     if old.api != new.api:
         a, b = (apis(old.api) if old.api else None), (apis(new.api) if new.api else None)
@@ -106,7 +108,16 @@ def _api_summary(old: LockedModel, new: LockedModel, api: tuple[str, ...] | None
 
 
 def _content(model: LockedModel) -> tuple[Any, ...]:
-    return (model.handle, model.kaggle, model.format, model.archive, model.tree, model.api, model.commit)
+    return (
+        model.handle,
+        model.kaggle,
+        model.format,
+        model.archive,
+        model.tree,
+        model.api,
+        model.commit,
+        model.signature,
+    )
 
 
 def diff_locks(old: Lockfile, new: Lockfile, apis: ApiLookup) -> tuple[ModelDiff, ...]:

@@ -45,6 +45,7 @@ _FIELDS = (
     "revision",
     "commit",
     "objects",
+    "signature",
 )
 FORMATS = ("compressed", "uncompressed", "huggingface")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -68,6 +69,41 @@ class RemoteObject:
         if self.blob:
             data["blob"] = self.blob
         return data
+
+
+SIGNATURE_METHODS = ("key", "certificate", "sigstore")
+
+
+@dataclass(frozen=True)
+class LockedSignature:
+    """Who signed a model, as ``hublock lock`` verified it against hub.toml's ``[[trust]]``: the
+    signature file's path in the model and its sha256, how it was signed, and the signer: a
+    key's fingerprint (``sha256:`` of its PEM public key, as model_signing hints it), a
+    certificate's subject and fingerprint, or a Sigstore identity and its issuer."""
+
+    path: str
+    digest: str
+    method: str
+    signer: str
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.signer}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "digest": self.digest, "method": self.method, "signer": self.signer}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> LockedSignature:
+        if not isinstance(data, dict):
+            raise LockfileError(f"{where}: expected a table {{ path, digest, method, signer }}")
+        if unknown := sorted(set(data) - {"path", "digest", "method", "signer"}):
+            raise LockfileError(f"{where}: unknown key {unknown[0]!r}")
+        signature = cls(*(_get(data, key, str, where) for key in ("path", "digest", "method", "signer")))
+        if not _ARCHIVE.match(signature.digest):
+            raise LockfileError(f"{where}.digest: expected 'sha256:<64 hex digits>'")
+        if signature.method not in SIGNATURE_METHODS:
+            raise LockfileError(f"{where}.method: expected one of {', '.join(SIGNATURE_METHODS)}")
+        return signature
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +150,8 @@ class LockedModel:
     unpacked: int | None = None
     """Bytes of its files once extracted (what a cache must have room for); None for an
     uncompressed model (``size`` is that) and in locks written before hublock recorded it."""
+    signature: LockedSignature | None = None
+    """Who signed it, when hub.toml's ``[[trust]]`` covers it and it carries a signature."""
     hand_edited: bool = field(default=False, compare=False)
 
     @property
@@ -162,9 +200,11 @@ class LockedModel:
             del data["kaggle"]
         if not self.url:
             del data["url"]
-        for key in ("api", "signature_def_hash", "unpacked", "revision", "commit"):
+        for key in ("api", "signature_def_hash", "unpacked", "revision", "commit", "signature"):
             if data[key] is None:
                 del data[key]
+        if self.signature is not None:
+            data["signature"] = self.signature.to_dict()
         if self.format == "compressed":
             del data["format"], data["objects"]
         else:
@@ -221,6 +261,11 @@ class LockedModel:
             unpacked=_get(data, "unpacked", int, where) if "unpacked" in data else None,
             revision=_get(data, "revision", str, where) if hf else None,
             commit=_get(data, "commit", str, where) if hf else None,
+            signature=(
+                LockedSignature.from_dict(data["signature"], f"{where}.signature")
+                if "signature" in data
+                else None
+            ),
         )
         if hf:
             if not model.handle.startswith(HF_SCHEME):
@@ -296,6 +341,10 @@ def _kaggle(data: dict[str, Any], where: str) -> str | None:
     return value
 
 
+def _signature(data: dict[str, Any], where: str) -> LockedSignature | None:
+    return LockedSignature.from_dict(data["signature"], where) if "signature" in data else None
+
+
 def _optional(data: dict[str, Any], key: str, where: str) -> str | None:
     return _get(data, key, str, where) if key in data else None
 
@@ -321,6 +370,10 @@ def dump_lockfile(lock: Lockfile) -> str:
     for model in lock.models:
         table = tomlkit.table()
         for key, value in model.to_dict().items():
+            if key == "signature":
+                inline = tomlkit.inline_table()
+                inline.update(value)
+                value = inline
             if key == "objects":
                 array = tomlkit.array()
                 for obj in value:

@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NewType
 from urllib.parse import unquote, urlsplit
@@ -28,12 +28,13 @@ from hublock.formats.handles import (
     parse_hf_repo,
     parse_kaggle_handle,
 )
+from hublock.formats.trust import TrustRule, parse_trust, rule_for
 
 Handle = NewType("Handle", str)
 """A model handle exactly as user code passes it to ``hub.load``."""
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_TOP_KEYS = ("cache", "models", "mirrors", "auth")
+_TOP_KEYS = ("cache", "models", "mirrors", "auth", "trust")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _CACHE_KEYS = ("dir", "kaggle", "huggingface", "options")
 _MODEL_KEYS = ("handle", "kaggle", "format", "hf", "revision")
@@ -53,6 +54,8 @@ class ModelSpec:
     (or only: then ``handle`` is ``kaggle://`` + it) loaded by; None: tensorflow_hub only."""
     revision: str | None = None
     """A Hugging Face repo's branch, tag or commit (``handle`` is ``hf://org/name``); None: main."""
+    trust: TrustRule | None = None
+    """The ``[[trust]]`` rule it follows (``formats.trust.rule_for``), if one covers it."""
 
     def load_format(self, environ: Mapping[str, str]) -> str:
         """The format tensorflow_hub would use for this handle with that environment (a
@@ -75,6 +78,8 @@ class ModelSpec:
             entry["kaggle"] = self.kaggle
         if self.revision is not None:
             entry["revision"] = self.revision
+        if self.trust is not None:
+            entry["trust"] = self.trust.written
         canonical = json.dumps(entry, sort_keys=True, separators=(",", ":"))
         return Digest("sha256:" + hashlib.sha256(canonical.encode()).hexdigest())
 
@@ -94,6 +99,8 @@ class Manifest:
     """``[cache] kaggle``: the kagglehub cache to fill (KAGGLEHUB_CACHE overrides it)."""
     hf_cache_dir: str | None = None
     """``[cache] huggingface``: huggingface_hub's cache to fill (HF_HUB_CACHE, HF_HOME override it)."""
+    trust: tuple[TrustRule, ...] = ()
+    """``[[trust]]``: who may have signed which models (each model's own rule: ``ModelSpec.trust``)."""
 
     def model(self, name: str) -> ModelSpec:
         for spec in self.models:
@@ -328,7 +335,17 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
         if fmt == "uncompressed" and handle_kind(handle) != "http":
             raise ManifestError(f'{where}: format = "uncompressed" needs an http(s) handle')
         models.append(ModelSpec(name, handle, fmt, kaggle, revision))
-    return Manifest(tuple(models), cache_dir, mirrors, cache_options, auth, kaggle_cache_dir, hf_cache_dir)
+    trust = parse_trust(doc["trust"], source, base, {m.name for m in models}) if "trust" in doc else ()
+    if trust:
+        models = [replace(m, trust=rule_for(trust, m.name, _spellings(m))) for m in models]
+    return Manifest(
+        tuple(models), cache_dir, mirrors, cache_options, auth, kaggle_cache_dir, hf_cache_dir, trust
+    )
+
+
+def _spellings(spec: ModelSpec) -> tuple[str, ...]:
+    """The handles a ``[[trust]]`` prefix may name a model by: hub.toml's, and its kaggle:// one."""
+    return (spec.handle, KAGGLE_SCHEME + spec.kaggle) if spec.kaggle else (spec.handle,)
 
 
 CONTENT_MIRROR = "sha256:"

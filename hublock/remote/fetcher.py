@@ -79,6 +79,8 @@ class HashedArchive:
     signature_def_hash: str | None
     said: str
     """What to say about the API: how many signatures, or why none was recorded."""
+    kept: Mapping[str, bytes]
+    """The bytes of the files asked for by path (``hash_archive``'s ``files``) that it holds."""
 
 
 def archive_api(files: Mapping[str, bytes], tree: TreeDigest) -> tuple[ModelApi | None, str | None, str]:
@@ -235,24 +237,26 @@ class Fetcher:
         cached_sha256: str | None = None,
         progress: Progress | None = None,
         keep: bool = False,
+        files: tuple[str, ...] = (),
     ) -> HashedArchive:
         """Read an archive once, as sync does (reading, gunzip and untar on their own threads):
         its sha256, the tree hash of its files, and its API from saved_model.pb on the way.
-        ``keep``: keep the bytes in the download cache (under their digest)."""
+        ``keep``: keep the bytes in the download cache (under their digest). ``files``: paths of
+        small files whose bytes to return too (a signature)."""
         kept: dict[str, bytes] = {}
         with (
             self.open_archive(sources, cached_sha256=cached_sha256, progress=progress) as stream,
             ReadAhead(iter(stream), yielding=True) as raw,
         ):
             limit = lambda: unpacked_limit(stream.size)  # noqa: E731 - the size grows as it streams
-            tree = extract_archive(raw, None, max_bytes=limit, keep=API_FILES, kept=kept)
+            tree = extract_archive(raw, None, max_bytes=limit, keep=(*API_FILES, *files), kept=kept)
             raw.drain()  # the digest covers every byte, also those after the end of the tar
             if raw.failure is not None:
                 raise raw.failure
             path = stream.keep() if keep else None
         api, signature_def_hash, said = archive_api(kept, tree)
         return HashedArchive(
-            stream.sha256, stream.size, stream.url, path, tree, api, signature_def_hash, said
+            stream.sha256, stream.size, stream.url, path, tree, api, signature_def_hash, said, kept
         )
 
     @property

@@ -1,0 +1,151 @@
+"""Signed models: who signed a model, checked against hub.toml's ``[[trust]]`` when it is locked,
+and its files against the locked signature whenever they are published or verified.
+
+The cryptographic check (is this signature by that key, chain or Sigstore identity?) is the
+``model-signing`` library's (the ``hublock[signing]`` extra), run by ``lock`` and by ``verify
+--signatures``. Comparing a signature's manifest with a model's files needs no key and no
+network (``formats.signature``): ``sync`` and ``verify`` do it for every signed model.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hublock.core import FileEntry, ManifestError, SignatureError
+from hublock.formats import (
+    LockedModel,
+    LockedSignature,
+    SignedManifest,
+    TrustRule,
+    parse_signature,
+    signature_mismatches,
+)
+
+EXTRA = "pip install 'hublock[signing]'"
+
+
+def signed_by(
+    rule: TrustRule | None, files: Sequence[FileEntry], signature: bytes | None
+) -> LockedSignature | None:
+    """What ``lock`` records for a model with these files under this rule: its signer, verified
+    (the signature is by whom the rule names, over exactly these files), or None where no rule
+    covers the model or it is unsigned and the rule allows that. Raises ``SignatureError``."""
+    if rule is None:
+        return None
+    if signature is None:
+        if rule.require == "signed":
+            raise SignatureError(
+                f"unsigned, and hub.toml's [[trust]] for {rule.scope} requires a signature",
+                expected=rule.expected,
+                actual=f"no {rule.signature} among its {len(files)} files",
+                hint="ask the publisher for a signed release, or sign your own copy (docs/signing.md)",
+            )
+        return None
+    signer = verify_signature(rule, signature)
+    check_files(parse_signature(signature), files, rule.signature)
+    return LockedSignature(
+        rule.signature, f"sha256:{hashlib.sha256(signature).hexdigest()}", rule.method, signer
+    )
+
+
+def check_files(signed: SignedManifest, files: Sequence[FileEntry], path: str) -> None:
+    """Raise ``SignatureError`` unless the files are exactly the signed ones."""
+    if problems := signature_mismatches(signed, files, path):
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise SignatureError(
+            "its files are not the ones signed",
+            expected=f"the {len(signed.files)} files {path} lists",
+            actual=shown,
+            hint="the model was changed after it was signed: do not use it; tell its publisher",
+        )
+
+
+def check_published(model: LockedModel, files: Sequence[FileEntry], read: Callable[[str], bytes]) -> None:
+    """Offline, for a model whose lock entry records a signer: its signature file is the locked
+    one, and its files are the signed ones. ``read(path)``: a file's bytes, by its path in the
+    model. Pure hashing: no key, no network."""
+    locked = model.signature
+    if locked is None:
+        return
+    try:
+        data = read(locked.path)
+    except FileNotFoundError:
+        raise SignatureError(
+            f"hub.lock records a signature by {locked}, and {locked.path} is missing",
+            model=model.name,
+            hint="run `hublock sync` to restore the model",
+        ) from None
+    digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+    if digest != locked.digest:
+        raise SignatureError(
+            f"{locked.path} is not the locked signature",
+            model=model.name,
+            expected=locked.digest,
+            actual=digest,
+            hint="run `hublock sync` to restore the model",
+        )
+    try:
+        check_files(parse_signature(data), files, locked.path)
+    except SignatureError as exc:
+        raise exc.about(model=model.name, handle=model.handle) from None
+
+
+def verify_signature(rule: TrustRule, signature: bytes) -> str:
+    """Check the signature with ``model-signing`` against the rule's signer; return the signer as
+    hub.lock records it. Raises ``SignatureError`` (another signer, a broken signature) or
+    ``ManifestError`` (the extra is missing, a key file cannot be read)."""
+    parse_signature(signature)  # first: a clear message for what is no OMS signature at all
+    try:
+        from model_signing._signing import sign_certificate, sign_ec_key, sign_sigstore, sign_sigstore_pb
+    except ImportError as exc:
+        raise ManifestError(
+            f"hub.toml's [[trust]] for {rule.scope} asks to check signatures, which needs the "
+            f"model-signing library ({exc})",
+            hint=EXTRA,
+        ) from None
+    try:
+        if rule.key is not None:
+            verifier: Any = sign_ec_key.Verifier(rule.key)
+        elif rule.certificate_chain:
+            verifier = sign_certificate.Verifier(rule.certificate_chain)
+        else:
+            verifier = sign_sigstore.Verifier(identity=rule.identity or "", oidc_issuer=rule.issuer or "")
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"hub.toml's [[trust]] for {rule.scope}: cannot use its signer: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="hublock-sig-") as tmp:
+        path = Path(tmp) / "model.sig"
+        path.write_bytes(signature)
+        kind = sign_sigstore if rule.method == "sigstore" else sign_sigstore_pb
+        try:
+            verifier.verify(kind.Signature.read(path))
+        except Exception as exc:
+            raise SignatureError(
+                "its signature is not by the signer hub.toml trusts",
+                expected=rule.expected,
+                actual=f"{type(exc).__name__}: {exc}".rstrip(": ") or type(exc).__name__,
+                hint="do not use it; if the publisher changed its key, update [[trust]] after checking "
+                "with them",
+            ) from None
+    return _signer(rule, signature)
+
+
+def _signer(rule: TrustRule, signature: bytes) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    if rule.key is not None:
+        key = serialization.load_pem_public_key(rule.key.read_bytes())
+        pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return f"sha256:{hashlib.sha256(pem).hexdigest()}"
+    if rule.certificate_chain:
+        chain = json.loads(signature)["verificationMaterial"]["x509CertificateChain"]["certificates"]
+        leaf = base64.b64decode(chain[0]["rawBytes"])
+        subject = x509.load_der_x509_certificate(leaf).subject.rfc4514_string()
+        return f"{subject} sha256:{hashlib.sha256(leaf).hexdigest()}"
+    return f"{rule.identity} ({rule.issuer})"

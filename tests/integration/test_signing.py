@@ -1,0 +1,168 @@
+"""Signed models (OpenSSF Model Signing): hub.toml's [[trust]] names who may have signed a model;
+`hublock lock` checks the signature with the real model-signing library and records the signer;
+every refusal is exit 5, names the model, and leaves hub.lock as it was. The models are signed
+by the tests with model-signing, with keys and certificate chains made by `cryptography`, and
+served by the fake tfhub.dev."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hublock
+from tests.conftest import Project
+from tests.world.savedmodels import savedmodel_shaped
+from tests.world.signing import Chain, Key, make_chain, make_key, signed_archive
+
+HANDLE = "https://tfhub.dev/acme/tuned/1"
+FILES = savedmodel_shaped(7.0, 3.0)
+
+
+def serve(project: Project, tmp_path: Path, path: str = "acme/tuned/1", **kwargs: object) -> None:
+    folder = tmp_path / "signed" / path.replace("/", "-")
+    folder.mkdir(parents=True, exist_ok=True)
+    project.hub.add(path, signed_archive(folder, dict(FILES), **kwargs))  # type: ignore[arg-type]
+
+
+def trust(project: Project, rule: str, handle: str = HANDLE) -> None:
+    project.write_manifest({"tuned": handle}, f'[cache]\ndir = "cache"\n\n[[trust]]\n{rule}\n')
+
+
+@pytest.fixture
+def acme(tmp_path: Path) -> Key:
+    return make_key(tmp_path / "keys", "acme")
+
+
+def test_a_model_signed_by_the_trusted_key_is_locked_with_its_signer(
+    project: Project, tmp_path: Path, acme: Key
+) -> None:
+    serve(project, tmp_path, key=acme)
+    trust(project, f'handles = "https://tfhub.dev/acme/"\nkey = "{acme.public}"\nrequire = "signed"')
+    result = project.run("lock")
+    assert result.returncode == 0, result.stderr
+    locked = hublock.read_lockfile(project.lockfile).models[0].signature
+    assert locked is not None and locked.method == "key" and locked.path == "model.sig"
+    assert locked.signer == "sha256:" + hashlib.sha256(acme.public.read_bytes()).hexdigest()
+    assert "signed by key sha256:" in result.stderr
+    assert project.run("sync").returncode == 0
+    assert hublock.verify(project.manifest, full=True).ok
+    checked = project.run("verify", "--signatures")
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (
+            {"after": {"variables/variables.index": b"swapped"}},
+            "variables/variables.index: changed after signing",
+        ),
+        ({"after": {"extra.bin": b"added"}}, "extra.bin: added after signing"),
+        ({"drop": "variables/variables.index"}, "variables/variables.index: signed, but missing"),
+    ],
+    ids=["changed", "added", "left-out"],
+)
+def test_files_other_than_the_signed_ones_are_refused(
+    project: Project, tmp_path: Path, acme: Key, change: dict[str, object], said: str
+) -> None:
+    serve(project, tmp_path, key=acme, **change)
+    trust(project, f'key = "{acme.public}"')
+    result = project.run("lock")
+    assert result.returncode == 5, result.stderr
+    assert "tuned:" in result.stderr and said in result.stderr
+    assert not project.lockfile.exists()
+
+
+def test_another_key_is_refused(project: Project, tmp_path: Path, acme: Key) -> None:
+    mallory = make_key(tmp_path / "keys", "mallory")
+    serve(project, tmp_path, key=mallory)
+    trust(project, f'key = "{acme.public}"')
+    result = project.run("lock")
+    assert result.returncode == 5
+    assert "tuned: its signature is not by the signer hub.toml trusts" in result.stderr
+    assert "acme.pub" in result.stderr and not project.lockfile.exists()
+
+
+def test_a_certificate_chain_is_checked_and_its_subject_recorded(project: Project, tmp_path: Path) -> None:
+    chain = make_chain(tmp_path / "pki", "acme")
+    serve(project, tmp_path, chain=chain)
+    trust(project, f'certificate_chain = ["{chain.root}"]\nrequire = "signed"')
+    result = project.run("lock")
+    assert result.returncode == 0, result.stderr
+    locked = hublock.read_lockfile(project.lockfile).models[0].signature
+    assert locked is not None and locked.method == "certificate"
+    assert locked.signer.startswith("CN=acme model release sha256:")
+
+
+@pytest.mark.parametrize("which", ["untrusted", "expired"])
+def test_an_untrusted_or_expired_chain_is_refused(project: Project, tmp_path: Path, which: str) -> None:
+    trusted = make_chain(tmp_path / "pki", "acme")
+    signer: Chain = make_chain(tmp_path / "pki", "other") if which == "untrusted" else trusted
+    if which == "expired":
+        signer = make_chain(tmp_path / "pki", "old", expired=True)
+        trusted = signer
+    serve(project, tmp_path, chain=signer)
+    trust(project, f'certificate_chain = ["{trusted.root}"]')
+    result = project.run("lock")
+    assert result.returncode == 5, result.stderr
+    assert "tuned: its signature is not by the signer hub.toml trusts" in result.stderr
+
+
+def test_unsigned_is_refused_only_where_a_signature_is_required(project: Project, acme: Key) -> None:
+    trust(project, f'key = "{acme.public}"\nrequire = "signed"', handle="https://tfhub.dev/google/linear/1")
+    result = project.run("lock")
+    assert result.returncode == 5
+    assert "tuned: unsigned, and hub.toml's [[trust]] for every model requires a signature" in result.stderr
+    assert not project.lockfile.exists()
+    trust(project, f'key = "{acme.public}"', handle="https://tfhub.dev/google/linear/1")
+    assert project.run("lock").returncode == 0
+    assert hublock.read_lockfile(project.lockfile).models[0].signature is None
+
+
+def test_a_signer_that_changes_between_versions_is_refused_then_shown(
+    project: Project, tmp_path: Path, acme: Key
+) -> None:
+    rotated = make_key(tmp_path / "keys", "acme-2027")
+    serve(project, tmp_path, key=acme)
+    serve(project, tmp_path, "acme/tuned/2", key=rotated)
+    trust(project, f'key = "{acme.public}"')
+    assert project.run("lock").returncode == 0
+    trust(project, f'key = "{acme.public}"', handle="https://tfhub.dev/acme/tuned/2")
+    refused = project.run("lock")
+    assert refused.returncode == 5 and "acme.pub" in refused.stderr
+    before = project.lockfile.read_text()
+    (project.dir / "before.lock").write_text(before)
+    trust(project, f'key = "{rotated.public}"', handle="https://tfhub.dev/acme/tuned/2")
+    assert project.lockfile.read_text() == before
+    changed = project.run("lock")
+    assert changed.returncode == 0, changed.stderr
+    diff = project.run("diff", "before.lock")
+    assert "signer: key sha256:" in diff.stdout and " -> key sha256:" in diff.stdout, diff.stdout
+
+
+def test_verify_signatures_checks_again_with_the_policy_of_today(
+    project: Project, tmp_path: Path, acme: Key
+) -> None:
+    serve(project, tmp_path, key=acme)
+    trust(project, f'key = "{acme.public}"')
+    assert project.run("lock").returncode == 0
+    assert project.run("sync").returncode == 0
+    acme.public.write_bytes(make_key(tmp_path / "other", "x").public.read_bytes())  # the key file replaced
+    result = project.run("verify", "--signatures")
+    assert result.returncode == 5 and "tuned" in result.stderr
+
+
+def test_a_policy_without_the_signing_extra_names_it(project: Project, acme: Key) -> None:
+    trust(project, f'key = "{acme.public}"')
+    code = "import sys; sys.modules['model_signing'] = None\nfrom hublock.cli.main import run; sys.argv = ['hublock', 'lock']; run()"
+    tmp = project.hub
+    project.hub.add("acme/tuned/1", signed_archive(project.dir.parent / "s", dict(FILES), key=acme))
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=project.dir, env=project.env, capture_output=True, text=True
+    )
+    assert tmp is project.hub
+    assert result.returncode == 2 and "pip install 'hublock[signing]'" in result.stderr
