@@ -1,7 +1,8 @@
 """The command line: parses options, calls the Python API, prints, exits. Nothing else.
 
 Exit codes: 0 success; 1 not in sync; 2 bad input or usage; 3 fetch or integrity failure (a
-damaged bundle too); 4 the cache cannot be written; 130 interrupted (Ctrl-C); 143 terminated.
+damaged bundle too); 4 the cache cannot be written; 5 a signature refused under hub.toml's
+[[trust]]; 130 interrupted (Ctrl-C); 143 terminated.
 """
 
 from __future__ import annotations

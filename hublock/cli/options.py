@@ -24,7 +24,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 EPILOG = """\b
 Exit codes: 0 ok, 1 not in sync, 2 bad input or usage, 3 fetch or integrity
-failure, 4 cache not writable, 130 interrupted, 143 terminated.
+failure, 4 cache not writable, 5 signature refused ([[trust]]), 130
+interrupted, 143 terminated.
 """
 
 

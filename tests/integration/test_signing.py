@@ -15,6 +15,7 @@ import pytest
 
 import hublock
 from tests.conftest import Project
+from tests.integration.test_json_schemas import run_json
 from tests.world.savedmodels import savedmodel_shaped
 from tests.world.signing import Chain, Key, make_chain, make_key, signed_archive
 
@@ -52,6 +53,8 @@ def test_a_model_signed_by_the_trusted_key_is_locked_with_its_signer(
     assert hublock.verify(project.manifest, full=True).ok
     checked = project.run("verify", "--signatures")
     assert checked.returncode == 0, checked.stderr
+    document = run_json(project, "lock", "lock", "--upgrade")
+    assert document["models"]["tuned"]["signature"] == locked.to_dict()
 
 
 @pytest.mark.parametrize(
@@ -85,6 +88,8 @@ def test_another_key_is_refused(project: Project, tmp_path: Path, acme: Key) -> 
     assert result.returncode == 5
     assert "tuned: its signature is not by the signer hub.toml trusts" in result.stderr
     assert "acme.pub" in result.stderr and not project.lockfile.exists()
+    error = run_json(project, "error", "lock", code=5)["error"]
+    assert error["type"] == "SignatureError" and error["model"] == "tuned" and error["exit_code"] == 5
 
 
 def test_a_certificate_chain_is_checked_and_its_subject_recorded(project: Project, tmp_path: Path) -> None:
