@@ -114,6 +114,8 @@ def status_command(
             obj.say(f"{r.name:{width}}  {r.state.value:15}  {size:>12}  {r.handle}")
             if r.path:
                 obj.say(f"{'':{width}}  {'':15}  {'':>12}  -> {r.path}")
+            if r.signer:
+                obj.say(f"{'':{width}}  {'':15}  {'':>12}  signed by {r.signer}")
 
 
 @click.command("env", epilog=EPILOG)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from hublock.commands.diff import api_lookup, read_cached
 from hublock.commands.project import Project
 from hublock.commands.reports import AuditReport, AuditResult, AuditState
+from hublock.commands.trust import signer_change
 from hublock.core import (
     Event,
     FetchError,
@@ -111,7 +112,9 @@ def audit_model(
         )
     on_event(Event(name, "start", f"auditing {handle}", total=model.size))
     try:
-        now = fetcher.hash_archive([_upstream(model, mirrors)], progress=bytes_of(on_event, name))
+        signature = (model.signature.path,) if model.signature is not None else ()
+        upstream = [_upstream(model, mirrors)]
+        now = fetcher.hash_archive(upstream, progress=bytes_of(on_event, name), files=signature)
     except FetchError as exc:
         if not exc.gone:
             on_event(Event(name, "done", "unreachable"))
@@ -134,6 +137,9 @@ def audit_model(
             f"the host replaced the model under this handle: tree {model.tree} -> {now.tree.tree}; "
             f"`hublock lock --upgrade {name}` takes it after review"
         )
+        if model.signature is not None:
+            change = signer_change(model.signature, now.kept.get(model.signature.path))
+            detail = f"{detail}; {change}" if change else detail
     newer = _newer(model, fetcher, mirrors)
     api = None
     if newer is not None and fetch_newer:

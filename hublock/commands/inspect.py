@@ -158,7 +158,8 @@ def status(
             elif m.name in stale:
                 state = Status.STALE
             shown = f"kaggle://{m.kaggle}" if loader == "kagglehub" else m.handle  # as that loader names it
-            rows.append(ModelStatus(m.name, shown, state, m.size, check.path, found.detail))
+            signer = str(m.signature) if m.signature is not None else None
+            rows.append(ModelStatus(m.name, shown, state, m.size, check.path, found.detail, signer))
         for spec in project.manifest.models if project.manifest else ():
             goes_here = {
                 "kagglehub": bool(spec.kaggle),

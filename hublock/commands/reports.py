@@ -233,6 +233,8 @@ class ModelStatus:
     size: int | None
     path: str | None
     detail: str = ""
+    signer: str | None = None
+    """Who signed it, as hub.lock records it ("key sha256:...", ``LockedSignature``); None: unsigned."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,7 @@ class StatusReport:
                     "size": m.size,
                     "path": m.path,
                     "detail": m.detail,
+                    "signer": m.signer,
                 }
                 for m in self.models
             },

@@ -28,6 +28,11 @@ from hublock.formats import (
 )
 
 EXTRA = "pip install 'hublock[signing]'"
+_MATERIALS = {
+    "key": "a key",
+    "certificate": "a certificate chain",
+    "sigstore": "Sigstore (keyless, an OIDC identity)",
+}
 
 
 def signed_by(
@@ -96,11 +101,36 @@ def check_published(model: LockedModel, files: Sequence[FileEntry], read: Callab
         raise exc.about(model=model.name, handle=model.handle) from None
 
 
+def signer_change(locked: LockedSignature, upstream: bytes | None) -> str:
+    """For ``audit``, without a key: how the signature served upstream now differs from the one
+    locked, in words ("" when it still names the locked signer). It is read, not verified: the
+    next ``lock --upgrade`` verifies it."""
+    if upstream is None:
+        return f"no longer signed (hub.lock records {locked})"
+    try:
+        claim = parse_signature(upstream)
+    except SignatureError as exc:
+        return f"its {locked.path} is no longer readable ({exc.message})"
+    if claim.material != locked.method:
+        return f"now signed with {_MATERIALS[claim.material]} (hub.lock records {locked})"
+    if claim.claimed and not locked.signer.endswith(claim.claimed):
+        return f"signed by another {locked.method} now ({claim.claimed}; hub.lock records {locked.signer})"
+    return ""
+
+
 def verify_signature(rule: TrustRule, signature: bytes) -> str:
     """Check the signature with ``model-signing`` against the rule's signer; return the signer as
     hub.lock records it. Raises ``SignatureError`` (another signer, a broken signature) or
     ``ManifestError`` (the extra is missing, a key file cannot be read)."""
-    parse_signature(signature)  # first: a clear message for what is no OMS signature at all
+    signed = parse_signature(signature)  # first: a clear message for what is no OMS signature at all
+    if signed.material != rule.method:  # before any verifier: Sigstore's would go to the network
+        raise SignatureError(
+            "its signature is not by the signer hub.toml trusts",
+            expected=rule.expected,
+            actual=f"a signature made with {_MATERIALS[signed.material]}",
+            hint="do not use it; if the publisher changed how it signs, update [[trust]] after "
+            "checking with them",
+        )
     try:
         from model_signing._signing import sign_certificate, sign_ec_key, sign_sigstore, sign_sigstore_pb
     except ImportError as exc:

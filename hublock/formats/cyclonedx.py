@@ -70,6 +70,11 @@ def _component(model: LockedModel) -> dict[str, Any]:
         properties["revision"] = model.revision or "main"
         # each file's sha256: the model has no single archive to hash
         properties |= {f"file:{o.path}": o.checksum for o in model.objects}
+    if model.signature is not None:  # who signed it, as lock verified it against [[trust]]
+        properties |= {
+            "signer": str(model.signature),
+            "signature": f"{model.signature.path} {model.signature.digest}",
+        }
     component["properties"] = [{"name": _PROPERTY + k, "value": v} for k, v in properties.items()]
     return component
 

@@ -15,7 +15,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hublock.core import FileEntry, SignatureError
@@ -41,6 +41,10 @@ class SignedManifest:
     ignored: tuple[str, ...]
     material: str
     """"key", "certificate" (a chain) or "sigstore" (one short-lived certificate and a log entry)."""
+    claimed: str = ""
+    """The signer as the bundle names it, unverified: a key's hint (``sha256:`` of its PEM, as
+    model-signing writes it) or the signing certificate's ``sha256:`` fingerprint; "" for
+    Sigstore (its identity is inside the certificate)."""
 
 
 def parse_signature(data: bytes) -> SignedManifest:
@@ -62,7 +66,7 @@ def parse_signature(data: bytes) -> SignedManifest:
             )
         statement = json.loads(base64.b64decode(envelope["payload"], validate=True))
         material = _material(bundle["verificationMaterial"])
-        return _manifest(statement, material)
+        return replace(_manifest(statement, material), claimed=_claimed(bundle["verificationMaterial"]))
     except SignatureError:
         raise
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
@@ -78,6 +82,14 @@ def _material(material: Mapping[str, Any]) -> str:
     if "certificate" in material:
         return "sigstore"
     raise ValueError("its verification material is neither a key, a certificate chain nor Sigstore's")
+
+
+def _claimed(material: Mapping[str, Any]) -> str:
+    if hint := (material.get("publicKey") or {}).get("hint"):
+        return f"sha256:{hint}"
+    if chain := (material.get("x509CertificateChain") or {}).get("certificates"):
+        return f"sha256:{hashlib.sha256(base64.b64decode(chain[0]['rawBytes'])).hexdigest()}"
+    return ""
 
 
 def _manifest(statement: Mapping[str, Any], material: str) -> SignedManifest:

@@ -7,6 +7,7 @@ served by the fake tfhub.dev."""
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,12 @@ def test_a_model_signed_by_the_trusted_key_is_locked_with_its_signer(
     assert checked.returncode == 0, checked.stderr
     document = run_json(project, "lock", "lock", "--upgrade")
     assert document["models"]["tuned"]["signature"] == locked.to_dict()
+    assert run_json(project, "status", "status")["models"]["tuned"]["signer"] == f"key {locked.signer}"
+    assert f"signed by key {locked.signer}" in project.run("status").stdout
+    bom = json.loads(project.run("export", "--format", "cyclonedx").stdout)
+    properties = {p["name"]: p["value"] for p in bom["components"][0]["properties"]}
+    assert properties["hublock:signer"] == f"key {locked.signer}"
+    assert properties["hublock:signature"] == f"model.sig {locked.digest}"
 
 
 @pytest.mark.parametrize(
@@ -171,3 +178,64 @@ def test_a_policy_without_the_signing_extra_names_it(project: Project, acme: Key
     )
     assert tmp is project.hub
     assert result.returncode == 2 and "pip install 'hublock[signing]'" in result.stderr
+
+
+def test_a_sigstore_rule_refuses_a_key_signature_before_any_network(
+    project: Project, tmp_path: Path, acme: Key
+) -> None:
+    """Keyless Sigstore needs Fulcio and Rekor, which no test can reach: what is tested is the
+    policy and the refusals made before the library would go to the network."""
+    serve(project, tmp_path, key=acme)
+    trust(project, 'identity = "release@acme.example"\nissuer = "https://accounts.google.com"')
+    result = project.run("lock")
+    assert result.returncode == 5
+    assert (
+        "expected a Sigstore signature by release@acme.example (issuer https://accounts.google.com)"
+        in result.stderr
+    )
+    assert "got a signature made with a key" in result.stderr
+    assert not project.lockfile.exists()
+    trust(project, 'identity = "release@acme.example"')
+    half = project.run("lock")
+    assert half.returncode == 2 and "a Sigstore signer needs both identity and issuer" in half.stderr
+
+
+def test_several_signed_models_are_checked_in_worker_processes(
+    project: Project, tmp_path: Path, acme: Key
+) -> None:
+    for n in range(3):
+        folder = tmp_path / f"m{n}"
+        folder.mkdir()
+        project.hub.add(f"acme/m{n}/1", signed_archive(folder, savedmodel_shaped(float(n), 1.0), key=acme))
+    models = {f"m{n}": f"https://tfhub.dev/acme/m{n}/1" for n in range(3)}
+    project.write_manifest(
+        models, f'[cache]\ndir = "cache"\n\n[[trust]]\nkey = "{acme.public}"\nrequire = "signed"\n'
+    )
+    result = project.run("lock", "--jobs", "2", process=True)
+    assert result.returncode == 0, result.stderr
+    assert all(m.signature is not None for m in hublock.read_lockfile(project.lockfile).models)
+
+
+@pytest.mark.parametrize("upstream", ["resigned", "unsigned"])
+def test_audit_reports_a_model_whose_upstream_signer_changed(
+    project: Project, tmp_path: Path, acme: Key, upstream: str
+) -> None:
+    serve(project, tmp_path, key=acme)
+    trust(project, f'key = "{acme.public}"')
+    assert project.run("lock").returncode == 0
+    folder = tmp_path / "swapped"
+    folder.mkdir()
+    if upstream == "resigned":  # the same files, signed again by someone else's key
+        project.hub.swap(
+            "acme/tuned/1", signed_archive(folder, dict(FILES), key=make_key(tmp_path / "k", "thief"))
+        )
+    else:
+        project.hub.swap("acme/tuned/1", signed_archive(folder, dict(FILES), key=acme, drop="model.sig"))
+    result = project.run("audit")
+    assert result.returncode == 3
+    said = (
+        "signed by another key now (sha256:"
+        if upstream == "resigned"
+        else "no longer signed (hub.lock records key sha256:"
+    )
+    assert said in result.stdout + result.stderr
