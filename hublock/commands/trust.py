@@ -146,19 +146,22 @@ def verify_signature(rule: TrustRule, signature: bytes) -> str:
             verifier = sign_certificate.Verifier(rule.certificate_chain)
         else:
             verifier = sign_sigstore.Verifier(identity=rule.identity or "", oidc_issuer=rule.issuer or "")
-    except (OSError, ValueError) as exc:
-        raise ManifestError(f"hub.toml's [[trust]] for {rule.scope}: cannot use its signer: {exc}") from None
+    except Exception as exc:  # a bad key file, or Sigstore's trust root (fetched with TUF) offline
+        raise ManifestError(
+            f"hub.toml's [[trust]] for {rule.scope}: cannot use its signer: {type(exc).__name__}: {exc}",
+            hint="check the key or chain files; a Sigstore signer needs the network to fetch its trust root",
+        ) from None
     with tempfile.TemporaryDirectory(prefix="hublock-sig-") as tmp:
         path = Path(tmp) / "model.sig"
         path.write_bytes(signature)
         kind = sign_sigstore if rule.method == "sigstore" else sign_sigstore_pb
         try:
             verifier.verify(kind.Signature.read(path))
-        except Exception as exc:
+        except Exception as exc:  # ValueError, cryptography's InvalidSignature, OpenSSL's chain errors
             raise SignatureError(
                 "its signature is not by the signer hub.toml trusts",
                 expected=rule.expected,
-                actual=f"{type(exc).__name__}: {exc}".rstrip(": ") or type(exc).__name__,
+                actual=f"{type(exc).__name__}: {exc}".rstrip(": "),
                 hint="do not use it; if the publisher changed its key, update [[trust]] after checking "
                 "with them",
             ) from None

@@ -122,18 +122,27 @@ def _manifest(statement: Mapping[str, Any], material: str) -> SignedManifest:
     return SignedManifest(files, ignored, material)
 
 
+UNSIGNED_OK = (".git", ".gitattributes", ".gitignore", ".github")
+"""Paths a signer may leave out (model-signing's defaults: git's metadata, which no loader
+reads). Any other path the signature says it ignored is a file nobody vouches for."""
+
+
+def _under(path: str, prefixes: Iterable[str]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
 def signature_mismatches(signed: SignedManifest, files: Iterable[FileEntry], signature: str) -> list[str]:
     """How the model's files differ from the signed ones, in words (empty: they are the same).
     A file added after signing, one left out and one changed are each a difference; the
-    signature itself and the paths the signer ignored are not files of the model."""
-
-    def ignored(path: str) -> bool:
-        return path == signature or any(
-            path == p or path.startswith(p.rstrip("/") + "/") for p in signed.ignored
-        )
-
-    actual = {f.path: f.sha256 for f in files if not ignored(f.path)}
-    problems = [f"{path}: added after signing" for path in sorted(actual.keys() - signed.files.keys())]
+    signature itself and git's metadata the signer left out are not files of the model."""
+    skipped = [p for p in signed.ignored if p.rstrip("/") in UNSIGNED_OK]
+    actual = {f.path: f.sha256 for f in files if f.path != signature and not _under(f.path, skipped)}
+    problems = [
+        f"{path}: not signed (the signature leaves it out)"
+        if _under(path, signed.ignored)
+        else f"{path}: added after signing"
+        for path in sorted(actual.keys() - signed.files.keys())
+    ]
     problems += [f"{path}: signed, but missing" for path in sorted(signed.files.keys() - actual.keys())]
     problems += [
         f"{path}: changed after signing (signed sha256:{signed.files[path][:12]}..., now "

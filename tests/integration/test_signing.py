@@ -14,8 +14,13 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip(
+    "model_signing", reason="the signing extra is not installed: pip install 'hublock[signing]'"
+)
+
 import hublock
 from tests.conftest import Project
+from tests.e2e.offline import needs_unshare
 from tests.integration.test_json_schemas import run_json
 from tests.world.savedmodels import savedmodel_shaped
 from tests.world.signing import Chain, Key, make_chain, make_key, signed_archive
@@ -156,16 +161,35 @@ def test_a_signer_that_changes_between_versions_is_refused_then_shown(
     assert "signer: key sha256:" in diff.stdout and " -> key sha256:" in diff.stdout, diff.stdout
 
 
-def test_verify_signatures_checks_again_with_the_policy_of_today(
+def offline(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    """hublock in a process with no network at all (``unshare -n``)."""
+    return subprocess.run(
+        ["unshare", "-n", sys.executable, "-m", "hublock", *args],
+        cwd=project.dir,
+        env=project.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@needs_unshare
+def test_sync_and_verify_signatures_check_offline_with_the_policy_of_today(
     project: Project, tmp_path: Path, acme: Key
 ) -> None:
     serve(project, tmp_path, key=acme)
     trust(project, f'key = "{acme.public}"')
     assert project.run("lock").returncode == 0
-    assert project.run("sync").returncode == 0
+    synced = offline(project, "sync")
+    assert synced.returncode == 0, synced.stderr
+    checked = offline(project, "verify", "--signatures")
+    assert checked.returncode == 0, checked.stderr
     acme.public.write_bytes(make_key(tmp_path / "other", "x").public.read_bytes())  # the key file replaced
-    result = project.run("verify", "--signatures")
-    assert result.returncode == 5 and "tuned" in result.stderr
+    result = offline(project, "verify", "--signatures")
+    assert (
+        result.returncode == 5
+        and "tuned: its signature is not by the signer hub.toml trusts" in result.stderr
+    )
 
 
 def test_a_policy_without_the_signing_extra_names_it(project: Project, acme: Key) -> None:
@@ -239,3 +263,65 @@ def test_audit_reports_a_model_whose_upstream_signer_changed(
         else "no longer signed (hub.lock records key sha256:"
     )
     assert said in result.stdout + result.stderr
+
+
+def signed_files(folder: Path, key: Key, after: dict[str, bytes] | None = None) -> dict[str, bytes]:
+    """The files of a signed model, model.sig included, as a Hub repo holds them."""
+    signed_archive(folder, dict(FILES), key=key, after=after)
+    tree = folder / "tree"
+    return {str(p.relative_to(tree)): p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+
+
+def test_a_signed_kaggle_model_is_checked_too(project: Project, tmp_path: Path, acme: Key) -> None:
+    folder = tmp_path / "kaggle"
+    folder.mkdir()
+    project.hub.add_kaggle("acme/tuned/keras/en/1", signed_archive(folder, dict(FILES), key=acme))
+    trust(
+        project,
+        f'handles = "kaggle://acme/"\nkey = "{acme.public}"\nrequire = "signed"',
+        handle="kaggle://acme/tuned/keras/en/1",
+    )
+    result = project.run("lock")
+    assert result.returncode == 0, result.stderr
+    assert hublock.read_lockfile(project.lockfile).models[0].signature is not None
+    assert project.run("sync").returncode == 0
+
+
+@pytest.mark.parametrize("tampered", [False, True], ids=["signed", "changed-after-signing"])
+def test_a_signed_hugging_face_repo_is_checked_file_by_file(
+    project: Project, tmp_path: Path, acme: Key, tampered: bool
+) -> None:
+    from tests.world.fakehf import FakeHF
+
+    with FakeHF() as hf:
+        project.env["HF_ENDPOINT"] = hf.url
+        files = signed_files(
+            tmp_path / "hf", acme, after={"variables/variables.index": b"x"} if tampered else None
+        )
+        hf.move("acme/tuned", files)
+        project.write_manifest({}, "")
+        project.manifest.write_text(
+            f'[models]\ntuned = "hf://acme/tuned"\n\n[[trust]]\nhandles = "hf://acme/"\nkey = "{acme.public}"\n'
+        )
+        result = project.run("lock")
+        if tampered:
+            assert (
+                result.returncode == 5 and "variables/variables.index: changed after signing" in result.stderr
+            )
+            return
+        assert result.returncode == 0, result.stderr
+        assert hublock.read_lockfile(project.lockfile).models[0].signature is not None
+        assert project.run("sync").returncode == 0
+        checked = project.run("verify", "--signatures")
+        assert checked.returncode == 0, checked.stderr
+        acme.public.write_bytes(make_key(tmp_path / "other", "x").public.read_bytes())
+        assert project.run("verify", "--signatures").returncode == 5  # the copy in huggingface_hub's cache
+
+
+def test_an_unreadable_key_file_is_a_clear_input_error(project: Project, tmp_path: Path, acme: Key) -> None:
+    serve(project, tmp_path, key=acme)
+    trust(project, 'key = "keys/missing.pub"')
+    result = project.run("lock")
+    assert result.returncode == 2
+    assert "hub.toml's [[trust]] for every model: cannot use its signer" in result.stderr
+    assert "missing.pub" in result.stderr and "Traceback" not in result.stderr

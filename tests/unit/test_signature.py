@@ -159,3 +159,19 @@ require = "signed"
         and before["bert"] == after["bert"]
         and before["other"] == after["other"]
     )
+
+
+def test_only_gits_metadata_may_be_left_out_of_a_signature() -> None:
+    """model-signing lets a signer ignore any path; a file under one is a file nobody vouches for."""
+    signed = parse_signature(
+        bundle({"saved_model.pb": "00" * 32}, ignore=("model.sig", ".gitattributes", "variables"))
+    )
+    files = [
+        FileEntry("saved_model.pb", 1, "00" * 32),
+        FileEntry(".gitattributes", 1, "22" * 32),
+        FileEntry("model.sig", 1, "33" * 32),
+        FileEntry("variables/v.data", 1, "44" * 32),
+    ]
+    assert signature_mismatches(signed, files, "model.sig") == [
+        "variables/v.data: not signed (the signature leaves it out)"
+    ]
