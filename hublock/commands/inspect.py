@@ -3,7 +3,6 @@ and where the loaders should look. Reads only; ``sync`` repairs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,9 +17,9 @@ from hublock.commands.reports import (
     VerifyReport,
     joined,
 )
-from hublock.commands.trust import check_published, verify_signature
+from hublock.commands.trust import check_signed_files, verify_signature
 from hublock.core import HublockError, ModelErrors, SignatureError, hash_directory, settings, usable_cores
-from hublock.formats import Lockfile, handle_kind, inflater_name
+from hublock.formats import LockedModel, Lockfile, TrustRule, handle_kind, inflater_name
 
 
 def verify(
@@ -45,8 +44,19 @@ def verify(
     return report
 
 
-def _reader(folder: Path) -> Callable[[str], bytes]:
-    return lambda path: (folder / path).read_bytes()
+def _signature_of(project: Project, model: LockedModel, rule: TrustRule, where: Path) -> bytes:
+    """A signed model's signature: among its files in the cache, or kept apart (the download
+    cache's copy, else where the rule says)."""
+    locked = model.signature
+    assert locked is not None
+    located = rule.detached_at(model.name) if locked.detached else None
+    if located is None:
+        return (where / locked.path).read_bytes()
+    with project.fetcher() as fetcher:
+        data = fetcher.read_signature(located[1], sha256=locked.digest.removeprefix("sha256:"))
+    if data is None:
+        raise SignatureError(f"its detached signature is not at {located[0]} any more", path=located[0])
+    return data
 
 
 def check_signatures(project: Project, report: VerifyReport) -> None:
@@ -69,7 +79,8 @@ def check_signatures(project: Project, report: VerifyReport) -> None:
                         "[[trust]] rule for it any more",
                         hint="add the rule back, or `hublock lock` to record it unsigned",
                     )
-                data = (where / model.signature.path).read_bytes()
+                data = _signature_of(project, model, rule, where)
+                check_signed_files(model, hash_directory(where, 2).files, data)  # the locked one, first
                 signer = verify_signature(rule, data)
                 if signer != model.signature.signer:
                     raise SignatureError(
@@ -78,7 +89,6 @@ def check_signatures(project: Project, report: VerifyReport) -> None:
                         actual=signer,
                         hint="`hublock lock --upgrade` records it after review",
                     )
-                check_published(model, hash_directory(where, 2).files, _reader(where))
             except HublockError as exc:
                 failures.append(exc.about(model=model.name, handle=model.handle))
     if len(failures) == 1:

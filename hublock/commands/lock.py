@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +45,7 @@ from hublock.formats import (
     ConflictedLockfileError,
     KaggleHandle,
     LockedModel,
+    LockedSignature,
     Lockfile,
     Manifest,
     ModelApi,
@@ -114,7 +115,7 @@ def resolve_model(
         on_event(Event(spec.name, "bytes", amount=n))
 
     trust = spec.trust
-    wanted = (trust.signature,) if trust is not None else ()
+    wanted = (trust.signature,) if trust is not None and trust.detached is None else ()
     try:
         record = (known or {}).get(spec.handle)
         download = _known_download(fetcher, record) if record is not None else None
@@ -159,7 +160,7 @@ def resolve_model(
                 actual=tree.tree,
                 hint="delete it and run `hublock lock` again",
             )
-        signature = signed_by(trust, tree.files, read.kept.get(trust.signature) if trust else None)
+        signature = _signature(spec, fetcher, tree.files, read.kept)
     except HublockError as exc:
         exc.about(model=spec.name, handle=spec.handle)
         raise
@@ -185,6 +186,22 @@ def resolve_model(
         signature_def_hash=read.signature_def_hash,
         signature=signature,
     )
+
+
+def _signature(
+    spec: ModelSpec, fetcher: Fetcher, files: Sequence[FileEntry], kept: Mapping[str, bytes]
+) -> LockedSignature | None:
+    """The signer to record for a model with these files (``kept``: its small files read on the
+    way), checked against its ``[[trust]]`` rule: the signature is among its files, or apart
+    from them (``detached``), read from where the rule says and kept in the download cache."""
+    trust = spec.trust
+    if trust is None:
+        return None
+    detached = trust.detached_at(spec.name)
+    if detached is None:
+        return signed_by(trust, files, kept.get(trust.signature))
+    written, location = detached
+    return signed_by(trust, files, fetcher.read_signature(location), detached=written)
 
 
 def _pin(spec: ModelSpec, fetcher: Fetcher, record: RootModel | None) -> KaggleHandle | None:
@@ -269,11 +286,11 @@ def resolve_hf(
     objects = run_parts(fetch, list(pinned.files), FILES_AT_ONCE, cancel)
     tree = tree_hash((o.path, o.checksum.removeprefix("sha256:")) for o in objects)
     files = [FileEntry(o.path, o.size, o.checksum.removeprefix("sha256:")) for o in objects]
-    signature, trust = None, spec.trust
-    if trust is not None:
-        held = next((o for o in objects if o.path == trust.signature), None)
-        cached = fetcher.downloads.get(held.checksum.removeprefix("sha256:")) if held else None
-        signature = signed_by(trust, files, cached.read_bytes() if cached is not None else None)
+    kept = {}  # its signature, when one is among its files, from the download cache
+    signed = next((o for o in objects if spec.trust is not None and o.path == spec.trust.signature), None)
+    if signed is not None and (cached := fetcher.downloads.get(signed.checksum.removeprefix("sha256:"))):
+        kept[signed.path] = cached.read_bytes()
+    signature = _signature(spec, fetcher, files, kept)
     said = f"locked {revision} at {pinned.commit[:12]}, {len(objects)} files"
     on_event(Event(spec.name, "done", f"{said}, signed by {signature}" if signature else said))
     return LockedModel(

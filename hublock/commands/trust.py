@@ -36,11 +36,12 @@ _MATERIALS = {
 
 
 def signed_by(
-    rule: TrustRule | None, files: Sequence[FileEntry], signature: bytes | None
+    rule: TrustRule | None, files: Sequence[FileEntry], signature: bytes | None, *, detached: str = ""
 ) -> LockedSignature | None:
     """What ``lock`` records for a model with these files under this rule: its signer, verified
     (the signature is by whom the rule names, over exactly these files), or None where no rule
-    covers the model or it is unsigned and the rule allows that. Raises ``SignatureError``."""
+    covers the model or it is unsigned and the rule allows that. ``detached``: where the
+    signature was read from when it is kept apart from the model. Raises ``SignatureError``."""
     if rule is None:
         return None
     if signature is None:
@@ -48,15 +49,14 @@ def signed_by(
             raise SignatureError(
                 f"unsigned, and hub.toml's [[trust]] for {rule.scope} requires a signature",
                 expected=rule.expected,
-                actual=f"no {rule.signature} among its {len(files)} files",
+                actual=f"nothing at {detached}" if detached else f"no {rule.signature} among its files",
                 hint="ask the publisher for a signed release, or sign your own copy (docs/signing.md)",
             )
         return None
     signer = verify_signature(rule, signature)
-    check_files(parse_signature(signature), files, rule.signature)
-    return LockedSignature(
-        rule.signature, f"sha256:{hashlib.sha256(signature).hexdigest()}", rule.method, signer
-    )
+    check_files(parse_signature(signature), files, "" if detached else rule.signature)
+    digest = f"sha256:{hashlib.sha256(signature).hexdigest()}"
+    return LockedSignature(detached or rule.signature, digest, rule.method, signer, detached=bool(detached))
 
 
 def check_files(signed: SignedManifest, files: Sequence[FileEntry], path: str) -> None:
@@ -72,11 +72,13 @@ def check_files(signed: SignedManifest, files: Sequence[FileEntry], path: str) -
 
 
 def check_published(model: LockedModel, files: Sequence[FileEntry], read: Callable[[str], bytes]) -> None:
-    """Offline, for a model whose lock entry records a signer: its signature file is the locked
-    one, and its files are the signed ones. ``read(path)``: a file's bytes, by its path in the
-    model. Pure hashing: no key, no network."""
+    """Offline, for a model whose lock entry records a signer among its files: its signature
+    file is the locked one, and its files are the signed ones. ``read(path)``: a file's bytes,
+    by its path in the model. Pure hashing: no key, no network. (A detached signature is not
+    among the files: the tree hub.lock pins is what they are checked by, and lock compared
+    that tree with the signature.)"""
     locked = model.signature
-    if locked is None:
+    if locked is None or locked.detached:
         return
     try:
         data = read(locked.path)
@@ -86,6 +88,13 @@ def check_published(model: LockedModel, files: Sequence[FileEntry], read: Callab
             model=model.name,
             hint="run `hublock sync` to restore the model",
         ) from None
+    check_signed_files(model, files, data)
+
+
+def check_signed_files(model: LockedModel, files: Sequence[FileEntry], data: bytes) -> None:
+    """The signature's bytes are the locked ones, and the files are exactly those it signed."""
+    locked = model.signature
+    assert locked is not None
     digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
     if digest != locked.digest:
         raise SignatureError(
@@ -93,10 +102,13 @@ def check_published(model: LockedModel, files: Sequence[FileEntry], read: Callab
             model=model.name,
             expected=locked.digest,
             actual=digest,
-            hint="run `hublock sync` to restore the model",
+            hint="run `hublock sync` to restore the model"
+            if not locked.detached
+            else "it was replaced "
+            "where it is kept: ask its publisher, then `hublock lock --upgrade` after review",
         )
     try:
-        check_files(parse_signature(data), files, locked.path)
+        check_files(parse_signature(data), files, "" if locked.detached else locked.path)
     except SignatureError as exc:
         raise exc.about(model=model.name, handle=model.handle) from None
 

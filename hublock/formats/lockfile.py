@@ -85,20 +85,33 @@ class LockedSignature:
     digest: str
     method: str
     signer: str
+    detached: bool = False
+    """``path`` is where the signature is kept apart from the model (as hub.toml's ``[[trust]]
+    detached`` spells it), not a file of the model."""
 
     def __str__(self) -> str:
         return f"{self.method} {self.signer}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "digest": self.digest, "method": self.method, "signer": self.signer}
+        data: dict[str, Any] = {"path": self.path, "digest": self.digest, "method": self.method}
+        data["signer"] = self.signer
+        if self.detached:
+            data["detached"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> LockedSignature:
         if not isinstance(data, dict):
             raise LockfileError(f"{where}: expected a table {{ path, digest, method, signer }}")
-        if unknown := sorted(set(data) - {"path", "digest", "method", "signer"}):
+        if unknown := sorted(set(data) - {"path", "digest", "method", "signer", "detached"}):
             raise LockfileError(f"{where}: unknown key {unknown[0]!r}")
-        signature = cls(*(_get(data, key, str, where) for key in ("path", "digest", "method", "signer")))
+        signature = cls(
+            _get(data, "path", str, where),
+            _get(data, "digest", str, where),
+            _get(data, "method", str, where),
+            _get(data, "signer", str, where),
+            detached=_get(data, "detached", bool, where) if "detached" in data else False,
+        )
         if not _ARCHIVE.match(signature.digest):
             raise LockfileError(f"{where}.digest: expected 'sha256:<64 hex digits>'")
         if signature.method not in SIGNATURE_METHODS:
@@ -354,7 +367,7 @@ def _get(data: dict[str, Any], key: str, kind: type[T], where: str) -> T:
         raise LockfileError(f"{where}: missing required key {key!r}")
     value = data[key]
     # bool is an int in Python, never a valid size or count here.
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise LockfileError(f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}")
     return value
 

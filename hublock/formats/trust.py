@@ -20,7 +20,17 @@ from hublock.core import ManifestError
 from hublock.formats.signature import SIGNATURE_FILE
 
 REQUIRE = ("signed", "if-signed")
-_KEYS = ("models", "handles", "key", "certificate_chain", "identity", "issuer", "require", "signature")
+_KEYS = (
+    "models",
+    "handles",
+    "key",
+    "certificate_chain",
+    "identity",
+    "issuer",
+    "require",
+    "signature",
+    "detached",
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,11 @@ class TrustRule:
     require: str = "if-signed"
     signature: str = SIGNATURE_FILE
     """The signature's path inside the model."""
+    detached: str | None = None
+    """Where the signature is kept apart from the model instead (a URL or a path relative to
+    hub.toml, ``{name}`` standing for the model's name), as hub.toml spells it."""
+    base: Path = Path()
+    """hub.toml's folder, which relative paths are taken from."""
     written: str = ""
     """The rule's signer and requirement as hub.toml spells them (paths as written, not as
     resolved on this machine): part of each covered model's entry digest, so that a model is
@@ -55,6 +70,17 @@ class TrustRule:
             chain = ", ".join(p.name for p in self.certificate_chain)
             return f"a signature by a certificate of the chain {chain}"
         return f"a Sigstore signature by {self.identity} (issuer {self.issuer})"
+
+    def detached_at(self, name: str) -> tuple[str, str] | None:
+        """A detached signature's location for model ``name``: as hub.toml spells it (what
+        hub.lock records), and where to read it on this machine. None: it is inside the model."""
+        if self.detached is None:
+            return None
+        written = self.detached.replace("{name}", name)
+        if "://" in written:
+            return written, written
+        path = Path(written).expanduser()
+        return written, str(path if path.is_absolute() else self.base / path)
 
     @property
     def scope(self) -> str:
@@ -98,6 +124,14 @@ def parse_trust(value: Any, source: str, base: Path, names: set[str]) -> tuple[T
         signature = table.get("signature", SIGNATURE_FILE)
         if not isinstance(signature, str) or not signature or signature.startswith("/") or ".." in signature:
             raise ManifestError(f'{where}.signature: expected a path inside the model, e.g. "model.sig"')
+        detached = table.get("detached")
+        if detached is not None and (not isinstance(detached, str) or "{name}" not in detached):
+            raise ManifestError(
+                f"{where}.detached: expected where each model's signature is kept apart from it, with "
+                '{name} for the model\'s name, e.g. "signatures/{name}.sig" or "https://.../{name}.sig"'
+            )
+        if detached is not None and "signature" in table:
+            raise ManifestError(f"{where}: name 'signature' (inside the model) or 'detached', not both")
         chain = table.get("certificate_chain", [])
         if isinstance(chain, str):
             chain = [chain]
@@ -124,8 +158,14 @@ def parse_trust(value: Any, source: str, base: Path, names: set[str]) -> tuple[T
                 issuer=table.get("issuer"),
                 require=require,
                 signature=signature,
+                detached=detached,
+                base=base,
                 written=json.dumps(
-                    {k: table[k] for k in ("key", "certificate_chain", "identity", "issuer") if k in table}
+                    {
+                        k: table[k]
+                        for k in ("key", "certificate_chain", "identity", "issuer", "detached")
+                        if k in table
+                    }
                     | {"require": require, "signature": signature},
                     sort_keys=True,
                 ),

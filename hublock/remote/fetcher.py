@@ -63,6 +63,7 @@ Progress = Callable[[int], None]
 # read for the model's API as the archive streams by (_api.SAVED_MODEL and _api.FINGERPRINT,
 # named here so that a sync, which reads no API, does not import the protobuf reader)
 API_FILES = ("saved_model.pb", "fingerprint.pb")
+SIGNATURE_MAX = 16 << 20  # a signature lists each file's digest: 16 MB is ~100,000 files
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,22 @@ class Fetcher:
     def bundle_holding(self, sha256: str) -> BundleReader | None:
         """The first bundle (``sync --from``) that holds this archive, if one does."""
         return next((bundle for bundle in self.bundles if bundle.has(sha256)), None)
+
+    def read_signature(self, location: str, *, sha256: str | None = None) -> bytes | None:
+        """A signature kept apart from its model (``[[trust]] detached``): from the download cache
+        (by ``sha256``, when hub.lock knows it) or its location, a URL or a path; kept in the
+        download cache. None where the location holds none (404, 410, no such file)."""
+        if "://" not in location and sha256 is None and not Path(location).exists():
+            return None
+        try:
+            with self.open_archive([location], cached_sha256=sha256, max_bytes=SIGNATURE_MAX) as stream:
+                data = b"".join(stream)
+                stream.keep()
+                return data
+        except FetchError as exc:
+            if exc.gone:
+                return None
+            raise
 
     @contextmanager
     def open_archive(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -325,3 +326,39 @@ def test_an_unreadable_key_file_is_a_clear_input_error(project: Project, tmp_pat
     assert result.returncode == 2
     assert "hub.toml's [[trust]] for every model: cannot use its signer" in result.stderr
     assert "missing.pub" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_detached_signature_is_read_from_where_the_rule_says(
+    project: Project, tmp_path: Path, acme: Key
+) -> None:
+    """An organisation that keeps signatures apart from its models (signatures/<name>.sig beside
+    hub.toml): the archive holds only the model's files; the signature's place and digest are locked."""
+    from tests.world.savedmodels import pack, write_tree
+    from tests.world.signing import sign_detached
+
+    tree = tmp_path / "detached-tree"
+    write_tree(dict(FILES), tree)
+    (project.dir / "signatures").mkdir()
+    sign_detached(tree, project.dir / "signatures" / "tuned.sig", key=acme)
+    pack(tree, tmp_path / "detached.tar.gz")
+    project.hub.add("acme/tuned/1", (tmp_path / "detached.tar.gz").read_bytes())
+    trust(project, f'key = "{acme.public}"\ndetached = "signatures/{{name}}.sig"\nrequire = "signed"')
+    result = project.run("lock")
+    assert result.returncode == 0, result.stderr
+    locked = hublock.read_lockfile(project.lockfile).models[0].signature
+    assert locked is not None and locked.detached and locked.path == "signatures/tuned.sig"
+    assert project.run("sync").returncode == 0
+    assert project.run("verify", "--signatures").returncode == 0  # the download cache's copy, by digest
+    shutil.rmtree(project.downloads)
+    assert project.run("verify", "--signatures").returncode == 0  # read again where the rule says
+    shutil.rmtree(project.downloads)
+    (project.dir / "signatures" / "tuned.sig").write_bytes(b"{}")  # replaced where it is kept
+    replaced = project.run("verify", "--signatures")
+    assert (
+        replaced.returncode == 5
+        and "tuned: signatures/tuned.sig is not the locked signature" in replaced.stderr
+    )
+    (project.dir / "signatures" / "tuned.sig").unlink()
+    (project.dir / "hub.lock").unlink()
+    missing = project.run("lock")
+    assert missing.returncode == 5 and "nothing at signatures/tuned.sig" in missing.stderr

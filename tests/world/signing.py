@@ -110,6 +110,15 @@ def sign_tree(model_dir: Path, *, key: Key | None = None, chain: Chain | None = 
     config.sign(model_dir, model_dir / "model.sig")
 
 
+def sign_detached(model_dir: Path, signature: Path, *, key: Key) -> None:
+    """Sign ``model_dir`` with the signature written apart from it (``model_signing sign key
+    ... --signature elsewhere.sig``)."""
+    import model_signing
+
+    config = model_signing.signing.Config().use_elliptic_key_signer(private_key=key.private)
+    config.sign(model_dir, signature)
+
+
 def signed_archive(
     folder: Path,
     files: dict[str, bytes],
