@@ -74,6 +74,8 @@ def verify_command(
                     obj.say(line)
                 else:
                     echo(line)
+                if c.signature:
+                    obj.say(f"{'':{width}}  signed by {c.signature}: checked")
         if not report.ok:
             echo("run `hublock sync` to repair", err=True)
     if not report.ok:

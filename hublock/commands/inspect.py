@@ -39,9 +39,7 @@ def verify(
     raises ``SignatureError`` (``ModelErrors`` for several) where one is not."""
     project = Project.load(manifest, lockfile, cache=cache, kaggle_cache=kaggle_cache, hf_cache=hf_cache)
     report = verify_project(project, project.lock(), full=full or signatures, jobs=jobs)
-    if signatures:
-        check_signatures(project, report)
-    return report
+    return check_signatures(project, report) if signatures else report
 
 
 def _signature_of(project: Project, model: LockedModel, rule: TrustRule, where: Path) -> bytes:
@@ -59,11 +57,13 @@ def _signature_of(project: Project, model: LockedModel, rule: TrustRule, where: 
     return data
 
 
-def check_signatures(project: Project, report: VerifyReport) -> None:
+def check_signatures(project: Project, report: VerifyReport) -> VerifyReport:
     """``verify --signatures``: each signed model whose copy is intact, checked with model-signing
-    against today's ``[[trust]]`` rule (a key or chain read from disk: no network)."""
+    against today's ``[[trust]]`` rule (a key or chain read from disk: no network). Returns the
+    report with the signer of each model checked (``ModelCheck.signature``)."""
     failures: list[HublockError] = []
     checked = 0
+    verified: set[str] = set()  # the copies (paths) whose signature held
     for part in report.parts:
         for check in part.checks:
             model, where = check.model, Path(check.path)
@@ -89,12 +89,26 @@ def check_signatures(project: Project, report: VerifyReport) -> None:
                         actual=signer,
                         hint="`hublock lock --upgrade` records it after review",
                     )
+                verified.add(check.path)
             except HublockError as exc:
                 failures.append(exc.about(model=model.name, handle=model.handle))
     if len(failures) == 1:
         raise failures[0]
     if failures:
         raise ModelErrors(tuple(failures), checked)
+
+    def marked(part: VerifyReport) -> VerifyReport:
+        checks = (
+            replace(c, signature=str(c.model.signature)) if c.path in verified else c for c in part.checks
+        )
+        return replace(part, checks=tuple(checks))
+
+    kaggle, hf = report.kagglehub, report.huggingface
+    return replace(
+        marked(report),
+        kagglehub=marked(kaggle) if kaggle is not None else None,
+        huggingface=marked(hf) if hf is not None else None,
+    )
 
 
 def verify_project(project: Project, lock: Lockfile, *, full: bool = False, jobs: int = 2) -> VerifyReport:

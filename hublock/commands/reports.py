@@ -164,6 +164,8 @@ class ModelCheck:
     model: LockedModel
     path: str
     inspection: Inspection
+    signature: str | None = None
+    """The signer ``verify --signatures`` checked the copy's signature against; None: not checked."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,7 @@ class VerifyReport:
                     "path": c.path,
                     "files": [str(f) for f in c.inspection.files],
                     "detail": c.inspection.detail,
+                    "signature": c.signature,
                 }
                 for c in self.checks
             },

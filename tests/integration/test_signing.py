@@ -60,6 +60,12 @@ def test_a_model_signed_by_the_trusted_key_is_locked_with_its_signer(
     assert hublock.verify(project.manifest, full=True).ok
     checked = project.run("verify", "--signatures")
     assert checked.returncode == 0, checked.stderr
+    assert f"signed by key {locked.signer}: checked" in checked.stdout
+    assert (
+        run_json(project, "verify", "verify", "--signatures")["models"]["tuned"]["signature"]
+        == f"key {locked.signer}"
+    )
+    assert run_json(project, "verify", "verify")["models"]["tuned"]["signature"] is None  # not asked
     document = run_json(project, "lock", "lock", "--upgrade")
     assert document["models"]["tuned"]["signature"] == locked.to_dict()
     assert run_json(project, "status", "status")["models"]["tuned"]["signer"] == f"key {locked.signer}"
@@ -158,6 +164,7 @@ def test_a_signer_that_changes_between_versions_is_refused_then_shown(
     assert project.lockfile.read_text() == before
     changed = project.run("lock")
     assert changed.returncode == 0, changed.stderr
+    assert "signer: key sha256:" in changed.stdout  # the lock's own summary says it in words
     diff = project.run("diff", "before.lock")
     assert "signer: key sha256:" in diff.stdout and " -> key sha256:" in diff.stdout, diff.stdout
 
