@@ -16,20 +16,50 @@ from typing import NoReturn
 
 import click
 
-from hublock.cli.airgap import bundle_command, export_command, mirror_command
-from hublock.cli.audit import audit_command, diff_command
-from hublock.cli.edit import add_command, init_command, remove_command
-from hublock.cli.gc import gc_command
-from hublock.cli.inspect import env_command, status_command, verify_command
-from hublock.cli.lock import lock_command
 from hublock.cli.options import EPILOG, Context, common_options
 from hublock.cli.output import configure_logging, echo
-from hublock.cli.run import run_command
-from hublock.cli.sync import sync_command
 from hublock.core import HublockError
 
+# command -> (module of hublock.cli, its click command); `list` is `status` under another name
+COMMANDS = {
+    "lock": ("lock", "lock_command"),
+    "sync": ("sync", "sync_command"),
+    "bundle": ("airgap", "bundle_command"),
+    "mirror": ("airgap", "mirror_command"),
+    "export": ("airgap", "export_command"),
+    "diff": ("audit", "diff_command"),
+    "audit": ("audit", "audit_command"),
+    "verify": ("inspect", "verify_command"),
+    "init": ("edit", "init_command"),
+    "add": ("edit", "add_command"),
+    "remove": ("edit", "remove_command"),
+    "status": ("inspect", "status_command"),
+    "list": ("inspect", "status_command"),
+    "env": ("inspect", "env_command"),
+    "gc": ("gc", "gc_command"),
+    "run": ("run", "run_command"),
+}
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """Imports a command's module when that command runs (or ``--help`` lists them all): a
+    ``hublock sync`` does not import what ``bundle``, ``audit`` or ``gc`` need (click's own
+    recipe for large CLIs)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        import importlib
+
+        module, attribute = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(f"hublock.cli.{module}"), attribute)
+        return command
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @common_options
 @click.option(
     "--version",
@@ -50,28 +80,6 @@ def cli(obj: Context) -> None:
     hublock audit   what the hosts serve now, against hub.lock
     """
     configure_logging(obj.verbose)
-
-
-# `hublock --help` lists them in this order
-for _command in (
-    lock_command,
-    sync_command,
-    bundle_command,
-    mirror_command,
-    export_command,
-    diff_command,
-    audit_command,
-    verify_command,
-    init_command,
-    add_command,
-    remove_command,
-    status_command,
-    env_command,
-    gc_command,
-    run_command,
-):
-    cli.add_command(_command)
-cli.add_command(status_command, "list")
 
 
 def _version(ctx: click.Context) -> None:

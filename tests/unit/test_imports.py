@@ -35,9 +35,9 @@ def test_httpx_comes_without_its_command_line_client() -> None:
 
 def test_sync_imports_only_what_a_sync_uses() -> None:
     """The modules of other commands cost a sync start-up time (dataclasses are built at import):
-    a sync into a local cache loads no API reader, bundle reader, bucket cache, Hugging Face cache
-    or lock diff; and until it has something to fetch, neither the network (socket) nor a thread
-    pool (concurrent.futures)."""
+    a sync into a local cache loads no other command's CLI module, API reader, bundle reader,
+    bucket cache, Hugging Face cache, lock diff or signature verifier; and until it has
+    something to fetch, neither the network (socket) nor a thread pool (concurrent.futures)."""
     others = [
         "hublock.formats.saved_model_api",
         "hublock.formats.bundle",
@@ -47,7 +47,17 @@ def test_sync_imports_only_what_a_sync_uses() -> None:
         "hublock.formats.cyclonedx",
         "socket",
         "concurrent.futures",
+        "model_signing",  # only lock and verify --signatures check a signature's signer
+        "rapidgzip",  # only from 4 cores, for a large archive
+        "hublock.cli.airgap",  # the other commands' CLI modules (the group imports a command's on use)
+        "hublock.cli.audit",
+        "hublock.cli.gc",
+        "hublock.cli.edit",
     ]
-    code = f"import sys, hublock.cli.main, hublock.commands.sync; print([m for m in {others!r} if m in sys.modules])"
+    code = (
+        "import sys, hublock.cli.main, hublock.cli.sync, hublock.commands.sync\n"
+        "hublock.cli.main.cli.get_command(None, 'sync')\n"
+        f"print([m for m in {others!r} if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
