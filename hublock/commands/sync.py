@@ -142,8 +142,9 @@ def unpack(
             failure = exc  # judged below: a damaged copy of the right archive is fetched again
 
     threads = model.size >= THREADED_MIN
-    inflaters = inflate_threads(model) if parallel and stream.cached is not None else 0
-    if inflaters and is_gzip_file(stream.cached):  # type: ignore[arg-type]
+    local = stream.cached if parallel else None  # a file on disk: rapidgzip may read it anywhere
+    inflaters = inflate_threads(model) if local is not None else 0
+    if local is not None and inflaters and is_gzip_file(local):
         # the archive's sha256 on a thread of its own, the inflate on the others, untar here
         hash_failures: list[BaseException] = []
 
@@ -157,7 +158,7 @@ def unpack(
         hashing = threading.Thread(target=hash_archive, name="hublock-sha256", daemon=True)
         hashing.start()
         try:
-            with GunzippedFile(stream.cached, inflaters) as gz:  # type: ignore[arg-type]
+            with GunzippedFile(local, inflaters) as gz:
                 extract(gz, threads=True)
         finally:
             hashing.join()

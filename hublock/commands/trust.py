@@ -9,9 +9,7 @@ network (``formats.signature``): ``sync`` and ``verify`` do it for every signed 
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -96,16 +94,16 @@ def check_signed_files(model: LockedModel, files: Sequence[FileEntry], data: byt
     locked = model.signature
     assert locked is not None
     digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+    restore = "run `hublock sync` to restore the model"
+    if locked.detached:
+        restore = "it was replaced where it is kept: ask its publisher; `hublock lock --upgrade` after review"
     if digest != locked.digest:
         raise SignatureError(
             f"{locked.path} is not the locked signature",
             model=model.name,
             expected=locked.digest,
             actual=digest,
-            hint="run `hublock sync` to restore the model"
-            if not locked.detached
-            else "it was replaced "
-            "where it is kept: ask its publisher, then `hublock lock --upgrade` after review",
+            hint=restore,
         )
     try:
         check_files(parse_signature(data), files, "" if locked.detached else locked.path)
@@ -189,8 +187,7 @@ def _signer(rule: TrustRule, signature: bytes) -> str:
         pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         return f"sha256:{hashlib.sha256(pem).hexdigest()}"
     if rule.certificate_chain:
-        chain = json.loads(signature)["verificationMaterial"]["x509CertificateChain"]["certificates"]
-        leaf = base64.b64decode(chain[0]["rawBytes"])
-        subject = x509.load_der_x509_certificate(leaf).subject.rfc4514_string()
-        return f"{subject} sha256:{hashlib.sha256(leaf).hexdigest()}"
+        signed = parse_signature(signature)
+        subject = x509.load_der_x509_certificate(signed.certificate).subject.rfc4514_string()
+        return f"{subject} {signed.claimed}"
     return f"{rule.identity} ({rule.issuer})"

@@ -45,6 +45,8 @@ class SignedManifest:
     """The signer as the bundle names it, unverified: a key's hint (``sha256:`` of its PEM, as
     model-signing writes it) or the signing certificate's ``sha256:`` fingerprint; "" for
     Sigstore (its identity is inside the certificate)."""
+    certificate: bytes = b""
+    """The signing certificate (DER) of a certificate chain, the first of the chain."""
 
 
 def parse_signature(data: bytes) -> SignedManifest:
@@ -66,10 +68,14 @@ def parse_signature(data: bytes) -> SignedManifest:
             )
         statement = json.loads(base64.b64decode(envelope["payload"], validate=True))
         material = _material(bundle["verificationMaterial"])
-        return replace(_manifest(statement, material), claimed=_claimed(bundle["verificationMaterial"]))
+        chain = (bundle["verificationMaterial"].get("x509CertificateChain") or {}).get("certificates")
+        leaf = base64.b64decode(chain[0]["rawBytes"], validate=True) if chain else b""
+        hint = (bundle["verificationMaterial"].get("publicKey") or {}).get("hint")
+        claimed = f"sha256:{hint}" if hint else f"sha256:{hashlib.sha256(leaf).hexdigest()}" if leaf else ""
+        return replace(_manifest(statement, material), claimed=claimed, certificate=leaf)
     except SignatureError:
         raise
-    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, binascii.Error) as exc:
         detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
         raise SignatureError(f"not a readable model signature: {detail}") from None
 
@@ -82,14 +88,6 @@ def _material(material: Mapping[str, Any]) -> str:
     if "certificate" in material:
         return "sigstore"
     raise ValueError("its verification material is neither a key, a certificate chain nor Sigstore's")
-
-
-def _claimed(material: Mapping[str, Any]) -> str:
-    if hint := (material.get("publicKey") or {}).get("hint"):
-        return f"sha256:{hint}"
-    if chain := (material.get("x509CertificateChain") or {}).get("certificates"):
-        return f"sha256:{hashlib.sha256(base64.b64decode(chain[0]['rawBytes'])).hexdigest()}"
-    return ""
 
 
 def _manifest(statement: Mapping[str, Any], material: str) -> SignedManifest:

@@ -104,11 +104,7 @@ def parse_trust(value: Any, source: str, base: Path, names: set[str]) -> tuple[T
         for key in table:
             if key not in _KEYS:
                 raise ManifestError(f"{where}: unknown key {key!r} (expected one of: {', '.join(_KEYS)})")
-        models = table.get("models", [])
-        if isinstance(models, str):
-            models = [models]
-        if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
-            raise ManifestError(f"{where}.models: expected a list of model names")
+        models = _strings(table, "models", f"{where}.models: expected a list of model names")
         if unknown := sorted(set(models) - names):
             raise ManifestError(f"{where}.models: {unknown[0]!r} is not in [models]")
         handles = table.get("handles")
@@ -132,11 +128,9 @@ def parse_trust(value: Any, source: str, base: Path, names: set[str]) -> tuple[T
             )
         if detached is not None and "signature" in table:
             raise ManifestError(f"{where}: name 'signature' (inside the model) or 'detached', not both")
-        chain = table.get("certificate_chain", [])
-        if isinstance(chain, str):
-            chain = [chain]
-        if not isinstance(chain, list) or not all(isinstance(c, str) for c in chain):
-            raise ManifestError(f"{where}.certificate_chain: expected a list of PEM files")
+        chain = _strings(
+            table, "certificate_chain", f"{where}.certificate_chain: expected a list of PEM files"
+        )
         signers = [bool(table.get("key")), bool(chain), "identity" in table or "issuer" in table]
         if sum(signers) != 1:
             raise ManifestError(
@@ -173,6 +167,15 @@ def parse_trust(value: Any, source: str, base: Path, names: set[str]) -> tuple[T
         )
     _check_overlaps(rules, source)
     return tuple(rules)
+
+
+def _strings(table: dict[str, Any], key: str, error: str) -> list[str]:
+    """A list of strings, or one string standing for a list of one."""
+    value = table.get(key, [])
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ManifestError(error)
+    return value
 
 
 def _path(value: Any, where: str, base: Path) -> Path:

@@ -5,6 +5,7 @@ rule, or one named error, never another exception."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -175,3 +176,39 @@ def test_only_gits_metadata_may_be_left_out_of_a_signature() -> None:
     assert signature_mismatches(signed, files, "model.sig") == [
         "variables/v.data: not signed (the signature leaves it out)"
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "publicKey",
+                        "x509CertificateChain",
+                        "certificates",
+                        "rawBytes",
+                        "hint",
+                        "dsseEnvelope",
+                        "payload",
+                        "payloadType",
+                        "mediaType",
+                        "verificationMaterial",
+                    ]
+                ),
+                inner,
+                max_size=4,
+            )
+        ),
+        max_leaves=12,
+    )
+)
+def test_any_json_shaped_like_a_bundle_is_a_manifest_or_a_signature_error(shape: object) -> None:
+    """Fields of the wrong type anywhere (a list where a table is expected, a number for bytes)."""
+    good = json.loads(bundle({"a": "00" * 32}))
+    for document in (shape, {**good, "verificationMaterial": shape}, {**good, "dsseEnvelope": shape}):
+        with contextlib.suppress(SignatureError):
+            parse_signature(json.dumps(document).encode())
