@@ -30,10 +30,11 @@ from hublock.caches import (
 from hublock.commands.plan import LockProblem, lock_problems
 from hublock.core import Loader, NotInSyncError
 from hublock.formats import Lockfile, Manifest, check_mirror, handle_kind, load_manifest, read_lockfile
-from hublock.remote import Fetcher
 
 if TYPE_CHECKING:
     import httpx
+
+    from hublock.remote import Fetcher
 
 MANIFEST = "hub.toml"
 _worker_fetchers: dict[tuple[object, ...], Fetcher] = {}  # see Project.worker_fetcher
@@ -225,6 +226,8 @@ class Project:
     def fetcher(self) -> Fetcher:
         """The one way this project downloads: its download cache, auth, offline switch and
         transport. Use it as a context manager (it owns a connection pool)."""
+        from hublock.remote import Fetcher  # here: a sync with nothing to fetch never imports it
+
         return Fetcher(
             self.downloads(),
             offline=self.offline,

@@ -69,19 +69,14 @@ from hublock.formats import (
     parallel_inflate_threads,
     unpacked_limit,
 )
-from hublock.remote import (
-    FILES_AT_ONCE,
-    ArchiveStream,
-    Fetcher,
-    content_sources,
-    model_sources,
-    prepare_network,
-)
 
+# hublock.remote (the HTTP client, the fetcher) is imported where a model is fetched: a sync
+# that finds every model in place needs none of it (~10 ms of its start-up)
 if TYPE_CHECKING:
     import httpx
 
     from hublock.formats import BundleReader
+    from hublock.remote import ArchiveStream, Fetcher
 
 
 THREADED_MIN = 16 << 20
@@ -226,6 +221,8 @@ def sync_model(
     """Bring one model in the cache in line with its lock entry. ``local_staging=False`` extracts
     a bucket target's files straight into its staging prefix (no local copy of the tree).
     ``sources``: where its archive may come from (default: ``model_sources``)."""
+    from hublock.remote import model_sources
+
     model = step.model
     stop: CancelFlag = cancel or threading.Event()
     path = cache.path_of(model)
@@ -280,6 +277,8 @@ def _fetch_hub_files(
 ) -> str:
     """A Hugging Face model: each locked file (from the download cache, else the Hub or its
     mirror), checked against its sha256 as it is written into staging, then published."""
+    from hublock.remote import FILES_AT_ONCE, content_sources
+
     commit = model.commit or ""
     # where its files come from, as the archives' messages say it (a bundle, the download cache)
     holders = {fetcher.bundle_holding(sha) for sha, _ in model.contents if fetcher.downloads.get(sha) is None}
@@ -521,6 +520,8 @@ def _run_chains(
     local_staging: bool,
 ) -> list[SyncResult]:
     """Every chain of work, in worker processes or on threads."""
+    if not chains:  # every model in place: no fetcher, no network stack
+        return []
     if _in_processes(project, chains, jobs):
         downloads = project.downloads()
         to_fetch = [
@@ -529,6 +530,8 @@ def _run_chains(
             if downloads.get((items[0][0].model.archive or "").removeprefix("sha256:")) is None
         ]
         if to_fetch and not project.offline:
+            from hublock.remote import model_sources, prepare_network
+
             # once, before the fork, rather than once in every worker
             prepare_network(model_sources(m, project.mirrors)[0] for m in to_fetch)
         batches = [
@@ -601,6 +604,8 @@ def _sync_all(
 ) -> list[SyncResult]:
     """One chain: the models that share one archive (several spellings, both caches), fetched
     once; any of their sources will do."""
+    from hublock.remote import model_sources
+
     sources = list(dict.fromkeys(u for step, _ in items for u in model_sources(step.model, mirrors)))
     return [
         sync_model(

@@ -37,7 +37,8 @@ def test_sync_imports_only_what_a_sync_uses() -> None:
     """The modules of other commands cost a sync start-up time (dataclasses are built at import):
     a sync into a local cache loads no other command's CLI module, API reader, bundle reader,
     bucket cache, Hugging Face cache, lock diff or signature verifier; and until it has
-    something to fetch, neither the network (socket) nor a thread pool (concurrent.futures)."""
+    something to fetch, neither the fetcher, the network (socket) nor a thread pool
+    (concurrent.futures)."""
     others = [
         "hublock.formats.saved_model_api",
         "hublock.formats.bundle",
@@ -47,6 +48,7 @@ def test_sync_imports_only_what_a_sync_uses() -> None:
         "hublock.formats.cyclonedx",
         "socket",
         "concurrent.futures",
+        "hublock.remote.fetcher",  # imported where a model is fetched
         "model_signing",  # only lock and verify --signatures check a signature's signer
         "rapidgzip",  # only from 4 cores, for a large archive
         "hublock.cli.airgap",  # the other commands' CLI modules (the group imports a command's on use)
