@@ -280,9 +280,9 @@ def matrix_table(matrix: dict[str, dict]) -> str:  # type: ignore[type-arg]
 STARTUP_STEPS = {
     "Python": "pass",
     "hublock's sync (and the standard library it uses)": "import hublock.commands.sync",
-    "its command line (click)": "import hublock.commands.sync, hublock.cli.main",
-    "the HTTP stack (httpx, httpcore, h11)": "import hublock.commands.sync, hublock.cli.main; "
-    "hublock.commands.sync.prepare_network([])",
+    "its command line (click)": "import hublock.commands.sync, hublock.cli.main, hublock.cli.sync",
+    "the fetcher and the HTTP stack (httpx, httpcore, h11)": "import hublock.commands.sync, "
+    "hublock.cli.main, hublock.cli.sync, hublock.remote; hublock.remote.prepare_network([])",
 }
 
 
