@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hublock.commands.reports import Edit, EditResult
 from hublock.core import ManifestError, atomic_write
@@ -159,7 +159,26 @@ def remove_model(text: str, name: str, *, source: str = "hub.toml") -> str:
         raise ManifestError(f"{source}: no model named {name!r}{did_you_mean(name, names)}")
     assert isinstance(models, tables)
     del models[name]
+    _forget_in_trust(doc, name)
     return tomlkit.dumps(doc)
+
+
+def _forget_in_trust(doc: Any, name: str) -> None:
+    """A removed model leaves the ``[[trust]]`` rules that name it; a rule that named it alone
+    goes with it (left with no models, it would cover every model)."""
+    rules = doc.get("trust")
+    tables = rules if isinstance(rules, list) else [rules] if rules is not None else []
+    for index in reversed(range(len(tables))):
+        named = tables[index].get("models")
+        named = [named] if isinstance(named, str) else named
+        if not isinstance(named, list) or name not in named:
+            continue
+        if rest := [m for m in named if m != name]:
+            tables[index]["models"] = rest
+        elif isinstance(rules, list) and len(rules) > 1:
+            del rules[index]
+        else:
+            del doc["trust"]
 
 
 def init(manifest: str | Path = "hub.toml") -> EditResult:

@@ -93,3 +93,23 @@ def test_add_and_remove_work_when_models_are_split_across_the_file(tmp_path: Pat
     assert parse_manifest(added).names == ["a", "c", "b"]
     assert parse_manifest(remove_model(added, "b")).names == ["a", "c"]
     assert "[mirrors]" in remove_model(added, "b")
+
+
+def test_remove_takes_the_model_out_of_the_trust_rules_that_name_it(project: Project) -> None:
+    """A rule left naming a removed model would make every command refuse hub.toml; a rule that
+    named it alone goes with it (with no models left it would cover every model)."""
+    project.manifest.write_text(
+        '[models]\nlinear = "https://tfhub.dev/google/linear/1"\nother = "https://tfhub.dev/google/other/1"\n\n'
+        '# our models\n[[trust]]\nmodels = ["linear"]\nkey = "linear.pub"\n\n'
+        '[[trust]]\nmodels = ["linear", "other"]  # both\nkey = "both.pub"\n\n'
+        '[[trust]]\nhandles = "https://tfhub.dev/acme/"\nkey = "acme.pub"\n'
+    )
+    assert project.run("remove", "linear").returncode == 0
+    assert project.manifest.read_text() == (
+        '[models]\nother = "https://tfhub.dev/google/other/1"\n\n'
+        '# our models\n[[trust]]\nmodels = ["other"]  # both\nkey = "both.pub"\n\n'
+        '[[trust]]\nhandles = "https://tfhub.dev/acme/"\nkey = "acme.pub"\n'
+    )
+    assert project.run("lock", "--check").returncode in (0, 1)  # hub.toml is readable: no exit 2
+    assert project.run("remove", "other").returncode == 0
+    assert "both.pub" not in project.manifest.read_text() and "acme.pub" in project.manifest.read_text()
