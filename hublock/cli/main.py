@@ -7,6 +7,7 @@ damaged bundle too); 4 the cache cannot be written; 5 a signature refused under 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -52,8 +53,6 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        import importlib
-
         module, attribute = COMMANDS[cmd_name]
         command: click.Command = getattr(importlib.import_module(f"hublock.cli.{module}"), attribute)
         return command

@@ -249,11 +249,7 @@ def known_archives(project: Project, *, others: bool) -> dict[str, RootModel]:
 
 
 def resolve_hf(
-    spec: ModelSpec,
-    mirrors: Mapping[str, str],
-    fetcher: Fetcher,
-    on_event: OnEvent,
-    cancel: CancelFlag,
+    spec: ModelSpec, mirrors: Mapping[str, str], fetcher: Fetcher, on_event: OnEvent, cancel: CancelFlag
 ) -> LockedModel:
     """Pin a Hugging Face repo's revision to its commit, download each of its files once (into
     the download cache, checked against the Hub's sizes, LFS sha256 and git blob ids), and record
@@ -370,15 +366,7 @@ def lock_manifest(
 
     def attempt(spec: ModelSpec, cancel: threading.Event) -> LockedModel | HublockError:
         try:
-            return resolve_model(
-                spec,
-                mirrors,
-                fetcher,
-                on_event,
-                cancel,
-                known,
-                reuse=reusable,
-            )
+            return resolve_model(spec, mirrors, fetcher, on_event, cancel, known, reuse=reusable)
         except HublockError as exc:
             return exc
 
@@ -458,13 +446,7 @@ def resolve_in_worker(job: ResolveJob, cancel: CancelFlag, on_event: OnEvent) ->
     fetcher = job.project.worker_fetcher()
     try:
         return resolve_model(
-            job.spec,
-            job.project.mirrors,
-            fetcher,
-            on_event,
-            cancel,
-            job.known,
-            reuse=job.reuse,
+            job.spec, job.project.mirrors, fetcher, on_event, cancel, job.known, reuse=job.reuse
         )
     except HublockError as exc:
         return exc

@@ -407,14 +407,12 @@ def _fetch_and_publish(
             raise first
 
 
-def _download(stream: ArchiveStream, model: LockedModel, cancel: CancelFlag) -> bool:
+def _download(stream: ArchiveStream, model: LockedModel, cancel: CancelFlag) -> None:
     """Read the whole archive into the download cache; keep it there if it is the locked one."""
     for _ in stream:
         raise_if_cancelled(cancel)
     if f"sha256:{stream.sha256}" == model.archive and stream.size == model.size:
         stream.keep()
-        return True
-    return False
 
 
 def sync(

@@ -175,10 +175,10 @@ def verify_signature(rule: TrustRule, signature: bytes) -> str:
                 hint="do not use it; if the publisher changed its key, update [[trust]] after checking "
                 "with them",
             ) from None
-    return _signer(rule, signature)
+    return _signer(rule, signed)
 
 
-def _signer(rule: TrustRule, signature: bytes) -> str:
+def _signer(rule: TrustRule, signed: SignedManifest) -> str:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
@@ -187,7 +187,6 @@ def _signer(rule: TrustRule, signature: bytes) -> str:
         pem = key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         return f"sha256:{hashlib.sha256(pem).hexdigest()}"
     if rule.certificate_chain:
-        signed = parse_signature(signature)
         subject = x509.load_der_x509_certificate(signed.certificate).subject.rfc4514_string()
         return f"{subject} {signed.claimed}"
     return f"{rule.identity} ({rule.issuer})"

@@ -93,11 +93,8 @@ class LockedSignature:
         return f"{self.method} {self.signer}"
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"path": self.path, "digest": self.digest, "method": self.method}
-        data["signer"] = self.signer
-        if self.detached:
-            data["detached"] = True
-        return data
+        data = {"path": self.path, "digest": self.digest, "method": self.method, "signer": self.signer}
+        return {**data, "detached": True} if self.detached else data
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> LockedSignature:
@@ -274,11 +271,7 @@ class LockedModel:
             unpacked=_get(data, "unpacked", int, where) if "unpacked" in data else None,
             revision=_get(data, "revision", str, where) if hf else None,
             commit=_get(data, "commit", str, where) if hf else None,
-            signature=(
-                LockedSignature.from_dict(data["signature"], f"{where}.signature")
-                if "signature" in data
-                else None
-            ),
+            signature=_signature(data, f"{where}.signature"),
         )
         if hf:
             if not model.handle.startswith(HF_SCHEME):
