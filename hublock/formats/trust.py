@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hublock.core import ManifestError
+from hublock.core import ManifestError, strip_secrets
 from hublock.formats.signature import SIGNATURE_FILE
 
 REQUIRE = ("signed", "if-signed")
@@ -72,13 +72,14 @@ class TrustRule:
         return f"a Sigstore signature by {self.identity} (issuer {self.issuer})"
 
     def detached_at(self, name: str) -> tuple[str, str] | None:
-        """A detached signature's location for model ``name``: as hub.toml spells it (what
-        hub.lock records), and where to read it on this machine. None: it is inside the model."""
+        """A detached signature's location for model ``name``: as hub.toml spells it, without
+        the credentials a URL may carry (what hub.lock records and messages show), and where to
+        read it on this machine. None: it is inside the model."""
         if self.detached is None:
             return None
         written = self.detached.replace("{name}", name)
         if "://" in written:
-            return written, written
+            return strip_secrets(written), written
         path = Path(written).expanduser()
         return written, str(path if path.is_absolute() else self.base / path)
 

@@ -212,3 +212,18 @@ def test_any_json_shaped_like_a_bundle_is_a_manifest_or_a_signature_error(shape:
     for document in (shape, {**good, "verificationMaterial": shape}, {**good, "dsseEnvelope": shape}):
         with contextlib.suppress(SignatureError):
             parse_signature(json.dumps(document).encode())
+
+
+def test_a_detached_signature_url_reaches_hub_lock_without_its_credentials() -> None:
+    """hub.lock leaves the machine: a token in the signature's URL stays in hub.toml's world."""
+    rules = parse_trust(
+        [{"key": "k.pub", "detached": "https://ci:s3cret@sigs.example.com/{name}.sig?token=abc&v=2"}],
+        "hub.toml",
+        Path("/p"),
+        set(),
+    )
+    recorded, read_from = rules[0].detached_at("bert") or ("", "")
+    assert recorded == "https://sigs.example.com/bert.sig?v=2"
+    assert read_from == "https://ci:s3cret@sigs.example.com/bert.sig?token=abc&v=2"
+    local = parse_trust([{"key": "k.pub", "detached": "sigs/{name}.sig"}], "hub.toml", Path("/p"), set())
+    assert local[0].detached_at("bert") == ("sigs/bert.sig", "/p/sigs/bert.sig")
