@@ -9,12 +9,11 @@ disk, a copy with the readers' first file last in a bucket) is the cache's busin
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hublock.caches.inspection import Inspection
 from hublock.caches.kagglehub import KagglehubCache
@@ -22,7 +21,10 @@ from hublock.caches.layout import Entry, Layout
 from hublock.caches.roots import Root
 from hublock.caches.tfhub_dir import LocalCache
 from hublock.core import CacheError, Loader, TreeDigest, config
-from hublock.formats import LockedModel, Sink
+from hublock.formats import LockedModel
+
+if TYPE_CHECKING:  # formats.archive (tarfile) is imported only where a model is unpacked
+    from hublock.formats import Sink
 
 
 class Staging(Protocol):
@@ -141,6 +143,8 @@ LOADER_CACHES: dict[Loader, LoaderCache] = {
 
 
 def tfhub_default_cache() -> str:
+    import tempfile  # here: it imports shutil, random, bz2 and lzma (~5 ms of a no-op sync)
+
     return os.path.join(tempfile.gettempdir(), "tfhub_modules")
 
 

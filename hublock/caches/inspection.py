@@ -212,11 +212,18 @@ def check_hashes(stamp: Stamp | None, model: LockedModel, tree: TreeDigest) -> I
 
 
 def check_fast(directory: Path, stamp: Stamp | None, model: LockedModel) -> Inspection:
-    """Compare local file stats with the stamp: microseconds per file."""
-    missing = absent(directory)
-    if missing is not None:
-        return missing
-    return check_stamp(stamp, model, file_stats(directory), lambda path: sha256_file(directory / path)[0])
+    """Compare local file stats with the stamp: microseconds per file. The walk is the presence
+    check (one directory read, not two): ``absent`` decides only when it finds nothing."""
+    try:
+        now: dict[str, FileStat] | None = file_stats(directory)
+    except OSError:
+        now = None
+    if not now:
+        missing = absent(directory)
+        if missing is not None:
+            return missing
+        now = file_stats(directory) if now is None else now  # there after all: its error, if any
+    return check_stamp(stamp, model, now, lambda path: sha256_file(directory / path)[0])
 
 
 def check_full(directory: Path, stamp: Stamp | None, model: LockedModel, jobs: int = 2) -> Inspection:

@@ -77,8 +77,9 @@ class LocalCache:
     def inspect(self, model: LockedModel, *, full: bool = False, jobs: int = 2) -> Inspection:
         """Check one model against its lock entry: by its stamp's file stats (fast), or by
         re-hashing every file (full)."""
-        directory = self.model_dir(self.address(model))
-        stamp = self.read_stamp(self.address(model))
+        handle = self.address(model)
+        directory = self.model_dir(handle)
+        stamp = self.read_stamp(handle)
         return check_full(directory, stamp, model, jobs) if full else check_fast(directory, stamp, model)
 
     def adopt(self, model: LockedModel) -> bool:

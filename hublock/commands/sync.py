@@ -28,7 +28,6 @@ from hublock.caches import (
 from hublock.commands.plan import Action, SyncStep, plan_sync
 from hublock.commands.project import Project
 from hublock.commands.reports import Outcome, SyncReport, SyncResult, joined
-from hublock.commands.trust import check_published
 from hublock.core import (
     CacheError,
     CancelFlag,
@@ -58,24 +57,15 @@ from hublock.core import (
     usable_cores,
     worker_count,
 )
-from hublock.formats import (
-    GunzippedFile,
-    LockedModel,
-    Lockfile,
-    RemoteObject,
-    Sink,
-    extract_archive,
-    is_gzip_file,
-    parallel_inflate_threads,
-    unpacked_limit,
-)
+from hublock.formats import LockedModel, Lockfile
 
-# hublock.remote (the HTTP client, the fetcher) is imported where a model is fetched: a sync
-# that finds every model in place needs none of it (~10 ms of its start-up)
+# hublock.remote (the HTTP client, the fetcher) and formats.archive (tarfile, the inflaters) are
+# imported where a model is fetched: a sync that finds every model in place needs neither
+# (~15 ms of its start-up)
 if TYPE_CHECKING:
     import httpx
 
-    from hublock.formats import BundleReader
+    from hublock.formats import BundleReader, GunzippedFile, RemoteObject, Sink
     from hublock.remote import ArchiveStream, Fetcher
 
 
@@ -89,6 +79,8 @@ def inflate_threads(model: LockedModel) -> int:
     """How many threads inflate this model's archive at once (0: one stream, ISA-L), from the
     download cache, where the whole file can be read anywhere (a cold one is downloaded there
     first: see ``_fetch_and_publish``)."""
+    from hublock.formats import parallel_inflate_threads
+
     return parallel_inflate_threads(usable_cores(), model.size)
 
 
@@ -110,6 +102,7 @@ def unpack(
     Archive bytes other than the locked ones whose files are exactly the locked ones (the host
     re-compressed it) are accepted, and said so (the second value): the tree is the content's
     identity. Other files under a locked handle are refused."""
+    from hublock.formats import GunzippedFile, extract_archive, is_gzip_file, unpacked_limit
 
     def checked() -> Iterator[bytes]:
         for chunk in stream:
@@ -325,7 +318,7 @@ def _fetch_hub_files(
             raise IntegrityError(
                 "the files differ from hub.lock's tree", expected=model.tree, actual=tree.tree
             )
-        check_published(model, files, lambda p: (destination / p).read_bytes())
+        _check_signed(model, files, destination)
         staging.publish(model, tree)
     return ""
 
@@ -389,7 +382,7 @@ def _fetch_and_publish(
                 failure = exc
             else:
                 if isinstance(destination := staging.destination, Path):  # a bucket's: the tree is checked
-                    check_published(model, tree.files, lambda p: (destination / p).read_bytes())
+                    _check_signed(model, tree.files, destination)
                 staging.publish(model, tree)
                 skipped = [f"{why}; took it from {redact(stream.source or stream.url)}" for why in bad]
                 return "; ".join([*skipped, note] if note else skipped)
@@ -405,6 +398,15 @@ def _fetch_and_publish(
             if len(bad) > 1:
                 first.message += f"; the other sources too: {'; '.join(bad[1:])}"
             raise first
+
+
+def _check_signed(model: LockedModel, files: Sequence[FileEntry], staged: Path) -> None:
+    """A signed model's signature and files, as unpacked into ``staged`` (``check_published``).
+    commands.trust, and the signature's parser, are imported only for a signed model."""
+    if model.signature is not None:
+        from hublock.commands.trust import check_published
+
+        check_published(model, files, lambda p: (staged / p).read_bytes())
 
 
 def _download(stream: ArchiveStream, model: LockedModel, cancel: CancelFlag) -> None:

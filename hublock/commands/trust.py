@@ -10,7 +10,6 @@ network (``formats.signature``): ``sync`` and ``verify`` do it for every signed 
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -161,6 +160,8 @@ def verify_signature(rule: TrustRule, signature: bytes) -> str:
             f"hub.toml's [[trust]] for {rule.scope}: cannot use its signer: {type(exc).__name__}: {exc}",
             hint="check the key or chain files; a Sigstore signer needs the network to fetch its trust root",
         ) from None
+    import tempfile  # here, like model-signing: only a signed model's lock needs it
+
     with tempfile.TemporaryDirectory(prefix="hublock-sig-") as tmp:
         path = Path(tmp) / "model.sig"
         path.write_bytes(signature)

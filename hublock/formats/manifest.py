@@ -7,7 +7,6 @@ cache target and mirrors.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -16,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NewType
+from typing import TYPE_CHECKING, Any, NewType
 from urllib.parse import unquote, urlsplit
 
 from hublock.core import Digest, HublockError, ManifestError, strip_secrets
@@ -28,7 +27,9 @@ from hublock.formats.handles import (
     parse_hf_repo,
     parse_kaggle_handle,
 )
-from hublock.formats.trust import TrustRule, parse_trust, rule_for
+
+if TYPE_CHECKING:  # formats.trust is imported when hub.toml has [[trust]] (most have none)
+    from hublock.formats.trust import TrustRule
 
 Handle = NewType("Handle", str)
 """A model handle exactly as user code passes it to ``hub.load``."""
@@ -122,6 +123,8 @@ def parse_toml(text: str, source: str, error: type[HublockError]) -> dict[str, A
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
+    import difflib  # only for a mistake
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -335,8 +338,11 @@ def parse_manifest(text: str, *, source: str = "hub.toml", base_dir: Path | None
         if fmt == "uncompressed" and handle_kind(handle) != "http":
             raise ManifestError(f'{where}: format = "uncompressed" needs an http(s) handle')
         models.append(ModelSpec(name, handle, fmt, kaggle, revision))
-    trust = parse_trust(doc["trust"], source, base, {m.name for m in models}) if "trust" in doc else ()
-    if trust:
+    trust: tuple[TrustRule, ...] = ()
+    if "trust" in doc:
+        from hublock.formats.trust import parse_trust, rule_for
+
+        trust = parse_trust(doc["trust"], source, base, {m.name for m in models})
         models = [replace(m, trust=rule_for(trust, m.name, _spellings(m))) for m in models]
     return Manifest(
         tuple(models), cache_dir, mirrors, cache_options, auth, kaggle_cache_dir, hf_cache_dir, trust

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import hublock
-import hublock.commands.sync
+import hublock.formats
 import hublock.formats.archive as archive
 from tests.conftest import Project
 
@@ -29,7 +29,7 @@ def many_cores(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
             opened.append(Path(path))
             super().__init__(path, threads)
 
-    monkeypatch.setattr(hublock.commands.sync, "GunzippedFile", Recorded)
+    monkeypatch.setattr(hublock.formats, "GunzippedFile", Recorded)  # sync imports it from there
     return opened
 
 

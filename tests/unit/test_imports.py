@@ -37,8 +37,8 @@ def test_sync_imports_only_what_a_sync_uses() -> None:
     """The modules of other commands cost a sync start-up time (dataclasses are built at import):
     a sync into a local cache loads no other command's CLI module, API reader, bundle reader,
     bucket cache, Hugging Face cache, lock diff or signature verifier; and until it has
-    something to fetch, neither the fetcher, the network (socket) nor a thread pool
-    (concurrent.futures)."""
+    something to fetch, neither the fetcher, the network (socket), a thread pool
+    (concurrent.futures) nor the unpacker; the [[trust]] rules only when hub.toml has some."""
     others = [
         "hublock.formats.saved_model_api",
         "hublock.formats.bundle",
@@ -51,6 +51,12 @@ def test_sync_imports_only_what_a_sync_uses() -> None:
         "hublock.remote.fetcher",  # imported where a model is fetched
         "model_signing",  # only lock and verify --signatures check a signature's signer
         "rapidgzip",  # only from 4 cores, for a large archive
+        "hublock.formats.archive",  # and the unpacker (tarfile, the inflaters): where one is unpacked
+        "tarfile",
+        "hublock.formats.trust",  # [[trust]] rules, read when hub.toml has some
+        "hublock.commands.trust",  # a signed model's checks
+        "tempfile",  # tensorflow_hub's default cache dir only (it imports shutil, random, bz2, lzma)
+        "difflib",  # "did you mean", on a mistake
         "hublock.cli.airgap",  # the other commands' CLI modules (the group imports a command's on use)
         "hublock.cli.audit",
         "hublock.cli.gc",
