@@ -26,7 +26,7 @@ from hublock.core.errors import HublockError, ModelErrors
 from hublock.core.events import Event, OnEvent, ignore
 
 if TYPE_CHECKING:  # concurrent.futures imports logging (~10 ms): only when threads or workers run
-    from concurrent.futures import Executor, Future
+    from concurrent.futures import Executor, Future, ProcessPoolExecutor
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,6 +45,8 @@ class CancelFlag(Protocol):
 def raise_if_cancelled(cancel: CancelFlag) -> None:
     """Called by workers between chunks of work."""
     if cancel.is_set():
+        if "cancel" in _worker:  # a worker process: its stop is under way, and SIGUSR1 must not
+            _worker["stopping"] = True  # interrupt the cleanup (``_stop_waiting``)
         raise Cancelled
 
 
@@ -114,9 +116,16 @@ def run_parallel(func: Callable[[T, threading.Event], R], items: Sequence[T], jo
     return _gather(pool, [pool.submit(func, item, cancel) for item in items], cancel)
 
 
-def _gather(pool: Executor, futures: list[Future[R]], cancel: Any, total: int | None = None) -> list[R]:
-    """Every result, in order; on Ctrl-C the workers are told to stop (``cancel``) and waited for.
-    ``total``: how many models the futures hold (one each, unless an item is a batch of several)."""
+def _gather(
+    pool: Executor,
+    futures: list[Future[R]],
+    cancel: Any,
+    total: int | None = None,
+    interrupt: Callable[[], None] | None = None,
+) -> list[R]:
+    """Every result, in order; on Ctrl-C the workers are told to stop (``cancel``, then
+    ``interrupt()``) and waited for. ``total``: how many models the futures hold (one each,
+    unless an item is a batch of several)."""
     from concurrent.futures import BrokenExecutor
 
     errors: list[HublockError] = []
@@ -131,6 +140,8 @@ def _gather(pool: Executor, futures: list[Future[R]], cancel: Any, total: int | 
                 errors.append(exc)
     except KeyboardInterrupt:
         cancel.set()
+        if interrupt is not None:
+            interrupt()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     except BrokenExecutor as exc:
@@ -241,11 +252,43 @@ def run_processes(
         finally:
             gc.unfreeze()
         futures += [pool.submit(_call, func, item) for item in items[1:]]
-        return _gather(pool, futures, cancel, models)
+        return _gather(pool, futures, cancel, models, lambda: _interrupt_workers(pool))
     finally:
         if events is not None and relay is not None:
             events.put(None)
             relay.join()
+
+
+def _interrupt_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGUSR1 to each worker, once ``cancel`` is set: one waiting on a silent server stops now,
+    not when the read times out (HUBLOCK_TIMEOUT, 30 s). ``_processes`` is the executor's own
+    record of its workers (it has no public one)."""
+    for pid in list(getattr(pool, "_processes", None) or {}):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGUSR1)
+
+
+def _stop_waiting(signum: int, frame: object) -> None:
+    """A worker's SIGUSR1: the parent was interrupted and has set ``cancel``. Raised only while
+    the worker's main thread waits for the next chunk of an archive (``_waiting_for_data``), and
+    once: never inside the cleanup that follows (a half-removed staging directory)."""
+    if _worker.get("waiting") and not _worker.get("stopping") and _worker["cancel"].is_set():
+        _worker["stopping"] = True
+        raise Cancelled
+
+
+@contextlib.contextmanager
+def _waiting_for_data() -> Iterator[None]:
+    """Marks where the main thread of a worker may block on the network (or on a stage that
+    does): the one place ``_stop_waiting`` raises."""
+    if "cancel" not in _worker or threading.get_ident() != threading.main_thread().ident:
+        yield  # not a worker process's main thread: signals do not reach it
+        return
+    before, _worker["waiting"] = _worker.get("waiting", False), True
+    try:
+        yield
+    finally:
+        _worker["waiting"] = before
 
 
 def _relay(events: Any, on_event: OnEvent) -> None:
@@ -271,6 +314,7 @@ M_TRIM_THRESHOLD = -1
 
 def _start_worker(cancel: CancelFlag, events: Any, parent: int, libc: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and sets ``cancel``
+    signal.signal(signal.SIGUSR1, _stop_waiting)  # ... then wakes a worker blocked on a read
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(AttributeError, TypeError):
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the parent
@@ -376,7 +420,8 @@ class ReadAhead:
     def _next(self) -> bytes:
         while True:
             try:
-                item = self._queue.get(timeout=0.05)
+                with _waiting_for_data():
+                    item = self._queue.get(timeout=0.05)
                 break
             except queue.Empty:
                 if self._stop.is_set():
@@ -457,9 +502,10 @@ class Inline(ReadAhead):
 
     def _next(self) -> bytes:
         try:
-            for item in self._chunks:
-                if item:
-                    return item
+            with _waiting_for_data():
+                for item in self._chunks:
+                    if item:
+                        return item
         except BaseException as exc:
             self._done = True
             self.failure = exc

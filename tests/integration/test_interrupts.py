@@ -22,6 +22,14 @@ def wait_for(path: Path, timeout: float = 20.0) -> None:
         time.sleep(0.02)
 
 
+def assert_nothing_half_written(project: Project) -> None:
+    left = [
+        e for e in os.listdir(project.cache) if not e.endswith(".descriptor.txt") and e != ".hublock-roots"
+    ]
+    assert left == []  # no model dir, no .tmp staging, no .lock
+    assert os.listdir(project.downloads / "tmp") == []  # no partial download
+
+
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_sync_leaves_nothing_half_written(project: Project, signum: int, code: int) -> None:
     assert project.run("lock").returncode == 0
@@ -39,11 +47,7 @@ def test_interrupted_sync_leaves_nothing_half_written(project: Project, signum: 
         project.hub.hold.set()
     assert proc.returncode == code, err
     assert "interrupted" in err
-    left = [
-        e for e in os.listdir(project.cache) if not e.endswith(".descriptor.txt") and e != ".hublock-roots"
-    ]
-    assert left == []  # no model dir, no .tmp staging, no .lock
-    assert os.listdir(project.downloads / "tmp") == []  # no partial download
+    assert_nothing_half_written(project)
 
 
 def _children(pid: int) -> set[int]:
@@ -89,3 +93,25 @@ def test_worker_processes_die_with_a_killed_sync(project: Project) -> None:
     project.hub.hold = None
     assert project.run("sync").returncode == 0  # their locks are a dead process's: taken over at once
     assert project.run("verify", "--full").returncode == 0
+
+
+def test_ctrl_c_stops_a_download_the_server_has_stopped_sending(project: Project) -> None:
+    """The hub holds every body after its first KiB and never sends the rest: Ctrl-C stops the
+    sync now, not when the read times out (here 10 minutes, which the test would not wait for),
+    and leaves nothing half-written."""
+    assert project.run("lock").returncode == 0
+    shutil.rmtree(project.downloads)
+    project.hub.hold = threading.Event()  # released only after the sync has ended
+    project.env["HUBLOCK_TIMEOUT"] = "600"
+    proc = project.start("sync")
+    try:
+        assert project.hub.holding.wait(30), "no download started"
+        wait_for(project.cache / f"{hashlib.sha1(TFHUB_LINEAR.encode()).hexdigest()}.lock")
+        assert _children(proc.pid), "no worker process"  # the workers' reads are what must stop
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        project.hub.hold.set()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert_nothing_half_written(project)
