@@ -45,8 +45,6 @@ class CancelFlag(Protocol):
 def raise_if_cancelled(cancel: CancelFlag) -> None:
     """Called by workers between chunks of work."""
     if cancel.is_set():
-        if "cancel" in _worker:  # a worker process: its stop is under way, and SIGUSR1 must not
-            _worker["stopping"] = True  # interrupt the cleanup (``_stop_waiting``)
         raise Cancelled
 
 
@@ -140,9 +138,13 @@ def _gather(
                 errors.append(exc)
     except KeyboardInterrupt:
         cancel.set()
-        if interrupt is not None:
-            interrupt()
-        pool.shutdown(wait=True, cancel_futures=True)
+        _worker["interrupted"] = True  # this process's own reads (threads) stop waiting too
+        try:
+            if interrupt is not None:
+                interrupt()
+            pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            del _worker["interrupted"]
         raise
     except BrokenExecutor as exc:
         raise HublockError(f"a worker process died ({exc}); run the command again") from exc
@@ -268,27 +270,35 @@ def _interrupt_workers(pool: ProcessPoolExecutor) -> None:
             os.kill(pid, signal.SIGUSR1)
 
 
-def _stop_waiting(signum: int, frame: object) -> None:
-    """A worker's SIGUSR1: the parent was interrupted and has set ``cancel``. Raised only while
-    the worker's main thread waits for the next chunk of an archive (``_waiting_for_data``), and
-    once: never inside the cleanup that follows (a half-removed staging directory)."""
-    if _worker.get("waiting") and not _worker.get("stopping") and _worker["cancel"].is_set():
-        _worker["stopping"] = True
-        raise Cancelled
+def _interrupted(signum: int, frame: object) -> None:
+    """A worker's SIGUSR1: the parent was interrupted (and has set ``cancel``). Only noted: a
+    read waiting on the network sees it within ``INTERRUPT_POLL`` (``read_interruptibly``); the
+    work between chunks stops at the next ``raise_if_cancelled``, as before. (A handler that
+    raised could do so inside a lock or a cleanup.)"""
+    _worker["interrupted"] = True
 
 
-@contextlib.contextmanager
-def _waiting_for_data() -> Iterator[None]:
-    """Marks where the main thread of a worker may block on the network (or on a stage that
-    does): the one place ``_stop_waiting`` raises."""
-    if "cancel" not in _worker or threading.get_ident() != threading.main_thread().ident:
-        yield  # not a worker process's main thread: signals do not reach it
-        return
-    before, _worker["waiting"] = _worker.get("waiting", False), True
-    try:
-        yield
-    finally:
-        _worker["waiting"] = before
+INTERRUPT_POLL = 1.0
+"""Seconds a network read waits at a time before it looks whether the run was interrupted."""
+
+
+def read_interruptibly(
+    read: Callable[[float | None], bytes], timeout: float | None, timed_out: type[Exception]
+) -> bytes:
+    """``read(timeout)`` (one socket read) in slices of at most ``INTERRUPT_POLL`` seconds: an
+    interrupted run stops waiting on a silent server within a second, not when the read times
+    out (HUBLOCK_TIMEOUT, 30 s). A slice that times out (``timed_out``) leaves the socket as it
+    was and is tried again, until ``timeout`` has passed in all."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        if _worker.get("interrupted"):
+            raise Cancelled
+        left = INTERRUPT_POLL if deadline is None else deadline - time.monotonic()
+        try:
+            return read(max(min(left, INTERRUPT_POLL), 0.001))
+        except timed_out:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
 
 
 def _relay(events: Any, on_event: OnEvent) -> None:
@@ -314,7 +324,7 @@ M_TRIM_THRESHOLD = -1
 
 def _start_worker(cancel: CancelFlag, events: Any, parent: int, libc: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and sets ``cancel``
-    signal.signal(signal.SIGUSR1, _stop_waiting)  # ... then wakes a worker blocked on a read
+    signal.signal(signal.SIGUSR1, _interrupted)  # ... then wakes a worker blocked on a read
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(AttributeError, TypeError):
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the parent
@@ -420,8 +430,7 @@ class ReadAhead:
     def _next(self) -> bytes:
         while True:
             try:
-                with _waiting_for_data():
-                    item = self._queue.get(timeout=0.05)
+                item = self._queue.get(timeout=0.05)
                 break
             except queue.Empty:
                 if self._stop.is_set():
@@ -502,10 +511,9 @@ class Inline(ReadAhead):
 
     def _next(self) -> bytes:
         try:
-            with _waiting_for_data():
-                for item in self._chunks:
-                    if item:
-                        return item
+            for item in self._chunks:
+                if item:
+                    return item
         except BaseException as exc:
             self._done = True
             self.failure = exc

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hublock.core import FetchError, config
+from hublock.core import FetchError, config, read_interruptibly
 
 if TYPE_CHECKING:
     import ssl
@@ -165,7 +165,9 @@ def _read_in_big_steps(transport: httpx.HTTPTransport) -> None:
             self._inner = inner
 
         def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            return self._inner.read(max(max_bytes, NETWORK_READ), timeout)
+            size = max(max_bytes, NETWORK_READ)
+            # in slices of a second: an interrupted sync does not wait out a silent server
+            return read_interruptibly(lambda t: self._inner.read(size, t), timeout, httpcore.ReadTimeout)
 
         def write(self, buffer: bytes, timeout: float | None = None) -> None:
             self._inner.write(buffer, timeout)

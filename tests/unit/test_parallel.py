@@ -104,3 +104,65 @@ def test_a_yielding_stage_runs_below_its_reader_and_leaves_the_callers_priority_
         assert stage.read() == b"x"
     assert seen == [min(before + YIELDING_NICE, 19), before]
     assert priority() == before
+
+
+class _Clock:
+    """``time.monotonic`` for ``read_interruptibly``: advanced by the reads, never slept."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_read_waits_in_slices_of_a_second_until_its_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A silent server: the read is tried again after each slice, and times out in all after the
+    timeout it was given, as one read would."""
+    from hublock.core import parallel
+
+    clock = _Clock()
+    monkeypatch.setattr(parallel.time, "monotonic", clock)
+    slices: list[float] = []
+
+    def silent(timeout: float | None) -> bytes:
+        assert timeout is not None
+        slices.append(timeout)
+        clock.now += timeout
+        raise TimeoutError
+
+    with pytest.raises(TimeoutError):
+        parallel.read_interruptibly(silent, 3.5, TimeoutError)
+    assert slices == [1.0, 1.0, 1.0, 0.5]
+
+    answers = iter([TimeoutError(), TimeoutError(), b"data"])
+
+    def slow(timeout: float | None) -> bytes:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert parallel.read_interruptibly(slow, 30.0, TimeoutError) == b"data"
+
+
+def test_an_interrupted_worker_stops_waiting_within_a_slice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent's SIGUSR1 (``_interrupted``) lands while a read waits: the read stops at the
+    end of its slice with ``Cancelled``, not at its timeout."""
+    from hublock.core import parallel
+
+    monkeypatch.setattr(parallel, "_worker", {})
+    clock = _Clock()
+    monkeypatch.setattr(parallel.time, "monotonic", clock)
+    reads = 0
+
+    def silent(timeout: float | None) -> bytes:
+        nonlocal reads
+        reads += 1
+        clock.now += timeout or 0.0
+        parallel._interrupted(10, None)  # the signal arrives during the first slice
+        raise TimeoutError
+
+    with pytest.raises(parallel.Cancelled):
+        parallel.read_interruptibly(silent, 600.0, TimeoutError)
+    assert reads == 1 and clock.now == 1.0
