@@ -282,8 +282,12 @@ class Fetcher:
         """A signature kept apart from its model (``[[trust]] detached``): from the download cache
         (by ``sha256``, when hub.lock knows it) or its location, a URL or a path; kept in the
         download cache. None where the location holds none (404, 410, no such file)."""
-        if "://" not in location and sha256 is None and not Path(location).exists():
-            return None
+        if "://" not in location and not Path(location).exists():
+            held = sha256 is not None and (
+                self.downloads.get(sha256) is not None or self.bundle_holding(sha256) is not None
+            )
+            if not held:  # a path that is gone, with no copy kept: none, not a failed fetch
+                return None
         try:
             with self.open_archive([location], cached_sha256=sha256, max_bytes=SIGNATURE_MAX) as stream:
                 data = b"".join(stream)

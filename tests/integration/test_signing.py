@@ -366,6 +366,8 @@ def test_a_detached_signature_is_read_from_where_the_rule_says(
         and "tuned: signatures/tuned.sig is not the locked signature" in replaced.stderr
     )
     (project.dir / "signatures" / "tuned.sig").unlink()
+    gone = project.run("verify", "--signatures")  # and no copy in the download cache
+    assert gone.returncode == 5 and "its detached signature is not at signatures/tuned.sig" in gone.stderr
     (project.dir / "hub.lock").unlink()
     missing = project.run("lock")
     assert missing.returncode == 5 and "nothing at signatures/tuned.sig" in missing.stderr
