@@ -144,7 +144,7 @@ def _gather(
                 interrupt()
             pool.shutdown(wait=True, cancel_futures=True)
         finally:
-            del _worker["interrupted"]
+            _worker.pop("interrupted", None)
         raise
     except BrokenExecutor as exc:
         raise HublockError(f"a worker process died ({exc}); run the command again") from exc
@@ -262,9 +262,9 @@ def run_processes(
 
 
 def _interrupt_workers(pool: ProcessPoolExecutor) -> None:
-    """SIGUSR1 to each worker, once ``cancel`` is set: one waiting on a silent server stops now,
-    not when the read times out (HUBLOCK_TIMEOUT, 30 s). ``_processes`` is the executor's own
-    record of its workers (it has no public one)."""
+    """SIGUSR1 to each worker, once ``cancel`` is set: one waiting on a silent server stops
+    within a second (``read_interruptibly``), not when the read times out. ``_processes`` is the
+    executor's own record of its workers (it has no public one)."""
     for pid in list(getattr(pool, "_processes", None) or {}):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGUSR1)
