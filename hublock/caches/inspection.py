@@ -14,10 +14,10 @@ import enum
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from hublock.core import TreeDigest, hash_directory, sha256_file, walk_files
+from hublock.core import FileEntry, TreeDigest, hash_directory, sha256_file, walk_files
 from hublock.formats import LockedModel
 
 STAMP_FORMAT = 1
@@ -66,6 +66,9 @@ class Inspection:
     restamp: bool = False  # stats moved but content did not: the stamp is worth refreshing
     verified: str = ""
     """The tree the stamp says was verified there (set when it is not the locked one: STALE)."""
+    hashed: tuple[FileEntry, ...] = field(default=(), compare=False, repr=False)
+    """Each file's digest, when a full check hashed them and found the locked tree: what
+    ``verify --signatures`` compares with a signature, without reading the model again."""
 
     @property
     def ok(self) -> bool:
@@ -203,7 +206,7 @@ def check_stamp(
 def check_hashes(stamp: Stamp | None, model: LockedModel, tree: TreeDigest) -> Inspection:
     """Compare freshly computed file digests with the lock (and the stamp, to name files)."""
     if tree.tree == model.tree:
-        return Inspection(State.OK)
+        return Inspection(State.OK, hashed=tree.files)
     note = f"tree hash is {tree.tree}, hub.lock wants {model.tree}"
     if stamp is None or stamp.tree != model.tree:
         return Inspection(State.MODIFIED, note=note)

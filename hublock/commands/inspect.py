@@ -18,7 +18,7 @@ from hublock.commands.reports import (
     joined,
 )
 from hublock.commands.trust import check_signed_files, verify_signature
-from hublock.core import HublockError, ModelErrors, SignatureError, hash_directory, settings, usable_cores
+from hublock.core import HublockError, ModelErrors, SignatureError, settings, usable_cores
 from hublock.formats import LockedModel, Lockfile, TrustRule, handle_kind, inflater_name
 
 
@@ -80,8 +80,9 @@ def check_signatures(project: Project, report: VerifyReport) -> VerifyReport:
                         hint="add the rule back, or `hublock lock` to record it unsigned",
                     )
                 data = _signature_of(project, model, rule, where)
-                check_signed_files(model, hash_directory(where, 2).files, data)  # the locked one, first
-                signer = verify_signature(rule, data)
+                # the locked signature over the files the full check hashed, then its signer
+                signed = check_signed_files(model, check.inspection.hashed, data)
+                signer = verify_signature(rule, data, signed)
                 if signer != model.signature.signer:
                     raise SignatureError(
                         "signed by another signer than hub.lock records",

@@ -50,8 +50,9 @@ def signed_by(
                 hint="ask the publisher for a signed release, or sign your own copy (docs/signing.md)",
             )
         return None
-    signer = verify_signature(rule, signature)
-    check_files(parse_signature(signature), files, "" if detached else rule.signature)
+    signed = parse_signature(signature)
+    signer = verify_signature(rule, signature, signed)
+    check_files(signed, files, "" if detached else rule.signature)
     digest = f"sha256:{hashlib.sha256(signature).hexdigest()}"
     return LockedSignature(detached or rule.signature, digest, rule.method, signer, detached=bool(detached))
 
@@ -88,8 +89,9 @@ def check_published(model: LockedModel, files: Sequence[FileEntry], read: Callab
     check_signed_files(model, files, data)
 
 
-def check_signed_files(model: LockedModel, files: Sequence[FileEntry], data: bytes) -> None:
-    """The signature's bytes are the locked ones, and the files are exactly those it signed."""
+def check_signed_files(model: LockedModel, files: Sequence[FileEntry], data: bytes) -> SignedManifest:
+    """The signature's bytes are the locked ones, and the files are exactly those it signed.
+    Returns what it signed (its manifest, parsed once)."""
     locked = model.signature
     assert locked is not None
     digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
@@ -105,9 +107,11 @@ def check_signed_files(model: LockedModel, files: Sequence[FileEntry], data: byt
             hint=restore,
         )
     try:
-        check_files(parse_signature(data), files, "" if locked.detached else locked.path)
+        signed = parse_signature(data)
+        check_files(signed, files, "" if locked.detached else locked.path)
     except SignatureError as exc:
         raise exc.about(model=model.name, handle=model.handle) from None
+    return signed
 
 
 def signer_change(locked: LockedSignature, upstream: bytes | None) -> str:
@@ -127,11 +131,11 @@ def signer_change(locked: LockedSignature, upstream: bytes | None) -> str:
     return ""
 
 
-def verify_signature(rule: TrustRule, signature: bytes) -> str:
-    """Check the signature with ``model-signing`` against the rule's signer; return the signer as
-    hub.lock records it. Raises ``SignatureError`` (another signer, a broken signature) or
-    ``ManifestError`` (the extra is missing, a key file cannot be read)."""
-    signed = parse_signature(signature)  # first: a clear message for what is no OMS signature at all
+def verify_signature(rule: TrustRule, signature: bytes, signed: SignedManifest) -> str:
+    """Check the signature (``signed``: its manifest, ``parse_signature``, which gives a clear
+    message for what is no OMS signature at all) with ``model-signing`` against the rule's
+    signer; return the signer as hub.lock records it. Raises ``SignatureError`` (another signer,
+    a broken signature) or ``ManifestError`` (the extra is missing, a key file cannot be read)."""
     if signed.material != rule.method:  # before any verifier: Sigstore's would go to the network
         raise SignatureError(
             "its signature is not by the signer hub.toml trusts",
